@@ -1,0 +1,171 @@
+// Remote driver: a directory on a local or network-mounted filesystem.
+// URLs: file:///abs/path, or a plain path. Objects are files at <root>/<key>; writes go to a temp
+// file in the same directory and are renamed into place. swapDocument holds a proper-lockfile lock
+// (an atomic mkdir, also on NFS) on the document while it compares and replaces it.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import lockfile from 'proper-lockfile';
+import {
+  NotFoundError,
+  UsageError,
+  bufferSource,
+  type ByteRange,
+  type ByteSource,
+  type ObjectInfo,
+  type Remote,
+  type RemoteFactory,
+} from '../../src/remote/index.js';
+
+export interface LocalConfig {
+  root: string;
+}
+
+const TMP_MARK = '.tmp-';
+
+export class LocalRemote implements Remote {
+  readonly features = { defaultConcurrency: 8, casMethod: 'lockfile', rangedGet: true };
+  readonly displayUrl: string;
+  constructor(private readonly root: string) {
+    this.displayUrl = `file://${root}`;
+  }
+
+  private pathOf(key: string): string {
+    const p = path.join(this.root, ...key.split('/'));
+    if (!p.startsWith(this.root + path.sep)) throw new UsageError(`key escapes the remote: ${key}`);
+    return p;
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    try {
+      const st = await fsp.stat(this.pathOf(key));
+      return st.isFile() ? { key, size: st.size, mtimeMs: st.mtimeMs } : null;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw e;
+    }
+  }
+
+  async put(key: string, source: ByteSource): Promise<void> {
+    const dest = this.pathOf(key);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    const tmp = `${dest}${TMP_MARK}${crypto.randomBytes(6).toString('hex')}`;
+    try {
+      if (source.buffer) await fsp.writeFile(tmp, source.buffer);
+      else await pipeline(source.open(), fs.createWriteStream(tmp));
+      const written = (await fsp.stat(tmp)).size;
+      if (written !== source.size) throw new Error(`short write of ${key}: ${written} of ${source.size} bytes`);
+      await fsp.rename(tmp, dest);
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async get(key: string, range?: ByteRange) {
+    const p = this.pathOf(key);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(p, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`not found on remote: ${key}`, { key });
+      throw e;
+    }
+    if (range && range.length === 0) {
+      await fh.close();
+      return (await import('node:stream')).Readable.from([]);
+    }
+    return fh.createReadStream({
+      start: range?.offset ?? 0,
+      end: range ? range.offset + range.length - 1 : undefined,
+      highWaterMark: 1 << 20,
+    });
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk from the deepest directory the prefix names completely.
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const start = dirKey ? this.pathOf(dirKey) : this.root;
+    yield* this.walk(start, dirKey, prefix);
+  }
+
+  private async *walk(dir: string, dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let entries: fs.Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      throw e;
+    }
+    for (const ent of entries) {
+      const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
+      if (ent.isDirectory()) {
+        if (key.startsWith(prefix) || prefix.startsWith(key + '/')) yield* this.walk(path.join(dir, ent.name), key, prefix);
+      } else if (ent.isFile() && key.startsWith(prefix) && !ent.name.includes(TMP_MARK) && !ent.name.endsWith('.lock')) {
+        const st = await fsp.stat(path.join(dir, ent.name)).catch(() => null);
+        if (st) yield { key, size: st.size, mtimeMs: st.mtimeMs };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fsp.rm(this.pathOf(key), { force: true });
+  }
+
+  async readDocument(key: string) {
+    try {
+      const data = await fsp.readFile(this.pathOf(key));
+      return { data, version: versionOf(data) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
+    const dest = this.pathOf(key);
+    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    const release = await lockfile.lock(dest, {
+      realpath: false,
+      lockfilePath: `${dest}.lock`,
+      stale: 30_000,
+      retries: { retries: 200, minTimeout: 5, maxTimeout: 100, factor: 1.3 },
+    });
+    try {
+      const current = await this.readDocument(key);
+      if ((current?.version ?? null) !== expected) return null;
+      await this.put(key, bufferSource(data));
+      return versionOf(data);
+    } finally {
+      await release();
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function versionOf(data: Buffer): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+export const localRemote = {
+  schemes: ['file'],
+  options: [],
+  parse(url: string): LocalConfig {
+    const p = url.startsWith('file://') ? fileURLToPath(url) : url;
+    if (!p) throw new UsageError('empty remote path');
+    return { root: path.resolve(p) };
+  },
+  async create(config: LocalConfig): Promise<Remote> {
+    await fsp.mkdir(config.root, { recursive: true });
+    return new LocalRemote(await fsp.realpath(config.root));
+  },
+  redact: (url: string) => url,
+} satisfies RemoteFactory<LocalConfig>;
+
+export default localRemote;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs what the tests need, builds, runs ava.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for f in scripts/deps.d/*.sh; do [ -e "$f" ] && bash "$f"; done
+[ -d node_modules ] && [ -z "${CKPT_REINSTALL:-}" ] || npm ci --no-audit --no-fund
+npm run build
+npx ava "$@" 2>&1 | tee .test-output.log
+status=${PIPESTATUS[0]}
+# A plain closing line that any CI reader understands.
+passed=$(grep -Eo '^ *[0-9]+ tests? passed' .test-output.log | grep -Eo '[0-9]+' | tail -1 || true)
+failed=$(grep -Eo '^ *[0-9]+ tests? failed' .test-output.log | grep -Eo '[0-9]+' | tail -1 || true)
+echo "${passed:-0} passed, ${failed:-0} failed"
+rm -f .test-output.log
+exit "$status"

@@ -1,0 +1,10 @@
+// Registers the drivers shipped with ckptsync, loaded on first use so that a command never pays for
+// SDKs it does not need. Each driver is its own package under remotes/.
+import { registerRemote } from './remote/registry.js';
+
+let done = false;
+export function registerBuiltinRemotes(): void {
+  if (done) return;
+  done = true;
+  registerRemote('file', async () => (await import('../remotes/local/index.js')).default);
+}

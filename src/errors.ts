@@ -1,0 +1,155 @@
+// Typed errors. Every error a user can see has a literal code, an exit code from the table below
+// (documented in README "Exit codes"; never reuse a number) and a message they can act on.
+// Retry decisions ask isRetryable(), never the message text.
+
+export const ExitCode = {
+  ok: 0,
+  failure: 1, // unexpected internal error
+  usage: 2, // bad flags, arguments or input
+  notFound: 3, // name, object, path or remote key missing
+  auth: 4, // credentials missing or refused
+  integrity: 5, // hash mismatch, corrupt object or manifest
+  conflict: 6, // a remote name moved concurrently; our update is kept in history only
+  lockHeld: 7, // another process holds the lock
+  transient: 8, // network or server failure that outlived the retries
+  config: 9, // repository, remote or configuration problem
+  cancelled: 130, // SIGINT / SIGTERM
+} as const;
+
+export type ErrorCode =
+  | 'USAGE'
+  | 'NOT_FOUND'
+  | 'AUTH'
+  | 'INTEGRITY'
+  | 'REF_CONFLICT'
+  | 'LOCK_HELD'
+  | 'TRANSIENT'
+  | 'CONFIG'
+  | 'UNSAFE_PATH'
+  | 'CANCELLED'
+  | 'HOST_KEY';
+
+export class CkptError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  readonly data: Record<string, unknown>;
+  constructor(code: ErrorCode, exitCode: number, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+    this.data = data;
+  }
+}
+
+export class UsageError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('USAGE', ExitCode.usage, message, data);
+  }
+}
+
+export class NotFoundError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('NOT_FOUND', ExitCode.notFound, message, data, options);
+  }
+}
+
+export class AuthError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('AUTH', ExitCode.auth, message, data, options);
+  }
+}
+
+/** A host key that is unknown or changed (SSH). Not retryable; the user must decide. */
+export class HostKeyError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('HOST_KEY', ExitCode.auth, message, data);
+  }
+}
+
+export class IntegrityError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('INTEGRITY', ExitCode.integrity, message, data);
+  }
+}
+
+export class RefConflictError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('REF_CONFLICT', ExitCode.conflict, message, data);
+  }
+}
+
+export class LockHeldError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('LOCK_HELD', ExitCode.lockHeld, message, data);
+  }
+}
+
+/** A failure that may succeed when tried again: 5xx, 429, connection reset, timeout. */
+export class TransientError extends CkptError {
+  /** Server-suggested wait before the next try (Retry-After), in milliseconds. */
+  readonly retryAfterMs?: number;
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown; retryAfterMs?: number }) {
+    super('TRANSIENT', ExitCode.transient, message, data, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+export class ConfigError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('CONFIG', ExitCode.config, message, data);
+  }
+}
+
+export class UnsafePathError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('UNSAFE_PATH', ExitCode.usage, message, data);
+  }
+}
+
+export class CancelledError extends CkptError {
+  constructor(message = 'cancelled') {
+    super('CANCELLED', ExitCode.cancelled, message);
+  }
+}
+
+const transientErrnos = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/** True when trying the same operation again may succeed. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof TransientError) return true;
+  if (err instanceof CkptError) return false;
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && transientErrnos.has(code);
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof NotFoundError || (err as { code?: unknown })?.code === 'ENOENT';
+}
+
+/** One line for the user: the message with any credentials removed. */
+export function errorLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return redactSecrets(msg.split('\n')[0] ?? msg);
+}
+
+/** Removes userinfo passwords from URLs and common secret query parameters in free text. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*):([^/@\s]*)@/gi, '$1$2:***@')
+    .replace(/((?:X-Amz-Signature|X-Amz-Credential|Signature|password|token|secret)=)[^&\s]+/gi, '$1***');
+}

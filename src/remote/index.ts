@@ -1,0 +1,17 @@
+// The remote protocol, as drivers see it. A driver imports from here and nothing else of the core.
+export * from './types.js';
+export * from './layout.js';
+export * from './source.js';
+export * from './registry.js';
+export * from './retry.js';
+export {
+  AuthError,
+  CkptError,
+  ConfigError,
+  HostKeyError,
+  NotFoundError,
+  TransientError,
+  UsageError,
+  isRetryable,
+  redactSecrets,
+} from '../errors.js';

@@ -1,0 +1,76 @@
+// Maps typed handles to remote keys: the one place that knows the remote layout
+// (manifest-spec.md, "Remote layout"). Drivers store bytes under the key they are given.
+
+import { UsageError } from '../errors.js';
+
+export type HandleKind = 'chunk' | 'manifest' | 'ref' | 'lock';
+
+export interface Handle {
+  kind: HandleKind;
+  /** A lowercase hex BLAKE3 hash for chunks and manifests; a ref name for refs and locks. */
+  name: string;
+}
+
+export const LAYOUT_VERSION = 1;
+/** The document at the remote's root that names the layout version. */
+export const REMOTE_CONFIG_KEY = 'ckptsync-remote.json';
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+const NAME_SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._+=@-]*$/;
+
+export function keyOf(handle: Handle): string {
+  switch (handle.kind) {
+    case 'chunk':
+      assertHash(handle.name);
+      return `chunks/${handle.name.slice(0, 2)}/${handle.name}`;
+    case 'manifest':
+      assertHash(handle.name);
+      return `manifests/${handle.name}`;
+    case 'ref':
+      assertRefName(handle.name);
+      return `refs/${handle.name}.ref`;
+    case 'lock':
+      assertRefName(handle.name);
+      return `locks/${handle.name}.lock`;
+  }
+}
+
+/** The prefix under which all objects of a kind live, for listing. */
+export function prefixOf(kind: HandleKind): string {
+  return { chunk: 'chunks/', manifest: 'manifests/', ref: 'refs/', lock: 'locks/' }[kind];
+}
+
+/** Parses a key back to its handle, or null for keys outside the layout (temp files, foreign objects). */
+export function handleOf(key: string): Handle | null {
+  let m = /^chunks\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(key);
+  if (m && key.slice(7, 9) === m[1]!.slice(0, 2)) return { kind: 'chunk', name: m[1]! };
+  m = /^manifests\/([0-9a-f]{64})$/.exec(key);
+  if (m) return { kind: 'manifest', name: m[1]! };
+  m = /^refs\/(.+)\.ref$/.exec(key);
+  if (m && isRefName(m[1]!)) return { kind: 'ref', name: m[1]! };
+  m = /^locks\/(.+)\.lock$/.exec(key);
+  if (m && isRefName(m[1]!)) return { kind: 'lock', name: m[1]! };
+  return null;
+}
+
+export function isHash(s: string): boolean {
+  return HASH_RE.test(s);
+}
+
+export function assertHash(s: string): void {
+  if (!HASH_RE.test(s)) throw new UsageError(`not a BLAKE3 hash: ${JSON.stringify(s.slice(0, 80))}`);
+}
+
+/** Names: '/'-separated segments of [A-Za-z0-9._+=@-], not starting with '.', at most 255 bytes. */
+export function isRefName(name: string): boolean {
+  if (name.length === 0 || Buffer.byteLength(name) > 255) return false;
+  return name.split('/').every((seg) => NAME_SEGMENT_RE.test(seg) && !seg.endsWith('.ref') && !seg.endsWith('.lock'));
+}
+
+export function assertRefName(name: string): void {
+  if (!isRefName(name)) {
+    throw new UsageError(
+      `invalid name ${JSON.stringify(name.slice(0, 80))}: use '/'-separated parts of letters, digits and . _ + = @ -, each starting with a letter or digit`,
+    );
+  }
+}

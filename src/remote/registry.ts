@@ -1,0 +1,48 @@
+// Drivers register by URL scheme; openRemote picks one from a URL. The core never imports a driver:
+// built-in drivers are registered lazily by src/builtin-remotes.ts.
+
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { Remote, RemoteFactory, RemoteSettings } from './types.js';
+
+type Loader = () => Promise<RemoteFactory<any>>;
+const loaders = new Map<string, Loader>();
+
+export function registerRemote(scheme: string, loader: Loader): void {
+  loaders.set(scheme, loader);
+}
+
+export function registeredSchemes(): string[] {
+  return [...loaders.keys()].sort();
+}
+
+/** The URL scheme, or "file" for a plain filesystem path. */
+export function schemeOf(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
+  if (m) return m[1]!.toLowerCase();
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !path.isAbsolute(url) && !/^[a-z]:[\\/]/i.test(url)) {
+    throw new UsageError(`not a remote URL: ${redactUrl(url)} (expected SCHEME://... or a directory path)`);
+  }
+  return 'file';
+}
+
+export async function loadFactory(url: string): Promise<RemoteFactory<unknown>> {
+  const scheme = schemeOf(url);
+  const loader = loaders.get(scheme);
+  if (!loader) {
+    throw new UsageError(
+      `unknown remote scheme "${scheme}" in ${redactUrl(url)} (known: ${registeredSchemes().join(', ')})`,
+    );
+  }
+  return loader();
+}
+
+export async function openRemote(url: string, settings: RemoteSettings = {}): Promise<Remote> {
+  const factory = await loadFactory(url);
+  return factory.create(factory.parse(url, settings));
+}
+
+/** Removes a password from a URL's userinfo; safe to call on any string. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*?):([^/@]*)@/i, '$1$2:***@');
+}

@@ -1,0 +1,57 @@
+// Moving a name on a remote with compare-and-swap (manifest-spec.md, "Ordering invariants" and "Refs").
+// No update is ever lost: when another writer moved the name since we looked, our target is appended to
+// the history as a 'conflict' entry and RefConflictError tells the caller it is not current.
+
+import { RefConflictError } from '../errors.js';
+import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from '../core/refs.js';
+import { keyOf } from '../remote/layout.js';
+import type { Remote } from '../remote/types.js';
+
+export async function readRemoteRef(remote: Remote, name: string): Promise<{ doc: RefDocument; version: string } | null> {
+  const key = keyOf({ kind: 'ref', name });
+  const got = await remote.readDocument(key);
+  return got ? { doc: decodeRef(got.data, `${name} on ${remote.displayUrl}`), version: got.version } : null;
+}
+
+export interface MoveRefOptions {
+  /** The target the caller saw before its work: null if the name did not exist; undefined to move unconditionally. */
+  expected?: string | null;
+}
+
+export interface MoveRefResult {
+  doc: RefDocument;
+  /** False when the name already pointed at target and nothing was written. */
+  changed: boolean;
+}
+
+export async function moveRemoteRef(remote: Remote, name: string, target: string, opts: MoveRefOptions = {}): Promise<MoveRefResult> {
+  const key = keyOf({ kind: 'ref', name });
+  for (let attempt = 0; ; attempt++) {
+    const cur = await readRemoteRef(remote, name);
+    const curTarget = cur?.doc.target ?? null;
+    if (curTarget === target) return { doc: cur!.doc, changed: false };
+    const moved = opts.expected !== undefined && curTarget !== opts.expected;
+    const next = withMove(cur?.doc ?? null, name, newEntry(target, moved ? 'conflict' : 'set'));
+    const version = await remote.swapDocument(key, encodeRef(next), cur?.version ?? null);
+    if (version === null) {
+      // Lost a race: look again. Backoff keeps many writers from livelocking.
+      await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
+      continue;
+    }
+    if (moved) {
+      throw new RefConflictError(
+        `name ${name} was moved to ${curTarget ?? '(deleted)'} by another writer; your version ${target} is kept in its history (push again with --force to make it current)`,
+        { name, current: curTarget, yours: target },
+      );
+    }
+    return { doc: next, changed: true };
+  }
+}
+
+/** Removes a name from the remote (its manifests stay until gc). */
+export async function deleteRemoteRef(remote: Remote, name: string): Promise<boolean> {
+  const key = keyOf({ kind: 'ref', name });
+  const had = await remote.stat(key);
+  if (had) await remote.delete(key);
+  return had !== null;
+}
