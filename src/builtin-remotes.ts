@@ -7,4 +7,5 @@ export function registerBuiltinRemotes(): void {
   if (done) return;
   done = true;
   registerRemote('file', async () => (await import('../remotes/local/index.js')).default);
+  registerRemote('s3', async () => (await import('../remotes/s3/index.js')).default);
 }

@@ -1,0 +1,362 @@
+// Remote driver: Amazon S3 and S3-compatible stores (MinIO, Ceph RGW, Cloudflare R2, Backblaze B2's
+// S3 endpoint...). URLs: s3://bucket/prefix. Objects are S3 objects at <prefix><key>.
+// swapDocument uses conditional PutObject (If-Match / If-None-Match) when the store honours it, which
+// is probed once per remote; otherwise a bakery lock made of marker objects (lock.ts). See README.md.
+
+import crypto from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type PutObjectCommandInput,
+} from '@aws-sdk/client-s3';
+import {
+  UsageError,
+  readAll,
+  redactSecrets,
+  redactUrl,
+  type ByteRange,
+  type ByteSource,
+  type ObjectInfo,
+  type Remote,
+  type RemoteFactory,
+  type RemoteSettings,
+  type VersionedDocument,
+} from '../../src/remote/index.js';
+import { withBakeryLock, type MarkerStore } from './lock.js';
+import { multipartUpload } from './multipart.js';
+import { codeOf, isPreconditionFailed, mapS3Error, statusOf, type CasMode, type S3Config } from './wire.js';
+
+export type { S3Config } from './wire.js';
+
+/** Driver bookkeeping (lock markers, probes) lives here under the prefix, hidden from list(). */
+const PRIVATE_DIR = '.ckptsync-s3/';
+/** Refs are small; a larger "document" is a mistake, not something to buffer. */
+const MAX_DOCUMENT_BYTES = 64 << 20;
+
+export class S3Remote implements Remote {
+  readonly features: { defaultConcurrency: number; casMethod: string; rangedGet: boolean };
+  readonly displayUrl: string;
+  private readonly client: S3Client;
+  private readonly agents: (http.Agent | https.Agent)[];
+  private casSupport?: Promise<boolean>;
+
+  constructor(private readonly config: S3Config) {
+    this.displayUrl = redactUrl(`s3://${config.bucket}/${config.prefix}`) + (config.endpoint ? ` (${redactUrl(config.endpoint)})` : '');
+    this.features = { defaultConcurrency: 16, casMethod: casLabel(config.cas), rangedGet: true };
+    // One keep-alive pool per remote, sized for parallel chunk transfers plus multipart parts.
+    const agentOpts = { keepAlive: true, maxSockets: config.maxSockets };
+    this.agents = [new http.Agent(agentOpts), new https.Agent(agentOpts)];
+    this.client = new S3Client({
+      region: config.region,
+      endpoint: config.endpoint,
+      forcePathStyle: config.pathStyle,
+      profile: config.profile,
+      credentials: config.accessKeyId
+        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey ?? '', sessionToken: config.sessionToken }
+        : undefined,
+      // The engine's withRetry wrapper owns retries; SDK retries on top would multiply the attempts.
+      maxAttempts: 1,
+      // Newer SDKs add CRC32 checksums and aws-chunked bodies that many S3-compatible stores reject.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { httpAgent: this.agents[0], httpsAgent: this.agents[1], connectionTimeout: 10_000, requestTimeout: 120_000 },
+    });
+  }
+
+  private keyOf(key: string): string {
+    if (!key || key.startsWith('/') || key.split('/').includes('..')) throw new UsageError(`invalid remote key: ${key}`);
+    return this.config.prefix + key;
+  }
+
+  private async send<T>(what: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw mapS3Error(e, `${what} ${key ?? ''} on ${this.displayUrl}`.trim(), key);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    try {
+      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(key) }));
+      return { key, size: h.ContentLength ?? 0, mtimeMs: h.LastModified?.getTime() };
+    } catch (e) {
+      if (statusOf(e) === 404) return null;
+      throw mapS3Error(e, `stat ${key}`, key);
+    }
+  }
+
+  async put(key: string, source: ByteSource): Promise<void> {
+    const Key = this.keyOf(key);
+    if (source.size >= this.config.multipartThreshold && !source.buffer) {
+      const { partSize, partConcurrency } = this.config;
+      return this.send('multipart put', key, () =>
+        multipartUpload(this.client, this.config.bucket, Key, source, { partSize, concurrency: partConcurrency }),
+      );
+    }
+    await this.putObject(key, { Key, Body: source.buffer ?? source.open(), ContentLength: source.size });
+  }
+
+  private putObject(key: string, input: Omit<PutObjectCommandInput, 'Bucket'>) {
+    return this.send('put', key, () => this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, ...input })));
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    if (range && range.length === 0) {
+      if (!(await this.stat(key))) throw mapS3Error({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }, `get ${key}`, key);
+      return Readable.from([]);
+    }
+    const out = await this.send('get', key, () =>
+      this.client.send(
+        new GetObjectCommand({
+          Bucket: this.config.bucket,
+          Key: this.keyOf(key),
+          Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
+        }),
+      ),
+    );
+    // In Node the SDK's body is the http.IncomingMessage itself: streamed, never buffered.
+    return (out.Body as Readable | undefined) ?? Readable.from([]);
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const root = this.config.prefix;
+    let token: string | undefined;
+    do {
+      const page = await this.send('list', prefix, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root + prefix, ContinuationToken: token })),
+      );
+      for (const o of page.Contents ?? []) {
+        const key = o.Key!.slice(root.length);
+        if (key.startsWith(PRIVATE_DIR)) continue;
+        yield { key, size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(key) }));
+    } catch (e) {
+      if (statusOf(e) === 404) return;
+      throw mapS3Error(e, `delete ${key}`, key);
+    }
+  }
+
+  async readDocument(key: string): Promise<VersionedDocument | null> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(key) }));
+      const data = await readAll(out.Body as Readable, MAX_DOCUMENT_BYTES);
+      return { data, version: out.ETag ?? sha(data) };
+    } catch (e) {
+      if (statusOf(e) === 404 || codeOf(e) === 'NoSuchKey') return null;
+      throw mapS3Error(e, `read ${key}`, key);
+    }
+  }
+
+  async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
+    if (await this.conditionalWrites()) return this.swapConditional(key, data, expected);
+    const dir = `${PRIVATE_DIR}locks/${key}/`;
+    return withBakeryLock(this.markerStore(dir), async (hold) => {
+      const current = await this.readDocument(key);
+      if ((current?.version ?? null) !== expected) return null;
+      hold.assertFresh();
+      const out = await this.putObject(key, { Key: this.keyOf(key), Body: data, ContentLength: data.length });
+      return out.ETag ?? sha(data);
+    });
+  }
+
+  /** The store checks the version itself: If-None-Match: * creates only, If-Match replaces only that ETag. */
+  private async swapConditional(key: string, data: Buffer, expected: string | null): Promise<string | null> {
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.config.bucket,
+          Key: this.keyOf(key),
+          Body: data,
+          ContentLength: data.length,
+          ...(expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected }),
+        }),
+      );
+      return out.ETag ?? sha(data);
+    } catch (e) {
+      // 412: the version moved on. 409 ConditionalRequestConflict: another conditional write to the same
+      // key is in flight, which AWS resolves for the other writer; for us that is a lost race too.
+      if (isPreconditionFailed(e) || statusOf(e) === 409) return null;
+      // A create-only write on a missing key answered 404 by some stores when If-Match names a version.
+      if (expected !== null && statusOf(e) === 404) return null;
+      throw mapS3Error(e, `swap ${key}`, key);
+    }
+  }
+
+  /** Whether the store honours If-None-Match / If-Match on PutObject; probed once, on first swap. */
+  private conditionalWrites(): Promise<boolean> {
+    if (this.config.cas !== 'auto') return Promise.resolve(this.config.cas === 'conditional');
+    this.casSupport ??= this.probeConditionalWrites().then(
+      (ok) => {
+        this.features.casMethod = casLabel(ok ? 'conditional' : 'lock');
+        return ok;
+      },
+      (e) => {
+        this.casSupport = undefined; // an auth or network failure says nothing about the store: ask again next time
+        throw e;
+      },
+    );
+    return this.casSupport;
+  }
+
+  private async probeConditionalWrites(): Promise<boolean> {
+    const probe = `${PRIVATE_DIR}probe-${crypto.randomBytes(8).toString('hex')}`;
+    const Key = this.keyOf(probe);
+    const attempt = async (cond: { IfNoneMatch?: string; IfMatch?: string }): Promise<'ok' | 'refused' | 'unsupported'> => {
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: Buffer.from('probe'), ContentLength: 5, ...cond }));
+        return 'ok';
+      } catch (e) {
+        if (isPreconditionFailed(e)) return 'refused';
+        const status = statusOf(e);
+        if (status === 501 || status === 400) return 'unsupported'; // NotImplemented / InvalidArgument header
+        throw mapS3Error(e, 'probe conditional writes', probe);
+      }
+    };
+    try {
+      if ((await attempt({ IfNoneMatch: '*' })) !== 'ok') return false;
+      if ((await attempt({ IfNoneMatch: '*' })) !== 'refused') return false; // ignored the header
+      return (await attempt({ IfMatch: '"00000000000000000000000000000000"' })) === 'refused';
+    } finally {
+      await this.delete(probe).catch(() => undefined);
+    }
+  }
+
+  private markerStore(dir: string): MarkerStore {
+    const empty = Buffer.alloc(0);
+    return {
+      put: async (name) => void (await this.putObject(dir + name, { Key: this.keyOf(dir + name), Body: empty, ContentLength: 0 })),
+      delete: (name) => this.delete(dir + name),
+      list: async () => {
+        const out = [];
+        for await (const o of this.listRaw(dir)) out.push({ name: o.key.slice(dir.length), mtimeMs: o.mtimeMs });
+        return out;
+      },
+    };
+  }
+
+  /** list() without hiding the driver's private directory. */
+  private async *listRaw(prefix: string): AsyncIterable<ObjectInfo> {
+    const root = this.config.prefix;
+    let token: string | undefined;
+    do {
+      const page = await this.send('list', prefix, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root + prefix, ContinuationToken: token })),
+      );
+      for (const o of page.Contents ?? []) yield { key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    for (const a of this.agents) a.destroy();
+  }
+}
+
+function casLabel(mode: CasMode): string {
+  return { auto: 'if-match (probing)', conditional: 'if-match', lock: 'bakery-lock' }[mode];
+}
+
+function sha(data: Buffer): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+const MiB = 1 << 20;
+
+/** A setting, else the first environment variable set, else undefined. */
+function pick(settings: RemoteSettings, name: string, ...env: string[]): string | undefined {
+  const v = settings[name];
+  if (v !== undefined && v !== '') return v;
+  for (const e of env) if (process.env[e]) return process.env[e];
+  return undefined;
+}
+
+function bool(v: string | undefined, name: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new UsageError(`option ${name} must be true or false, not "${v}"`);
+}
+
+function size(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const m = /^(\d+)\s*([kmg]i?b?)?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`option ${name} must be a size like 64MiB, not "${v}"`);
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1);
+}
+
+function int(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`option ${name} must be a positive integer, not "${v}"`);
+  return n;
+}
+
+export const s3Remote = {
+  schemes: ['s3'],
+  options: [
+    { name: 'endpoint', help: 'S3-compatible endpoint URL (MinIO, Ceph, R2, B2...); default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS' },
+    { name: 'region', help: 'region; default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile, else us-east-1 with a custom endpoint' },
+    { name: 'pathStyle', help: 'path-style addressing (endpoint/bucket/key) instead of bucket.endpoint', default: 'true with a custom endpoint' },
+    { name: 'profile', help: 'shared credentials/config profile; default: $AWS_PROFILE, else "default"' },
+    { name: 'accessKeyId', help: 'access key id, instead of the AWS credential chain (env, profiles, SSO, IMDS)', secret: true },
+    { name: 'secretAccessKey', help: 'secret access key, with accessKeyId', secret: true },
+    { name: 'sessionToken', help: 'session token for temporary credentials, with accessKeyId', secret: true },
+    { name: 'multipartThreshold', help: 'objects at least this large are uploaded in parallel parts', default: '64MiB' },
+    { name: 'partSize', help: 'multipart part size (at least 5MiB)', default: '16MiB' },
+    { name: 'partConcurrency', help: 'parts of one object uploaded at once', default: 4 },
+    { name: 'maxSockets', help: 'keep-alive connections per remote', default: 64 },
+    { name: 'cas', help: 'how refs are swapped: auto (probe for conditional writes), conditional, or lock', default: 'auto' },
+  ],
+  parse(url: string, settings: RemoteSettings): S3Config {
+    const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
+    if (!m) throw new UsageError(`not an S3 URL: ${s3Remote.redact(url)} (expected s3://bucket/prefix)`);
+    if (m[1]!.includes('@')) throw new UsageError('put S3 credentials in the environment or a profile, not in the URL');
+    const bucket = m[1]!;
+    const path = decodeURIComponent(m[2]!).replace(/^\/+|\/+$/g, '');
+    // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is the SDKs' standard switch for ignoring the two variables.
+    const ignoreEnv = bool(process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
+    const endpoint = ignoreEnv ? settings.endpoint || undefined : pick(settings, 'endpoint', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL');
+    if (endpoint && !/^https?:\/\/[^/]+/i.test(endpoint)) throw new UsageError(`endpoint must be an http(s) URL, not "${redactUrl(endpoint)}"`);
+    const cas = settings.cas ?? 'auto';
+    if (cas !== 'auto' && cas !== 'conditional' && cas !== 'lock') throw new UsageError(`option cas must be auto, conditional or lock, not "${cas}"`);
+    return {
+      bucket,
+      prefix: path ? `${path}/` : '',
+      endpoint,
+      region: pick(settings, 'region', 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? (endpoint ? 'us-east-1' : undefined),
+      pathStyle: bool(settings.pathStyle, 'pathStyle') ?? Boolean(endpoint),
+      profile: settings.profile || undefined,
+      accessKeyId: settings.accessKeyId || undefined,
+      secretAccessKey: settings.secretAccessKey || undefined,
+      sessionToken: settings.sessionToken || undefined,
+      multipartThreshold: size(settings.multipartThreshold, 'multipartThreshold', 64 * MiB),
+      partSize: Math.max(5 * MiB, size(settings.partSize, 'partSize', 16 * MiB)),
+      partConcurrency: int(settings.partConcurrency, 'partConcurrency', 4),
+      maxSockets: int(settings.maxSockets, 'maxSockets', 64),
+      cas,
+    };
+  },
+  async create(config: S3Config): Promise<Remote> {
+    return new S3Remote(config);
+  },
+  redact: (url: string) => redactSecrets(redactUrl(url)),
+} satisfies RemoteFactory<S3Config>;
+
+export default s3Remote;

@@ -1,0 +1,110 @@
+// Wire-level details of the S3 driver: the parsed configuration, and how S3's answers (HTTP status,
+// error code, or a transport failure) map onto ckptsync's typed errors.
+
+import { AuthError, NotFoundError, TransientError, isRetryable, redactSecrets } from '../../src/remote/index.js';
+
+export type CasMode = 'auto' | 'conditional' | 'lock';
+
+export interface S3Config {
+  bucket: string;
+  /** Key prefix inside the bucket, '' or ending in '/'. */
+  prefix: string;
+  /** Custom endpoint (MinIO, Ceph, R2, B2...); undefined for AWS itself. */
+  endpoint?: string;
+  region?: string;
+  pathStyle: boolean;
+  profile?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** Objects at least this large are uploaded in parts. */
+  multipartThreshold: number;
+  partSize: number;
+  partConcurrency: number;
+  maxSockets: number;
+  cas: CasMode;
+}
+
+/** The shape of errors thrown by the SDK (S3ServiceException) and by its HTTP transport. */
+export interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string | undefined> };
+}
+
+const AUTH_CODES = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'AuthorizationHeaderMalformed',
+  'RequestTimeTooSkewed',
+  'CredentialsProviderError',
+]);
+const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
+const TRANSIENT_CODES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'RequestAbortedError',
+]);
+
+export function statusOf(err: unknown): number | undefined {
+  return (err as SdkError)?.$metadata?.httpStatusCode;
+}
+
+export function codeOf(err: unknown): string | undefined {
+  const e = err as SdkError;
+  return e?.Code ?? e?.name ?? e?.code;
+}
+
+/** True for S3's "the condition you gave does not hold" answers to a conditional write. */
+export function isPreconditionFailed(err: unknown): boolean {
+  return statusOf(err) === 412 || codeOf(err) === 'PreconditionFailed';
+}
+
+/**
+ * Turns an SDK failure into a typed error. `what` names the operation and key for the message; the
+ * message never carries credentials (the SDK's messages do not, and redactSecrets guards URLs).
+ */
+export function mapS3Error(err: unknown, what: string, key?: string): Error {
+  if (err instanceof AuthError || err instanceof NotFoundError || err instanceof TransientError) return err;
+  const status = statusOf(err);
+  const code = codeOf(err) ?? 'Unknown';
+  const detail = redactSecrets(`${code}${status ? ` (HTTP ${status})` : ''}: ${(err as SdkError)?.message ?? String(err)}`);
+  const data = { key, status, code };
+  if (AUTH_CODES.has(code) || status === 401 || status === 403) {
+    return new AuthError(`S3 refused the credentials for ${what}: ${detail}`, data, { cause: err });
+  }
+  if (NOT_FOUND_CODES.has(code) || status === 404) {
+    return new NotFoundError(`not found on remote: ${key ?? what} (${code})`, data, { cause: err });
+  }
+  if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500) || isRetryable(err)) {
+    const retryAfter = Number((err as SdkError)?.$response?.headers?.['retry-after']);
+    return new TransientError(`S3 ${what} failed, may succeed if retried: ${detail}`, data, {
+      cause: err,
+      retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+    });
+  }
+  if (status === undefined && isTransportError(err)) {
+    return new TransientError(`S3 ${what} failed on the network: ${detail}`, data, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(detail);
+}
+
+/** Socket-level failures the SDK passes through with no HTTP status (resets, hang-ups, timeouts). */
+function isTransportError(err: unknown): boolean {
+  const e = err as SdkError & { errno?: unknown };
+  const text = `${e?.code ?? ''} ${e?.name ?? ''} ${e?.message ?? ''}`;
+  return /ECONNRESET|EPIPE|ECONNREFUSED|ETIMEDOUT|socket hang up|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|premature close/i.test(text);
+}
