@@ -1,0 +1,410 @@
+// Remote driver: a directory on an SSH server, over SFTP (OpenSSH's sftp-server, or any SFTP v3 server
+// with the posix-rename@openssh.com extension).
+// URLs: sftp://[user[:password]@]host[:port]/absolute/path, or sftp://host/~/path under the login
+// directory; `host` may be a Host alias of ~/.ssh/config. Objects are files at <root>/<key>, written
+// under a temporary name and renamed into place. swapDocument holds a lock file made by an exclusive
+// create on the server; README.md ("Compare-and-swap") explains why that is safe between machines.
+
+import crypto from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path/posix';
+import { Readable } from 'node:stream';
+import type { SFTPWrapper } from 'ssh2';
+import {
+  TransientError,
+  UsageError,
+  redactUrl,
+  type ByteRange,
+  type ByteSource,
+  type ObjectInfo,
+  type Remote,
+  type RemoteFactory,
+  type RemoteSettings,
+} from '../../src/remote/index.js';
+import { SshPool, isStatus } from './connections.js';
+import { expandPath, localUser, readSshConfig, sshSettingsFor } from './ssh-config.js';
+import { call, closeHandle, fstat, mkdirp, open, readStream, readdir, renameNoReplace, replace, stat, unlink, writeAll } from './transfer.js';
+import { SftpStatus, type HostKeyPolicy, type SftpConfig } from './wire.js';
+
+export type { SftpConfig } from './wire.js';
+
+/** Marks temporary upload files; list() never shows them. */
+const TMP_MARK = '.tmp-';
+/** Suffix of swapDocument's lock files (and `.stale-*` of locks being broken); never listed either. */
+const LOCK_SUFFIX = '.cas-lock';
+/** How long swapDocument waits for a lock held by a live writer before giving up (retryable). */
+const LOCK_WAIT_MS = 60_000;
+/** Directories listed at once when walking a prefix. */
+const LIST_PARALLEL = 8;
+
+const rand = () => crypto.randomBytes(6).toString('hex');
+const versionOf = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class SftpRemote implements Remote {
+  readonly features: Remote['features'];
+  readonly displayUrl: string;
+  private readonly pool: SshPool;
+
+  constructor(private readonly cfg: SftpConfig) {
+    this.displayUrl = cfg.displayUrl;
+    this.pool = new SshPool(cfg);
+    this.features = { defaultConcurrency: cfg.connections * cfg.sessionsPerConnection * 2, casMethod: 'lockfile', rangedGet: true };
+  }
+
+  /** Connects and makes sure the root directory exists, so that a bad host, key or path shows at once. */
+  async init(): Promise<void> {
+    await this.pool.run('create', this.cfg.root || '~', (sftp) => mkdirp(sftp, this.cfg.root));
+  }
+
+  private pathOf(key: string): string {
+    if (!key || key.startsWith('/') || key.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+      throw new UsageError(`key escapes the remote: ${key}`);
+    }
+    return this.cfg.root ? `${this.cfg.root.replace(/\/$/, '')}/${key}` : key;
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    const p = this.pathOf(key);
+    return this.pool.run('stat', p, async (sftp) => {
+      try {
+        const st = await stat(sftp, p);
+        return st.isFile() ? { key, size: st.size, mtimeMs: st.mtime * 1000 } : null;
+      } catch (e) {
+        if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return null;
+        throw e;
+      }
+    });
+  }
+
+  async put(key: string, source: ByteSource): Promise<void> {
+    const dest = this.pathOf(key);
+    await this.pool.run('put', dest, async (sftp) => {
+      const tmp = `${dest}${TMP_MARK}${rand()}`;
+      await this.upload(sftp, tmp, source.buffer ?? source, source.size);
+      try {
+        await replace(sftp, tmp, dest);
+      } catch (e) {
+        await unlink(sftp, tmp).catch(() => {});
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Writes a new file (creating missing directories) and checks its size. Returns the server's clock
+   * (mtime, in seconds) at the end of the write, which swapDocument uses to judge lock ages.
+   */
+  private async upload(sftp: SFTPWrapper, file: string, data: Buffer | ByteSource, size: number): Promise<number> {
+    let h: Buffer;
+    try {
+      h = await open(sftp, file, 'w');
+    } catch (e) {
+      if (!isStatus(e, SftpStatus.NO_SUCH_FILE)) throw e;
+      await mkdirp(sftp, path.dirname(file));
+      h = await open(sftp, file, 'w');
+    }
+    try {
+      const written = await writeAll(sftp, h, Buffer.isBuffer(data) ? data : data.open());
+      if (written !== size) throw new Error(`short upload of ${file}: ${written} of ${size} bytes`);
+      const { mtime } = await fstat(sftp, h);
+      await closeHandle(sftp, h);
+      return mtime;
+    } catch (e) {
+      await closeHandle(sftp, h).catch(() => {});
+      await unlink(sftp, file).catch(() => {});
+      throw e;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const p = this.pathOf(key);
+    const s = await this.pool.acquire();
+    let h: Buffer;
+    let end: number;
+    try {
+      h = await open(s.sftp, p, 'r');
+      end = range ? range.offset + range.length : (await fstat(s.sftp, h)).size;
+    } catch (e) {
+      this.pool.release(s);
+      throw this.pool.typedError(e, 'get', p);
+    }
+    const done = () => {
+      closeHandle(s.sftp, h).catch(() => {});
+      this.pool.release(s);
+    };
+    return readStream(s.sftp, h, range?.offset ?? 0, end, done, (e) => this.pool.typedError(e, 'get', p));
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk from the deepest directory the prefix names completely, a few directories at a time.
+    const slash = prefix.lastIndexOf('/');
+    const startKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    const queue: string[] = [startKey];
+    const inflight = new Map<number, Promise<{ id: number; dirKey: string; entries: Awaited<ReturnType<typeof readdir>> }>>();
+    let ids = 0;
+    try {
+      while (queue.length > 0 || inflight.size > 0) {
+        while (queue.length > 0 && inflight.size < LIST_PARALLEL) {
+          const dirKey = queue.shift()!;
+          const id = ids++;
+          const dir = dirKey ? this.pathOf(dirKey) : this.cfg.root || '.';
+          inflight.set(
+            id,
+            this.pool.run('list', dir, async (sftp) => {
+              try {
+                return { id, dirKey, entries: await readdir(sftp, dir) };
+              } catch (e) {
+                if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return { id, dirKey, entries: [] };
+                throw e;
+              }
+            }),
+          );
+        }
+        const { id, dirKey, entries } = await Promise.race(inflight.values());
+        inflight.delete(id);
+        for (const ent of entries) {
+          const key = dirKey ? `${dirKey}/${ent.filename}` : ent.filename;
+          if (ent.filename === '.' || ent.filename === '..') continue;
+          if (ent.attrs.isDirectory()) {
+            if (key.startsWith(prefix) || prefix.startsWith(key + '/')) queue.push(key);
+          } else if (ent.attrs.isFile() && key.startsWith(prefix) && !ent.filename.includes(TMP_MARK) && !ent.filename.includes(LOCK_SUFFIX)) {
+            yield { key, size: ent.attrs.size, mtimeMs: ent.attrs.mtime * 1000 };
+          }
+        }
+      }
+    } finally {
+      // A consumer that stops early leaves listings in flight: let them fail quietly.
+      for (const p of inflight.values()) p.catch(() => {});
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const p = this.pathOf(key);
+    await this.pool.run('delete', p, async (sftp) => {
+      try {
+        await unlink(sftp, p);
+      } catch (e) {
+        if (!isStatus(e, SftpStatus.NO_SUCH_FILE)) throw e;
+      }
+    });
+  }
+
+  async readDocument(key: string) {
+    const p = this.pathOf(key);
+    return this.pool.run('read', p, async (sftp) => {
+      const data = await readSmall(sftp, p);
+      return data && { data, version: versionOf(data) };
+    });
+  }
+
+  async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
+    const dest = this.pathOf(key);
+    const lock = dest + LOCK_SUFFIX;
+    return this.pool.run('swap', dest, async (sftp) => {
+      // The new content goes up first, so that the lock is held only for a few round trips.
+      const tmp = `${dest}${TMP_MARK}${rand()}`;
+      const serverClock = { sec: await this.upload(sftp, tmp, data, data.length), at: Date.now() };
+      let placed = false;
+      try {
+        const token = await this.lock(sftp, lock, serverClock);
+        try {
+          const current = await readSmall(sftp, dest);
+          if ((current ? versionOf(current) : null) !== expected) return null;
+          // A writer stalled past lockStaleMs may have lost its lock to a breaker: then it must not write.
+          if ((await readSmall(sftp, lock))?.toString() !== token) {
+            throw new TransientError(`the lock on ${key} was broken as stale while held; try again`, { key });
+          }
+          await replace(sftp, tmp, dest);
+          placed = true;
+          return versionOf(data);
+        } finally {
+          await this.unlock(sftp, lock, token).catch(() => {});
+        }
+      } finally {
+        if (!placed) await unlink(sftp, tmp).catch(() => {});
+      }
+    });
+  }
+
+  /** Takes the lock by creating its file exclusively; breaks a lock older than lockStaleMs. Returns our token. */
+  private async lock(sftp: SFTPWrapper, lock: string, clock: { sec: number; at: number }): Promise<string> {
+    const token = `${os.hostname()} pid ${process.pid} ${rand()}`;
+    const deadline = Date.now() + Math.max(LOCK_WAIT_MS, 2 * this.cfg.lockStaleMs);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const h = await open(sftp, lock, 'wx');
+        try {
+          await writeAll(sftp, h, Buffer.from(token));
+        } finally {
+          await closeHandle(sftp, h);
+        }
+        return token;
+      } catch (e) {
+        // OpenSSH answers FAILURE when the file exists; anything else is a real error.
+        if (!isStatus(e, SftpStatus.FAILURE)) throw e;
+      }
+      const held = await stat(sftp, lock).catch((e) => {
+        if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return null;
+        throw e;
+      });
+      if (!held) continue; // released in between: try again at once
+      // Ages are measured on the server's clock, so clock skew between writers does not matter.
+      const serverNow = clock.sec + (Date.now() - clock.at) / 1000;
+      if ((serverNow - held.mtime) * 1000 > this.cfg.lockStaleMs) {
+        await this.breakLock(sftp, lock);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        const holder = (await readSmall(sftp, lock).catch(() => null))?.toString() ?? 'unknown';
+        throw new TransientError(`${lock} on ${this.displayUrl} is held by another writer (${holder})`, { lock });
+      }
+      await sleep(Math.min(200, 5 * 1.5 ** attempt) * (0.5 + Math.random() / 2));
+    }
+  }
+
+  /**
+   * Moves an abandoned lock aside. A plain SFTP rename never overwrites, so of several breakers only one
+   * moves it; if what it moved turns out to be a fresh lock taken in between, it puts it back.
+   */
+  private async breakLock(sftp: SFTPWrapper, lock: string): Promise<void> {
+    const stale = (await readSmall(sftp, lock))?.toString();
+    if (stale === undefined) return;
+    const aside = `${lock}.stale-${rand()}`;
+    try {
+      await renameNoReplace(sftp, lock, aside);
+    } catch (e) {
+      if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return;
+      throw e;
+    }
+    const moved = (await readSmall(sftp, aside))?.toString();
+    if (moved !== stale) {
+      // Its owner checks its token before writing, so if this fails the owner backs off safely.
+      await renameNoReplace(sftp, aside, lock).catch(() => unlink(sftp, aside).catch(() => {}));
+    } else {
+      await unlink(sftp, aside).catch(() => {});
+    }
+  }
+
+  private async unlock(sftp: SFTPWrapper, lock: string, token: string): Promise<void> {
+    if ((await readSmall(sftp, lock))?.toString() === token) await unlink(sftp, lock);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+/** A whole small file, or null when it does not exist. */
+async function readSmall(sftp: SFTPWrapper, p: string): Promise<Buffer | null> {
+  let h: Buffer;
+  try {
+    h = await open(sftp, p, 'r');
+  } catch (e) {
+    if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return null;
+    throw e;
+  }
+  try {
+    const parts: Buffer[] = [];
+    for (let pos = 0; ; ) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const n = await call<number>((cb) => sftp.read(h, buf, 0, buf.length, pos, cb as never));
+      if (!n) break;
+      parts.push(buf.subarray(0, n));
+      pos += n;
+    }
+    return Buffer.concat(parts);
+  } finally {
+    await closeHandle(sftp, h).catch(() => {});
+  }
+}
+
+const options = [
+  { name: 'identityFile', help: 'Private key file (default: IdentityFile of ~/.ssh/config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)' },
+  { name: 'passphrase', help: 'Passphrase of an encrypted key (default: $CKPTSYNC_SSH_PASSPHRASE)', secret: true },
+  { name: 'password', help: 'Password, when the server allows it (default: $CKPTSYNC_SSH_PASSWORD, or the URL\'s)', secret: true },
+  { name: 'agent', help: 'ssh-agent socket; "none" to not use one (default: $SSH_AUTH_SOCK)' },
+  { name: 'knownHostsFile', help: 'known_hosts file that host keys are checked against', default: '~/.ssh/known_hosts' },
+  { name: 'hostKeyPolicy', help: 'strict: refuse unknown host keys; accept-new: record unknown keys (never changed ones)', default: 'strict' },
+  { name: 'connections', help: 'SSH connections to open at most', default: 2 },
+  { name: 'sessionsPerConnection', help: 'SFTP sessions per connection (OpenSSH allows 10)', default: 4 },
+  { name: 'lockStaleMs', help: 'Age after which a compare-and-swap lock is taken to be abandoned', default: 30_000 },
+] as const;
+
+function intSetting(settings: RemoteSettings, name: string, def: number, min: number, max: number): number {
+  const raw = settings[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export const sftpRemote = {
+  schemes: ['sftp'],
+  options,
+  parse(url: string, settings: RemoteSettings = {}): SftpConfig {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new UsageError(`not an sftp URL: ${redactUrl(url)} (expected sftp://[user@]host[:port]/path)`);
+    }
+    if (u.protocol !== 'sftp:' || !u.hostname) throw new UsageError(`not an sftp URL: ${redactUrl(url)} (expected sftp://[user@]host[:port]/path)`);
+    if (u.search || u.hash) throw new UsageError(`sftp URLs take no query or fragment: ${redactUrl(url)}`);
+    const alias = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    const home = os.homedir(); // $HOME first, as ssh does
+    const ssh = sshSettingsFor(readSshConfig(home), alias);
+    const host = ssh.hostName ? ssh.hostName.replace(/%h/g, alias) : alias;
+    const port = u.port ? Number(u.port) : (ssh.port ?? 22);
+    const username = (u.username && decodeURIComponent(u.username)) || ssh.user || localUser();
+    const ctx = { home, host, port, user: username };
+
+    let root = decodeURIComponent(u.pathname);
+    if (root === '/~' || root.startsWith('/~/')) root = root.slice(3);
+    root = root.replace(/\/+$/, '') || (root.startsWith('/') ? '/' : '');
+    if (root.split('/').includes('..')) throw new UsageError(`remote path may not contain "..": ${redactUrl(url)}`);
+
+    const explicit = settings.identityFile;
+    const identityFiles = explicit
+      ? [{ path: expandPath(explicit, ctx), explicit: true }]
+      : [
+          ...ssh.identityFiles.map((f) => ({ path: expandPath(f, ctx), explicit: true })),
+          ...['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => ({ path: path.join(home, '.ssh', f), explicit: false })),
+        ];
+
+    const policy = settings.hostKeyPolicy ?? (ssh.strictHostKeyChecking === 'accept-new' ? 'accept-new' : 'strict');
+    if (policy !== 'strict' && policy !== 'accept-new') throw new UsageError(`hostKeyPolicy must be strict or accept-new, not ${JSON.stringify(policy)}`);
+    const agent = settings.agent ?? process.env.SSH_AUTH_SOCK;
+
+    return {
+      alias,
+      host,
+      port,
+      username,
+      root,
+      identityFiles,
+      passphrase: settings.passphrase ?? process.env.CKPTSYNC_SSH_PASSPHRASE,
+      password: settings.password ?? process.env.CKPTSYNC_SSH_PASSWORD ?? (u.password ? decodeURIComponent(u.password) : undefined),
+      agent: agent && agent !== 'none' ? agent : undefined,
+      knownHostsFile: expandPath(settings.knownHostsFile ?? ssh.userKnownHostsFile ?? '~/.ssh/known_hosts', ctx),
+      hostKeyPolicy: policy as HostKeyPolicy,
+      connections: intSetting(settings, 'connections', 2, 1, 16),
+      sessionsPerConnection: intSetting(settings, 'sessionsPerConnection', 4, 1, 10),
+      lockStaleMs: intSetting(settings, 'lockStaleMs', 30_000, 1000, 3_600_000),
+      displayUrl: redactUrl(url).replace(/:\*\*\*@/, '@'),
+    };
+  },
+  async create(config: SftpConfig): Promise<Remote> {
+    const remote = new SftpRemote(config);
+    try {
+      await remote.init();
+    } catch (e) {
+      await remote.close();
+      throw e;
+    }
+    return remote;
+  },
+  redact: (url: string) => redactUrl(url),
+} satisfies RemoteFactory<SftpConfig>;
+
+export default sftpRemote;

@@ -1,0 +1,155 @@
+// SFTP file operations as promises, and pipelined transfers. SFTP answers each read or write request
+// separately, so one request at a time (what ssh2's streams do) is bound by the round-trip time; here
+// several requests of one file are kept in flight, as OpenSSH's sftp client does (its -R option).
+
+import path from 'node:path/posix';
+import { Readable } from 'node:stream';
+import type { Attributes, SFTPWrapper, Stats } from 'ssh2';
+import { isStatus } from './connections.js';
+import { SftpStatus } from './wire.js';
+
+/** Bytes per read or write request: under OpenSSH's 256 KiB packet limit, so ssh2 never splits one. */
+const PIECE = 128 * 1024;
+/** Requests kept in flight per transfer (2 MiB). */
+const DEPTH = 16;
+
+export function call<T>(f: (cb: (err: Error | null | undefined, res: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    try {
+      f((err, res) => (err ? reject(err) : resolve(res)));
+    } catch (e) {
+      // ssh2 throws synchronously when the channel is already gone.
+      reject(e);
+    }
+  });
+}
+
+export const open = (sftp: SFTPWrapper, p: string, flags: "r" | "w" | "wx") => call<Buffer>((cb) => sftp.open(p, flags, cb));
+export const closeHandle = (sftp: SFTPWrapper, h: Buffer) => call<void>((cb) => sftp.close(h, cb as never));
+export const fstat = (sftp: SFTPWrapper, h: Buffer) => call<Stats>((cb) => sftp.fstat(h, cb));
+export const stat = (sftp: SFTPWrapper, p: string) => call<Stats>((cb) => sftp.stat(p, cb));
+export const unlink = (sftp: SFTPWrapper, p: string) => call<void>((cb) => sftp.unlink(p, cb as never));
+/** Overwrites the target atomically (rename(2) on the server). */
+export const replace = (sftp: SFTPWrapper, from: string, to: string) => call<void>((cb) => sftp.ext_openssh_rename(from, to, cb as never));
+/** The standard SFTP rename: OpenSSH's sftp-server refuses it when the target exists (link + unlink). */
+export const renameNoReplace = (sftp: SFTPWrapper, from: string, to: string) => call<void>((cb) => sftp.rename(from, to, cb as never));
+export const readdir = (sftp: SFTPWrapper, p: string) =>
+  call<{ filename: string; attrs: Attributes & { isDirectory(): boolean; isFile(): boolean } }[]>((cb) => sftp.readdir(p, cb as never));
+
+/** Creates a directory and its missing parents; an existing directory is fine. */
+export async function mkdirp(sftp: SFTPWrapper, dir: string): Promise<void> {
+  if (dir === '' || dir === '.' || dir === '/') return;
+  try {
+    await call<void>((cb) => sftp.mkdir(dir, cb as never));
+  } catch (e) {
+    if (isStatus(e, SftpStatus.NO_SUCH_FILE)) {
+      await mkdirp(sftp, path.dirname(dir));
+      return mkdirp(sftp, dir);
+    }
+    // OpenSSH answers FAILURE for EEXIST (also when a concurrent put made it first).
+    const st = await stat(sftp, dir).catch(() => null);
+    if (!st?.isDirectory()) throw e;
+  }
+}
+
+function writeAt(sftp: SFTPWrapper, h: Buffer, buf: Buffer, pos: number): Promise<void> {
+  return call<void>((cb) => sftp.write(h, buf, 0, buf.length, pos, cb as never));
+}
+
+/** Writes a buffer or a stream to an open handle with DEPTH requests in flight; returns the bytes written. */
+export async function writeAll(sftp: SFTPWrapper, h: Buffer, data: Buffer | Readable): Promise<number> {
+  const inflight = new Set<Promise<void>>();
+  let failed: unknown;
+  let pos = 0;
+  const send = async (piece: Buffer) => {
+    const p: Promise<void> = writeAt(sftp, h, piece, pos).then(
+      () => void inflight.delete(p),
+      (e) => {
+        inflight.delete(p);
+        failed ??= e;
+      },
+    );
+    pos += piece.length;
+    inflight.add(p);
+    if (inflight.size >= DEPTH) await Promise.race(inflight);
+    if (failed) throw failed;
+  };
+  const pieces = async (buf: Buffer) => {
+    for (let off = 0; off < buf.length; off += PIECE) await send(buf.subarray(off, off + PIECE));
+  };
+  try {
+    if (Buffer.isBuffer(data)) await pieces(data);
+    else for await (const chunk of data) await pieces(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  } finally {
+    // Let every request settle before the caller closes the handle (or gives up on it).
+    await Promise.all(inflight);
+  }
+  if (failed) throw failed;
+  return pos;
+}
+
+/** Reads up to len bytes at pos, fewer only at the end of the file. */
+async function readAt(sftp: SFTPWrapper, h: Buffer, pos: number, len: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const n = await call<number>((cb) => sftp.read(h, buf, got, len - got, pos + got, cb as never));
+    if (!n) break; // EOF
+    got += n;
+  }
+  return got === len ? buf : buf.subarray(0, got);
+}
+
+/**
+ * A stream of bytes [start, end) of an open handle, DEPTH requests ahead of the reader. `done` runs once
+ * the stream ends or is destroyed (it closes the handle); errors go through mapError.
+ */
+export function readStream(
+  sftp: SFTPWrapper,
+  h: Buffer,
+  start: number,
+  end: number,
+  done: () => void,
+  mapError: (e: unknown) => Error,
+): Readable {
+  const queue: { piece: Promise<Buffer>; len: number }[] = [];
+  let next = start;
+  const fill = () => {
+    while (queue.length < DEPTH && next < end) {
+      const len = Math.min(PIECE, end - next);
+      const piece = readAt(sftp, h, next, len);
+      piece.catch(() => {}); // surfaced when its turn comes, or dropped with the stream
+      queue.push({ piece, len });
+      next += len;
+    }
+  };
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    done();
+  };
+  return new Readable({
+    highWaterMark: 1 << 20,
+    read() {
+      fill();
+      const head = queue.shift();
+      if (!head) {
+        this.push(null);
+        return;
+      }
+      head.piece.then(
+        (buf) => {
+          if (buf.length > 0) this.push(buf);
+          // A short piece: the file (or the asked range) ends here.
+          if (buf.length < head.len) this.push(null);
+        },
+        (e) => this.destroy(mapError(e)),
+      );
+    },
+    destroy(err, cb) {
+      finish();
+      cb(err);
+    },
+  }).once('end', finish);
+}
