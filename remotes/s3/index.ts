@@ -66,6 +66,9 @@ export class S3Remote implements Remote {
       // Newer SDKs add CRC32 checksums and aws-chunked bodies that many S3-compatible stores reject.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK's default sends "Expect: 100-continue" from 2 MiB, an extra round trip per chunk; only
+      // bodies large enough that sending them to a refusal would hurt are worth that.
+      expectContinueHeader: 32 << 20,
       requestHandler: { httpAgent: this.agents[0], httpsAgent: this.agents[1], connectionTimeout: 10_000, requestTimeout: 120_000 },
     });
   }
