@@ -7,5 +7,7 @@ export function registerBuiltinRemotes(): void {
   if (done) return;
   done = true;
   registerRemote('file', async () => (await import('../remotes/local/index.js')).default);
+  for (const s of ['webdav', 'webdavs']) registerRemote(s, async () => (await import('../remotes/webdav/index.js')).default);
   registerRemote('s3', async () => (await import('../remotes/s3/index.js')).default);
+  registerRemote('b2', async () => (await import('../remotes/b2/index.js')).default);
 }

@@ -1,0 +1,487 @@
+// Remote driver: a WebDAV share (Apache mod_dav, Nextcloud/ownCloud, rclone serve webdav, ...).
+// URLs: webdav://[user[:pass]@]host[:port]/base/path (http) and webdavs://... (https, certificates
+// verified; `caFile` trusts an extra CA). Objects are files at <base>/<key>; uploads PUT a temporary
+// name in the same collection, then MOVE it into place, so readers never see a partial object.
+// swapDocument holds a lock made of an atomic MKCOL while it compares content and replaces the document;
+// README.md ("Compare-and-swap") says why neither ETags nor WebDAV LOCK are used.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import tls from 'node:tls';
+import { Readable } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import {
+  AuthError,
+  ConfigError,
+  NotFoundError,
+  TransientError,
+  UsageError,
+  bufferSource,
+  readAll,
+  redactUrl,
+  type ByteRange,
+  type ByteSource,
+  type ObjectInfo,
+  type Remote,
+  type RemoteFactory,
+  type RemoteSettings,
+} from '../../src/remote/index.js';
+import { resolveCredentials, type CredentialLookup } from './credentials.js';
+import { PROPFIND_BODY, hrefPath, parseMultistatus, type DavEntry } from './wire.js';
+
+export interface WebdavConfig {
+  /** http(s)://host:port */
+  origin: string;
+  /** Percent-encoded base path, no trailing slash ("" for the server root). */
+  basePath: string;
+  /** The URL without credentials, for messages. */
+  displayUrl: string;
+  auth: CredentialLookup;
+  caFile?: string;
+  connections: number;
+  /** How long swapDocument waits for another writer's lock before giving up (TransientError). */
+  lockWaitMs: number;
+  /** A lock older than this is taken to be left by a crashed writer and is broken. */
+  lockStaleMs: number;
+}
+
+/** Names the driver keeps beside objects; never listed. Keys never start with '.' (layout.ts). */
+const TMP_PREFIX = '.ckpt-tmp-';
+const LOCK_PREFIX = '.ckpt-lock-';
+const HIDDEN_PREFIX = '.ckpt-';
+/** Refs and the remote config are small; a bigger "document" is a mistake, not something to buffer. */
+const DOCUMENT_LIMIT = 64 << 20;
+const LIST_PARALLEL = 8;
+
+type Response = Dispatcher.ResponseData;
+
+export class WebdavRemote implements Remote {
+  readonly features = { defaultConcurrency: 16, casMethod: 'mkcol-lock', rangedGet: true };
+  readonly displayUrl: string;
+  private readonly pool: Pool;
+  private readonly authHeader?: string;
+  /** Collections known to exist (decoded-free, encoded URL paths), and MKCOLs in flight. */
+  private readonly knownDirs = new Set<string>();
+  private readonly dirsInFlight = new Map<string, Promise<void>>();
+
+  constructor(private readonly config: WebdavConfig, ca?: Buffer) {
+    this.displayUrl = config.displayUrl;
+    const creds = config.auth.credentials;
+    if (creds) this.authHeader = 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
+    this.pool = new Pool(config.origin, {
+      connections: config.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: 120_000,
+      bodyTimeout: 300_000,
+      connect: { rejectUnauthorized: true, ...(ca ? { ca } : {}) },
+    });
+  }
+
+  // --- paths -------------------------------------------------------------------------------------
+
+  private pathOf(key: string): string {
+    const segs = key.split('/');
+    if (segs.some((s) => s === '' || s === '.' || s === '..')) throw new UsageError(`invalid remote key: ${JSON.stringify(key)}`);
+    return `${this.config.basePath}/${segs.map(encodeURIComponent).join('/')}`;
+  }
+
+  private dirPathOf(dirKey: string): string {
+    return dirKey ? this.pathOf(dirKey) : this.config.basePath;
+  }
+
+  // --- HTTP --------------------------------------------------------------------------------------
+
+  private async send(
+    method: string,
+    path: string,
+    key: string,
+    opts: { headers?: Record<string, string>; body?: string | Buffer | Readable } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (this.authHeader) headers.authorization = this.authHeader;
+    try {
+      return await this.pool.request({ method: method as Dispatcher.HttpMethod, path, headers, body: opts.body });
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? (e as Error).name;
+      throw new TransientError(`${method} ${key || '/'} on ${this.displayUrl} failed: ${code}`, { key, method }, { cause: e });
+    }
+  }
+
+  /** Turns an unexpected answer into a typed error, after draining the body to free the connection. */
+  private async fail(res: Response, method: string, key: string): Promise<never> {
+    await res.body.dump().catch(() => {});
+    const status = res.statusCode;
+    const where = `${method} ${key || '/'} on ${this.displayUrl}`;
+    if (status === 401) {
+      const { credentials, lookedIn } = this.config.auth;
+      throw credentials
+        ? new AuthError(`${this.displayUrl} refused the credentials from ${credentials.source} (HTTP 401)`, { status })
+        : new AuthError(`${this.displayUrl} requires a login and none was found; looked in ${lookedIn}`, { status });
+    }
+    if (status === 403) throw new AuthError(`${where}: permission denied (HTTP 403)`, { status, key });
+    if (status === 404) throw new NotFoundError(`not found on remote: ${key}`, { key });
+    if (status === 429 || status === 423 || (status >= 500 && ![501, 505, 507].includes(status))) {
+      throw new TransientError(`${where}: HTTP ${status}`, { status, key }, { retryAfterMs: retryAfterMs(res.headers['retry-after']) });
+    }
+    if (status === 507) throw new ConfigError(`${where}: the server is out of space (HTTP 507)`, { status, key });
+    if (status === 405 || status === 501) throw new ConfigError(`${where}: not supported by the server (HTTP ${status}); is this a WebDAV share?`, { status, key });
+    throw new Error(`${where}: unexpected HTTP ${status}`);
+  }
+
+  private async expect(res: Response, ok: number[], method: string, key: string): Promise<void> {
+    if (!ok.includes(res.statusCode)) await this.fail(res, method, key);
+    await res.body.dump().catch(() => {});
+  }
+
+  // --- collections -------------------------------------------------------------------------------
+
+  /** Creates the collection at an encoded path and its missing parents; remembers what exists. */
+  private ensureCollection(path: string): Promise<void> {
+    if (path === '' || this.knownDirs.has(path)) return Promise.resolve();
+    let p = this.dirsInFlight.get(path);
+    if (!p) {
+      p = this.mkcol(path).finally(() => this.dirsInFlight.delete(path));
+      this.dirsInFlight.set(path, p);
+    }
+    return p;
+  }
+
+  private async mkcol(path: string): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      const res = await this.send('MKCOL', `${path}/`, '');
+      // 201 created; 405 already exists (RFC 4918 9.3.1).
+      if (res.statusCode === 201 || res.statusCode === 405) {
+        await res.body.dump().catch(() => {});
+        this.knownDirs.add(path);
+        return;
+      }
+      // 409: a parent is missing; create it, then try again.
+      if (res.statusCode === 409 && tries === 0) {
+        await res.body.dump().catch(() => {});
+        await this.ensureCollection(path.slice(0, path.lastIndexOf('/')));
+        continue;
+      }
+      await this.fail(res, 'MKCOL', decodeURIComponent(path.slice(this.config.basePath.length + 1)));
+    }
+  }
+
+  // --- objects -----------------------------------------------------------------------------------
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    const res = await this.send('HEAD', this.pathOf(key), key);
+    if (res.statusCode === 404) {
+      await res.body.dump().catch(() => {});
+      return null;
+    }
+    if (res.statusCode !== 200) await this.fail(res, 'HEAD', key);
+    await res.body.dump().catch(() => {});
+    const size = Number(res.headers['content-length']);
+    const mtime = Date.parse(String(res.headers['last-modified'] ?? ''));
+    return { key, size: Number.isFinite(size) ? size : 0, ...(Number.isFinite(mtime) ? { mtimeMs: mtime } : {}) };
+  }
+
+  async put(key: string, source: ByteSource): Promise<void> {
+    const dest = this.pathOf(key);
+    const dir = dest.slice(0, dest.lastIndexOf('/'));
+    await this.ensureCollection(dir);
+    const tmp = `${dir}/${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`;
+    let moved = false;
+    try {
+      const res = await this.send('PUT', tmp, key, {
+        headers: { 'content-length': String(source.size), 'content-type': 'application/octet-stream' },
+        body: source.buffer ?? source.open(),
+      });
+      if (res.statusCode === 409) this.knownDirs.delete(dir); // someone removed the collection
+      await this.expect(res, [200, 201, 204], 'PUT', key);
+      const mv = await this.send('MOVE', tmp, key, { headers: { destination: this.config.origin + dest, overwrite: 'T' } });
+      await this.expect(mv, [201, 204], 'MOVE', key);
+      moved = true;
+    } finally {
+      // Best effort: a temp file left by a failure is hidden from list() and harmless.
+      if (!moved) void this.send('DELETE', tmp, key).then((r) => r.body.dump()).catch(() => {});
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    if (range && range.length === 0) {
+      if (!(await this.stat(key))) throw new NotFoundError(`not found on remote: ${key}`, { key });
+      return Readable.from([]);
+    }
+    const headers: Record<string, string> = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : {};
+    const res = await this.send('GET', this.pathOf(key), key, { headers });
+    if (res.statusCode === 206 && range) return res.body;
+    if (res.statusCode === 200) {
+      // A server that ignores Range sends the whole object: cut the range out of the stream.
+      return range ? Readable.from(slice(res.body, range.offset, range.length)) : res.body;
+    }
+    return this.fail(res, 'GET', key);
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk from the deepest collection the prefix names completely, a level at a time, with a few
+    // PROPFINDs in flight (Depth: infinity is disabled on most servers).
+    const slash = prefix.lastIndexOf('/');
+    let level = [slash >= 0 ? prefix.slice(0, slash) : ''];
+    while (level.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < level.length; i += LIST_PARALLEL) {
+        const batch = await Promise.all(level.slice(i, i + LIST_PARALLEL).map((d) => this.listCollection(d)));
+        for (const [d, children] of batch.map((c, j) => [level[i + j]!, c] as const)) {
+          for (const child of children) {
+            const key = d ? `${d}/${child.name}` : child.name;
+            if (child.collection) {
+              if (key.startsWith(prefix) || prefix.startsWith(key + '/')) next.push(key);
+            } else if (key.startsWith(prefix)) {
+              yield { key, size: child.size ?? 0, ...(child.mtimeMs !== undefined ? { mtimeMs: child.mtimeMs } : {}) };
+            }
+          }
+        }
+      }
+      level = next;
+    }
+  }
+
+  /** The members of a collection (PROPFIND Depth 1), or none if it does not exist. */
+  private async listCollection(dirKey: string): Promise<Array<DavEntry & { name: string }>> {
+    const path = this.dirPathOf(dirKey);
+    const res = await this.send('PROPFIND', `${path}/`, dirKey, {
+      headers: { depth: '1', 'content-type': 'application/xml; charset=utf-8' },
+      body: PROPFIND_BODY,
+    });
+    if (res.statusCode === 404) {
+      await res.body.dump().catch(() => {});
+      return [];
+    }
+    if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', dirKey);
+    let entries: DavEntry[];
+    try {
+      entries = parseMultistatus(await res.body.text());
+    } catch (e) {
+      throw new TransientError(`PROPFIND ${dirKey || '/'} on ${this.displayUrl}: ${(e as Error).message}`, { key: dirKey }, { cause: e });
+    }
+    const self = hrefPath(path || '/');
+    const out: Array<DavEntry & { name: string }> = [];
+    for (const e of entries) {
+      const p = hrefPath(e.href);
+      if (p === self || p.length <= self.length) continue;
+      const name = p.slice(p.lastIndexOf('/') + 1);
+      if (!name || name.startsWith(HIDDEN_PREFIX)) continue;
+      out.push({ ...e, name });
+    }
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    const res = await this.send('DELETE', this.pathOf(key), key);
+    await this.expect(res, [200, 204, 404], 'DELETE', key);
+  }
+
+  // --- documents ---------------------------------------------------------------------------------
+
+  async readDocument(key: string) {
+    const res = await this.send('GET', this.pathOf(key), key);
+    if (res.statusCode === 404) {
+      await res.body.dump().catch(() => {});
+      return null;
+    }
+    if (res.statusCode !== 200) await this.fail(res, 'GET', key);
+    const data = await readAll(res.body, DOCUMENT_LIMIT);
+    return { data, version: versionOf(data) };
+  }
+
+  async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
+    const release = await this.lock(key);
+    try {
+      const current = await this.readDocument(key);
+      if ((current?.version ?? null) !== expected) return null;
+      await this.put(key, bufferSource(data));
+      return versionOf(data);
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Takes the document's lock: a collection `.ckpt-lock-<name>` beside it. MKCOL succeeds for exactly
+   * one of many racing clients (it is a mkdir on the server); the others wait. A lock older than
+   * lockStaleMs, by the server's clock, was left by a crashed writer and is broken.
+   */
+  private async lock(key: string): Promise<() => Promise<void>> {
+    const docPath = this.pathOf(key);
+    const dir = docPath.slice(0, docPath.lastIndexOf('/'));
+    const lockPath = `${dir}/${LOCK_PREFIX}${docPath.slice(dir.length + 1)}`;
+    await this.ensureCollection(dir);
+    const started = Date.now();
+    let lastStaleCheck = started;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.send('MKCOL', `${lockPath}/`, key);
+      if (res.statusCode === 201) {
+        await res.body.dump().catch(() => {});
+        return () => this.unlock(lockPath, key);
+      }
+      if (res.statusCode === 409) {
+        await res.body.dump().catch(() => {});
+        this.knownDirs.delete(dir);
+        await this.ensureCollection(dir);
+        continue;
+      }
+      // 405: the lock exists. 403: Apache's answer to the loser of a simultaneous mkdir.
+      if (res.statusCode !== 405 && res.statusCode !== 403) await this.fail(res, 'MKCOL', key);
+      await res.body.dump().catch(() => {});
+      const now = Date.now();
+      if (now - lastStaleCheck > 2000) {
+        lastStaleCheck = now;
+        await this.breakStaleLock(lockPath, key);
+      }
+      if (now - started > this.config.lockWaitMs) {
+        if (res.statusCode === 403 && !(await this.lockExists(lockPath, key))) {
+          throw new AuthError(`${this.displayUrl}: permission denied creating ${key}'s lock (HTTP 403)`, { key });
+        }
+        throw new TransientError(
+          `${key} on ${this.displayUrl} is locked by another writer; a lock left by a crashed writer is broken after ${Math.round(this.config.lockStaleMs / 1000)} s`,
+          { key },
+        );
+      }
+      await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+    }
+  }
+
+  private async unlock(lockPath: string, key: string): Promise<void> {
+    for (let tries = 0; tries < 3; tries++) {
+      try {
+        const res = await this.send('DELETE', `${lockPath}/`, key);
+        await this.expect(res, [200, 204, 404], 'DELETE', key);
+        return;
+      } catch {
+        // A lock we fail to remove goes stale and is broken by the next writer.
+        await sleep(50 * (tries + 1));
+      }
+    }
+  }
+
+  private async lockExists(lockPath: string, key: string): Promise<boolean> {
+    const res = await this.send('PROPFIND', `${lockPath}/`, key, { headers: { depth: '0' }, body: PROPFIND_BODY });
+    await res.body.dump().catch(() => {});
+    return res.statusCode === 207;
+  }
+
+  private async breakStaleLock(lockPath: string, key: string): Promise<void> {
+    const res = await this.send('PROPFIND', `${lockPath}/`, key, {
+      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+      body: PROPFIND_BODY,
+    });
+    if (res.statusCode !== 207) {
+      await res.body.dump().catch(() => {});
+      return;
+    }
+    const serverNow = Date.parse(String(res.headers.date ?? '')) || Date.now();
+    const [entry] = parseMultistatus(await res.body.text());
+    const born = entry?.createdMs ?? entry?.mtimeMs;
+    if (born === undefined || serverNow - born < this.config.lockStaleMs) return;
+    // Move it aside first: a rename succeeds for one breaker only, so two breakers do not both
+    // delete (one of them a fresh lock taken in between).
+    const aside = `${lockPath}.broken-${crypto.randomBytes(6).toString('hex')}`;
+    const mv = await this.send('MOVE', `${lockPath}/`, key, { headers: { destination: `${this.config.origin}${aside}/`, overwrite: 'F' } });
+    await mv.body.dump().catch(() => {});
+    if (mv.statusCode === 201 || mv.statusCode === 204) {
+      const del = await this.send('DELETE', `${aside}/`, key);
+      await del.body.dump().catch(() => {});
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+function versionOf(data: Buffer): string {
+  return 'sha256:' + crypto.createHash('sha256').update(data).digest('hex');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; capped so a server cannot stall us. */
+function retryAfterMs(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  const ms = /^\d+$/.test(v.trim()) ? Number(v) * 1000 : Date.parse(v) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 60_000) : undefined;
+}
+
+async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  const end = offset + length;
+  for await (const part of body) {
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
+    const from = Math.max(offset - pos, 0);
+    const to = Math.min(end - pos, b.length);
+    if (to > from) yield b.subarray(from, to);
+    pos += b.length;
+    if (pos >= end) {
+      (body as unknown as Readable).destroy?.();
+      return;
+    }
+  }
+}
+
+function positiveInt(value: string | undefined, name: string, dflt: number): number {
+  if (value === undefined || value === '') return dflt;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`webdav option ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export const webdavRemote = {
+  schemes: ['webdav', 'webdavs'],
+  options: [
+    { name: 'user', help: `login (else from the URL, CKPTSYNC_WEBDAV_USER or ~/.netrc)` },
+    { name: 'password', help: 'password (else from the URL, CKPTSYNC_WEBDAV_PASSWORD or ~/.netrc)', secret: true },
+    { name: 'caFile', help: 'PEM file of a CA to trust for webdavs:// (besides the system CAs)' },
+    { name: 'connections', help: 'HTTP connections kept open to the server', default: 32 },
+    { name: 'lockWaitSeconds', help: "how long to wait for another writer's document lock", default: 30 },
+    { name: 'lockStaleSeconds', help: 'age after which a document lock is taken to be left by a crashed writer', default: 60 },
+  ],
+  parse(url: string, settings: RemoteSettings): WebdavConfig {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new UsageError(`not a valid WebDAV URL: ${redactUrl(url)}`);
+    }
+    const scheme = u.protocol.slice(0, -1).toLowerCase();
+    if (scheme !== 'webdav' && scheme !== 'webdavs') throw new UsageError(`not a webdav:// or webdavs:// URL: ${redactUrl(url)}`);
+    if (!u.hostname) throw new UsageError(`WebDAV URL without a host: ${redactUrl(url)}`);
+    if (u.search || u.hash) throw new UsageError(`WebDAV URL must not have a query or fragment: ${redactUrl(url)}`);
+    const origin = `${scheme === 'webdavs' ? 'https' : 'http'}://${u.host}`;
+    const basePath = u.pathname.replace(/\/+$/, '');
+    if (basePath.split('/').some((s) => s === '.' || s === '..')) throw new UsageError(`WebDAV URL path must not contain . or ..: ${redactUrl(url)}`);
+    return {
+      origin,
+      basePath,
+      displayUrl: `${scheme}://${u.host}${basePath || '/'}`,
+      auth: resolveCredentials(u, { user: settings.user, password: settings.password }),
+      caFile: settings.caFile || undefined,
+      connections: positiveInt(settings.connections, 'connections', 32),
+      lockWaitMs: positiveInt(settings.lockWaitSeconds, 'lockWaitSeconds', 30) * 1000,
+      lockStaleMs: positiveInt(settings.lockStaleSeconds, 'lockStaleSeconds', 60) * 1000,
+    };
+  },
+  async create(config: WebdavConfig): Promise<Remote> {
+    let ca: Buffer | undefined;
+    if (config.caFile) {
+      try {
+        // Node's `ca` replaces the default roots; keep them so the extra CA is added, not substituted.
+        ca = Buffer.from([...tls.rootCertificates, fs.readFileSync(config.caFile, 'utf8')].join('\n'));
+      } catch (e) {
+        throw new ConfigError(`cannot read caFile ${config.caFile}: ${(e as Error).message}`);
+      }
+    }
+    return new WebdavRemote(config, ca);
+  },
+  redact: (url: string) => redactUrl(url),
+} satisfies RemoteFactory<WebdavConfig>;
+
+export default webdavRemote;

@@ -1,0 +1,113 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { runRemoteConformance } from '../conformance/suite.js';
+import { startFaultProxy, type FaultProxy, type FaultMode } from '../servers/faultproxy.js';
+import { start, WEBDAV_USER, type WebdavLiveServer } from '../servers/webdav.js';
+import webdavRemote from '../../remotes/webdav/index.js';
+import { AuthError } from '../../src/errors.js';
+import { bufferSource } from '../../src/remote/source.js';
+import type { Remote } from '../../src/remote/types.js';
+
+let server: WebdavLiveServer;
+let proxy: FaultProxy;
+const urls = new Map<Remote, string>();
+
+/** Parses with the server's temp HOME, so credentials come from its ~/.netrc for real. */
+function parseWithHome(url: string, home = server.home) {
+  const saved = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    return webdavRemote.parse(url, server.settings);
+  } finally {
+    process.env.HOME = saved;
+  }
+}
+
+async function openAt(url: string): Promise<Remote> {
+  const r = await webdavRemote.create(parseWithHome(url));
+  urls.set(r, url);
+  return r;
+}
+
+/** The URL of a fresh location reached through the fault proxy. */
+const proxiedUrl = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.port}/`);
+
+runRemoteConformance(test, {
+  name: 'webdav',
+  async start() {
+    server = await start();
+    proxy = await startFaultProxy(server.port);
+    let modes: FaultMode[] = ['http503', 'reset'];
+    return {
+      target: {
+        // Every remote goes through the fault proxy; it passes traffic untouched unless told to fail.
+        open: (sameAs) => openAt(sameAs ? urls.get(sameAs)! : proxiedUrl()),
+        openWithBadCredentials: () => openAt(proxiedUrl().replace('webdav://', `webdav://${WEBDAV_USER}:wrong-password@`)),
+        injectTransientFailures: async (count) => {
+          // Alternate a 503 answer and a connection reset, the two failures a WebDAV client meets.
+          proxy.failNext(count, modes[0]);
+          modes = [modes[1]!, modes[0]!];
+        },
+      },
+      stop: async () => {
+        await proxy.stop();
+        await server.stop();
+      },
+    };
+  },
+});
+
+function assertNoSecret(t: import('ava').ExecutionContext, text: string) {
+  t.false(text.includes(server.password), 'the password is never shown');
+  t.false(text.includes('wrong-password'), 'a password from the URL is never shown');
+}
+
+test.serial('webdav › a wrong password gives one clear AuthError line without the password', async (t) => {
+  const url = server.newUrl().replace('webdav://', `webdav://${WEBDAV_USER}:wrong-password@`);
+  const r = await webdavRemote.create(parseWithHome(url));
+  try {
+    const err = await t.throwsAsync(() => r.put('chunks/aa/' + 'a'.repeat(64), bufferSource(Buffer.from('x'))), { instanceOf: AuthError });
+    t.regex(err!.message, /refused the credentials from the URL/);
+    t.false(err!.message.includes('\n'));
+    assertNoSecret(t, `${err!.message} ${JSON.stringify((err as AuthError).data)} ${r.displayUrl}`);
+    t.false(r.displayUrl.includes('@'), 'displayUrl has no userinfo');
+  } finally {
+    await r.close();
+  }
+});
+
+test.serial('webdav › a missing .netrc entry gives one AuthError line saying where credentials were looked for', async (t) => {
+  const home = path.join(server.home, 'other-home');
+  await fs.mkdir(home, { recursive: true });
+  await fs.writeFile(path.join(home, '.netrc'), 'machine elsewhere.example login someone password secret-elsewhere\n');
+  const r = await webdavRemote.create(parseWithHome(server.newUrl(), home));
+  try {
+    const err = await t.throwsAsync(() => r.readDocument('refs/x.ref'), { instanceOf: AuthError });
+    t.false(err!.message.includes('\n'));
+    t.true(err!.message.includes(path.join(home, '.netrc')), err!.message);
+    t.regex(err!.message, /CKPTSYNC_WEBDAV_USER/);
+    t.false(err!.message.includes('secret-elsewhere'));
+  } finally {
+    await r.close();
+  }
+});
+
+test.serial('webdav › credentials from the netrc work and never appear in displayUrl, redact or errors', async (t) => {
+  const plain = server.newUrl();
+  const url = plain.replace('webdav://', `webdav://${WEBDAV_USER}:${server.password}@`);
+  t.false(webdavRemote.redact(url).includes(server.password));
+  const r = await openAt(plain);
+  const withUrlCreds = await webdavRemote.create(parseWithHome(url));
+  try {
+    assertNoSecret(t, r.displayUrl + withUrlCreds.displayUrl);
+    const key = 'manifests/' + crypto.randomBytes(32).toString('hex');
+    await withUrlCreds.put(key, bufferSource(Buffer.from('m')));
+    t.is((await r.stat(key))?.size, 1);
+    const err = await t.throwsAsync(() => withUrlCreds.get('manifests/' + 'b'.repeat(64)));
+    assertNoSecret(t, err!.message);
+  } finally {
+    await Promise.all([r.close(), withUrlCreds.close()]);
+  }
+});
