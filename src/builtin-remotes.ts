@@ -9,5 +9,6 @@ export function registerBuiltinRemotes(): void {
   registerRemote('file', async () => (await import('../remotes/local/index.js')).default);
   for (const s of ['webdav', 'webdavs']) registerRemote(s, async () => (await import('../remotes/webdav/index.js')).default);
   registerRemote('s3', async () => (await import('../remotes/s3/index.js')).default);
+  registerRemote('sftp', async () => (await import('../remotes/sftp/index.js')).default);
   registerRemote('b2', async () => (await import('../remotes/b2/index.js')).default);
 }
