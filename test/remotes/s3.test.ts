@@ -1,10 +1,11 @@
+import { Readable } from 'node:stream';
 import test from 'ava';
 import { runRemoteConformance } from '../conformance/suite.js';
 import { startFaultProxy, type FaultMode } from '../servers/faultproxy.js';
 import { start, BUCKET } from '../servers/s3.js';
 import type { LiveServer } from '../servers/types.js';
 import s3Remote from '../../remotes/s3/index.js';
-import { AuthError, bufferSource, readAll, type Remote } from '../../src/remote/index.js';
+import { AuthError, TransientError, bufferSource, readAll, withRetry, type Remote } from '../../src/remote/index.js';
 
 let server: LiveServer;
 const urls = new Map<Remote, string>();
@@ -95,4 +96,36 @@ test.serial('s3 › against s3rver (no conditional writes) the lock-based compar
   const listed = [];
   for await (const o of r.list('')) listed.push(o.key);
   t.deepEqual(listed, ['refs/probe.ref'], 'lock markers and probes are hidden and cleaned up');
+});
+
+test.serial('s3 › a multipart upload that fails midway is aborted, reported as transient, and retries cleanly', async (t) => {
+  const proxy = await startFaultProxy(server.port);
+  try {
+    const settings = { ...server.settings, endpoint: `http://127.0.0.1:${proxy.port}`, multipartThreshold: '6MiB', partSize: '5MiB' };
+    const r = await s3Remote.create(s3Remote.parse(server.newUrl(), settings));
+    closeLater.push(r);
+    const data = Buffer.alloc(12 << 20, 7);
+    let opens = 0;
+    // A replayable source whose first read breaks the connection once the first part is on its way.
+    const source = {
+      size: data.length,
+      open: () =>
+        Readable.from(
+          (async function* () {
+            const first = opens++ === 0;
+            yield data.subarray(0, 5 << 20);
+            if (first) proxy.failNext(1, 'reset');
+            yield data.subarray(5 << 20);
+          })(),
+        ),
+    };
+    const key = 'chunks/ab/multipart-fault';
+    const err = await t.throwsAsync(() => r.put(key, source));
+    t.true(err instanceof TransientError, `${err?.constructor.name}: ${err?.message}`);
+    t.is(await r.stat(key), null, 'no partial object is visible');
+    await withRetry(r, { baseDelayMs: 10 }).put(key, source);
+    t.true((await readAll(await r.get(key))).equals(data));
+  } finally {
+    await proxy.stop();
+  }
 });
