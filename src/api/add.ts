@@ -1,0 +1,69 @@
+// add: snapshot a file or directory into the store, name it, write its pointer file, and keep the
+// data itself out of git.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { ChunkerParams } from '../core/chunker.js';
+import { ingestPath, type IngestProgress } from '../core/ingest.js';
+import { formatPointer, POINTER_SUFFIX } from '../core/pointer.js';
+import type { Repository } from '../core/repo.js';
+import { writeAtomic } from '../core/store.js';
+import { assertRefName } from '../remote/layout.js';
+
+export interface AddOptions {
+  repo: Repository;
+  path: string;
+  /** Defaults to the path relative to the repository root. */
+  name?: string;
+  chunker?: ChunkerParams;
+  /** Write PATH.ckpt and add PATH to .gitignore (default true). */
+  pointer?: boolean;
+  onProgress?: (p: IngestProgress) => void;
+}
+
+export interface AddResult {
+  name: string;
+  manifest: string;
+  pointerPath?: string;
+  bytes: number;
+  bytesNew: number;
+  chunks: number;
+  chunksNew: number;
+}
+
+export async function add(opts: AddOptions): Promise<AddResult> {
+  const { repo } = opts;
+  const abs = path.resolve(opts.path);
+  const rel = repo.relative(abs);
+  if (rel === '' || rel.startsWith('..')) throw new UsageError(`${opts.path} is not inside the repository ${repo.root}`);
+  if (rel === '.ckptsync' || rel.startsWith('.ckptsync/')) throw new UsageError('cannot add the repository directory itself');
+  if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${opts.path} is a pointer file; add the checkpoint it stands for`);
+  const name = opts.name ?? rel;
+  assertRefName(name);
+  const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, onProgress: opts.onProgress });
+  let pointerPath: string | undefined;
+  await repo.withLock(async () => {
+    await repo.setRef(name, r.manifestHash);
+    if (opts.pointer !== false) {
+      pointerPath = abs + POINTER_SUFFIX;
+      await writeAtomic(pointerPath, formatPointer({ manifest: r.manifestHash, size: r.bytes, name }));
+      await ignoreInGit(repo.root, rel);
+    }
+  });
+  return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
+}
+
+/** Adds "/<rel>" to the root .gitignore unless it is already there. */
+async function ignoreInGit(root: string, rel: string): Promise<void> {
+  const file = path.join(root, '.gitignore');
+  const line = '/' + rel.replace(/([*?[\]!#\\ ])/g, '\\$1');
+  let text = '';
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (text.split('\n').includes(line)) return;
+  await writeAtomic(file, text + (text && !text.endsWith('\n') ? '\n' : '') + line + '\n');
+}

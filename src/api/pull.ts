@@ -1,0 +1,62 @@
+// pull: bring a checkpoint from a remote into the local store, name it, and materialize it where its
+// pointer file (or --to) says.
+
+import path from 'node:path';
+import { NotFoundError } from '../errors.js';
+import { materialize } from '../core/materialize.js';
+import type { Repository } from '../core/repo.js';
+import type { Remote } from '../remote/types.js';
+import { fetchSnapshot } from '../sync/pull.js';
+import { readRemoteRef } from '../sync/refs.js';
+import type { TransferProgress } from '../sync/transfer.js';
+import { openRemoteFor } from './remote.js';
+import { resolveTarget } from './target.js';
+
+export interface PullOptions {
+  repo: Repository;
+  /** A remote name, a pointer file, or an added path. */
+  target: string;
+  remote?: string | Remote;
+  /** Where to write the files; defaults to the pointer's data path, or the name under the repository root. */
+  to?: string;
+  /** Only fetch into the store; write no files. */
+  noCheckout?: boolean;
+  concurrency?: number;
+  onProgress?: (p: TransferProgress) => void;
+  onCheckoutProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface PullResult {
+  name?: string;
+  manifest: string;
+  path?: string;
+  bytesTotal: number;
+  bytesDownloaded: number;
+  chunksTotal: number;
+  chunksDownloaded: number;
+}
+
+export async function pull(opts: PullOptions): Promise<PullResult> {
+  const { repo } = opts;
+  const t = await resolveTarget(repo, opts.target, { allowRemoteName: true });
+  const { remote, owned } = await openRemoteFor(repo, opts.remote);
+  try {
+    let manifest = t.pointer?.manifest;
+    if (!manifest) {
+      const ref = await readRemoteRef(remote, t.name!);
+      if (!ref) throw new NotFoundError(`no checkpoint named ${t.name} on ${remote.displayUrl}`, { name: t.name });
+      manifest = ref.doc.target;
+    }
+    const fetched = await fetchSnapshot(repo, remote, manifest, opts);
+    if (t.name) await repo.withLock(() => repo.setRef(t.name!, manifest!));
+    let dest: string | undefined;
+    if (!opts.noCheckout) {
+      dest = path.resolve(opts.to ?? t.dataPath ?? path.join(repo.root, ...t.name!.split('/')));
+      await materialize(repo.store, fetched.manifest, dest, { onProgress: opts.onCheckoutProgress });
+    }
+    return { name: t.name, manifest, path: dest, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
+  } finally {
+    if (owned) await remote.close();
+  }
+}

@@ -1,0 +1,110 @@
+// verify: re-hash the local store; with a remote, check that every manifest's chunks are there and
+// every name points at a manifest that exists.
+
+import { hashBytes } from '../core/hash.js';
+import { decodeManifest, manifestChunks } from '../core/manifest.js';
+import type { Repository } from '../core/repo.js';
+import { handleOf, prefixOf } from '../remote/layout.js';
+import type { Remote } from '../remote/types.js';
+import { loadManifest } from '../sync/manifests.js';
+import { readRemoteRef } from '../sync/refs.js';
+import fs from 'node:fs/promises';
+import { openRemoteFor } from './remote.js';
+
+export interface VerifyProblem {
+  kind: 'corrupt-chunk' | 'corrupt-manifest' | 'missing-chunk' | 'missing-manifest' | 'bad-ref';
+  object: string;
+  detail: string;
+}
+
+export interface VerifyResult {
+  where: string;
+  chunks: number;
+  manifests: number;
+  names: number;
+  problems: VerifyProblem[];
+}
+
+export interface VerifyOptions {
+  repo: Repository;
+  remote?: string | Remote;
+}
+
+export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
+  return opts.remote === undefined ? verifyLocal(opts.repo) : verifyRemote(opts.repo, opts.remote);
+}
+
+async function verifyLocal(repo: Repository): Promise<VerifyResult> {
+  const problems: VerifyProblem[] = [];
+  const r: VerifyResult = { where: repo.root, chunks: 0, manifests: 0, names: 0, problems };
+  const chunks = new Set<string>();
+  for await (const h of repo.store.list('chunk')) {
+    r.chunks++;
+    const data = await fs.readFile(repo.store.pathOf('chunk', h));
+    if (hashBytes(data) !== h) problems.push({ kind: 'corrupt-chunk', object: h, detail: repo.store.pathOf('chunk', h) });
+    else chunks.add(h);
+  }
+  const manifests = new Set<string>();
+  for await (const h of repo.store.list('manifest')) {
+    r.manifests++;
+    try {
+      const m = decodeManifest(await repo.store.get('manifest', h), `manifest ${h}`);
+      manifests.add(h);
+      for (const c of manifestChunks(m).keys()) {
+        if (!chunks.has(c) && !problems.some((p) => p.object === c)) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h}` });
+      }
+    } catch (e) {
+      problems.push({ kind: 'corrupt-manifest', object: h, detail: (e as Error).message });
+    }
+  }
+  for (const d of await repo.listRefs().catch(() => [])) {
+    r.names++;
+    if (!manifests.has(d.target)) problems.push({ kind: 'bad-ref', object: d.name, detail: `points at missing manifest ${d.target}` });
+  }
+  return r;
+}
+
+async function verifyRemote(repo: Repository, spec: string | Remote): Promise<VerifyResult> {
+  const { remote, owned } = await openRemoteFor(repo, spec);
+  try {
+    const problems: VerifyProblem[] = [];
+    const r: VerifyResult = { where: remote.displayUrl, chunks: 0, manifests: 0, names: 0, problems };
+    const chunkSizes = new Map<string, number>();
+    for await (const o of remote.list(prefixOf('chunk'))) {
+      const h = handleOf(o.key);
+      if (h?.kind === 'chunk') chunkSizes.set(h.name, o.size);
+    }
+    r.chunks = chunkSizes.size;
+    const manifests = new Set<string>();
+    for await (const o of remote.list(prefixOf('manifest'))) {
+      const h = handleOf(o.key);
+      if (h?.kind !== 'manifest') continue;
+      r.manifests++;
+      try {
+        const m = await loadManifest(repo, h.name, remote);
+        manifests.add(h.name);
+        for (const [c, size] of manifestChunks(m)) {
+          const got = chunkSizes.get(c);
+          if (got === undefined) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h.name}` });
+          else if (got !== size) problems.push({ kind: 'corrupt-chunk', object: c, detail: `${got} bytes on the remote, ${size} expected` });
+        }
+      } catch (e) {
+        problems.push({ kind: 'corrupt-manifest', object: h.name, detail: (e as Error).message });
+      }
+    }
+    for await (const o of remote.list(prefixOf('ref'))) {
+      const h = handleOf(o.key);
+      if (h?.kind !== 'ref') continue;
+      r.names++;
+      try {
+        const ref = await readRemoteRef(remote, h.name);
+        if (ref && !manifests.has(ref.doc.target)) problems.push({ kind: 'bad-ref', object: h.name, detail: `points at missing manifest ${ref.doc.target}` });
+      } catch (e) {
+        problems.push({ kind: 'bad-ref', object: h.name, detail: (e as Error).message });
+      }
+    }
+    return r;
+  } finally {
+    if (owned) await remote.close();
+  }
+}

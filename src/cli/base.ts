@@ -1,0 +1,49 @@
+// What every command shares: --json with one envelope, -C to pick the repository, one-line errors
+// with the documented exit codes (README, "Exit codes").
+
+import { Command, Flags, Errors } from '@oclif/core';
+import { CkptError, ExitCode, errorLine } from '../errors.js';
+import { Repository } from '../core/repo.js';
+
+export abstract class CkptCommand extends Command {
+  static override baseFlags = {
+    json: Flags.boolean({ description: 'Print the result as one JSON document: {status, result, warnings}.', default: false }),
+    dir: Flags.string({ char: 'C', description: 'Run as if started in this directory.', helpGroup: 'GLOBAL' }),
+  };
+
+  protected warnings: string[] = [];
+  private jsonMode = false;
+
+  protected async repo(dir?: string): Promise<Repository> {
+    return Repository.find(dir ?? process.cwd());
+  }
+
+  /** Prints the result: the JSON envelope with --json, else what human() draws. */
+  protected emit<T>(json: boolean, result: T, human: (r: T) => void): T {
+    this.jsonMode = json;
+    if (json) process.stdout.write(JSON.stringify({ status: 'ok', result, warnings: this.warnings }) + '\n');
+    else {
+      human(result);
+      for (const w of this.warnings) process.stderr.write(`ckptsync: warning: ${w}\n`);
+    }
+    return result;
+  }
+
+  protected setJson(json: boolean): void {
+    this.jsonMode = json;
+  }
+
+  override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<any> {
+    if (err instanceof Errors.ExitError) throw err;
+    const isUsage = !(err instanceof CkptError) && (err.oclif !== undefined || /flag|argument|Unexpected|Missing/i.test(err.name));
+    const code = err instanceof CkptError ? err.exitCode : isUsage ? ExitCode.usage : ExitCode.failure;
+    const errCode = err instanceof CkptError ? err.code : isUsage ? 'USAGE' : 'INTERNAL';
+    const line = errorLine(err);
+    if (this.jsonMode || process.argv.includes('--json')) {
+      process.stdout.write(JSON.stringify({ status: 'error', error: { code: errCode, message: line, exitCode: code }, warnings: this.warnings }) + '\n');
+    }
+    process.stderr.write(`ckptsync: error: ${line}\n`);
+    if (code === ExitCode.failure && process.env.CKPTSYNC_DEBUG) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = code;
+  }
+}

@@ -1,0 +1,30 @@
+import { Args, Flags } from '@oclif/core';
+import { CkptCommand } from '../cli/base.js';
+import { formatBytes, ProgressLine } from '../cli/progress.js';
+import { pull } from '../api/pull.js';
+import { onInterrupt } from '../cli/signals.js';
+
+export default class Pull extends CkptCommand {
+  static override description = 'Download a checkpoint (remote name or pointer file): only chunks missing locally, verified, then write its files.';
+  static override args = { target: Args.string({ required: true, description: 'remote name, PATH.ckpt, or added PATH' }) };
+  static override flags = {
+    remote: Flags.string({ char: 'r', description: 'remote name or URL (default: the default remote)' }),
+    to: Flags.string({ description: 'where to write the files (default: beside the pointer, or the name under the repository root)' }),
+    'no-checkout': Flags.boolean({ description: 'only fetch into the local store', default: false }),
+    jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
+  };
+
+  async run() {
+    const { args, flags } = await this.parse(Pull);
+    this.setJson(flags.json);
+    const repo = await this.repo(flags.dir);
+    const bar = new ProgressLine(`pull ${args.target}`);
+    const started = Date.now();
+    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
+    bar.done();
+    const secs = (Date.now() - started) / 1000;
+    this.emit(flags.json, { ...r, seconds: secs }, (x) =>
+      this.log(`pulled ${x.name ?? x.manifest.slice(0, 16)}: downloaded ${formatBytes(x.bytesDownloaded)} (${x.chunksDownloaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesDownloaded)} already here, in ${secs.toFixed(1)}s${x.path ? `; wrote ${x.path}` : ''}`),
+    );
+  }
+}

@@ -1,0 +1,35 @@
+import { Args, Flags } from '@oclif/core';
+import { CkptCommand } from '../cli/base.js';
+import { formatBytes, ProgressLine } from '../cli/progress.js';
+import { push } from '../api/push.js';
+import { onInterrupt } from '../cli/signals.js';
+
+export default class Push extends CkptCommand {
+  static override description = 'Upload a checkpoint (name, pointer file or added path): only the chunks the remote lacks, then its manifest, then move the name.';
+  static override args = { target: Args.string({ required: true, description: 'name, PATH.ckpt, or added PATH' }) };
+  static override flags = {
+    remote: Flags.string({ char: 'r', description: 'remote name or URL (default: the default remote)' }),
+    as: Flags.string({ description: 'name to push as on the remote (default: its local name)' }),
+    force: Flags.boolean({ description: 'move the name even if another writer moved it meanwhile', default: false }),
+    jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
+  };
+
+  async run() {
+    const { args, flags } = await this.parse(Push);
+    this.setJson(flags.json);
+    const repo = await this.repo(flags.dir);
+    const bar = new ProgressLine(`push ${args.target}`);
+    const signal = onInterrupt();
+    const started = Date.now();
+    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, onProgress: bar.transfer, signal });
+    bar.done();
+    const secs = (Date.now() - started) / 1000;
+    this.emit(flags.json, { ...r, seconds: secs }, (x) =>
+      this.log(
+        x.chunksUploaded === 0 && !x.changed
+          ? `${x.name} is up to date on the remote`
+          : `pushed ${x.name}: uploaded ${formatBytes(x.bytesUploaded)} (${x.chunksUploaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesUploaded)} already there, in ${secs.toFixed(1)}s`,
+      ),
+    );
+  }
+}

@@ -1,0 +1,169 @@
+// Content-defined chunking: FastCDC with a 32-bit gear hash and normalized chunking
+// (manifest-spec.md, "Chunking"). The cut-point rule and the gear table are part of the format: the
+// same bytes must always be cut in the same places, by every implementation.
+
+import fs from 'node:fs/promises';
+import { hashBytes } from './hash.js';
+
+export const FASTCDC_ALG = 'fastcdc-gear32';
+
+export interface ChunkerParams {
+  alg: typeof FASTCDC_ALG;
+  min: number;
+  avg: number;
+  max: number;
+}
+
+export const DEFAULT_CHUNKER: ChunkerParams = { alg: FASTCDC_ALG, min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
+
+/** GEAR[i] = the first 4 bytes, little-endian, of BLAKE3 of the single byte i. */
+export const GEAR: Uint32Array = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) t[i] = Buffer.from(hashBytes(Uint8Array.of(i)).slice(0, 8), 'hex').readUInt32LE(0);
+  return t;
+})();
+
+export function validateChunker(p: ChunkerParams): void {
+  const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+  if (p.alg !== FASTCDC_ALG) throw new RangeError(`unknown chunker ${String(p.alg)}`);
+  if (!pow2(p.avg) || p.avg < 64 || p.avg > 1 << 28) throw new RangeError('chunker avg must be a power of two between 64 and 256 MiB');
+  if (!(Number.isInteger(p.min) && p.min >= 64 && p.min <= p.avg && p.avg <= p.max && p.max <= 1 << 30)) {
+    throw new RangeError('chunker sizes must satisfy 64 <= min <= avg <= max <= 1 GiB');
+  }
+}
+
+/** Mask of the top n bits of a 32-bit word. */
+const topBits = (n: number) => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n)) >>> 0)) | 0;
+
+export interface CutFinder {
+  /**
+   * Length of the chunk starting at buf[start], given that buf[start, end) is all the data there is
+   * before more arrives. Returns -1 when more data is needed to decide (and !eof).
+   */
+  (buf: Uint8Array, start: number, end: number, eof: boolean): number;
+}
+
+export function fastcdcCutFinder(p: ChunkerParams): CutFinder {
+  validateChunker(p);
+  const bits = Math.round(Math.log2(p.avg));
+  const maskS = topBits(bits + 2);
+  const maskL = topBits(Math.max(1, bits - 2));
+  return (buf, start, end, eof) => {
+    const n = end - start;
+    if (n < p.max && !eof) return -1;
+    if (n <= p.min) return n;
+    const limit = start + Math.min(n, p.max);
+    const normal = start + Math.min(n, p.avg);
+    const words = wordView(buf);
+    let i = scan(buf, words, start + p.min, normal, maskS, 0);
+    if (i < 0) i = scan(buf, words, normal, limit, maskL, lastHash);
+    return (i < 0 ? limit : i + 1) - start;
+  };
+}
+
+let lastHash = 0;
+const views = new WeakMap<ArrayBufferLike, Uint32Array>();
+
+/** A 32-bit view of the whole ArrayBuffer under buf, so the hot loop reads 4 bytes per load. */
+function wordView(buf: Uint8Array): Uint32Array | null {
+  if (buf.byteOffset % 4 !== 0) return null;
+  let v = views.get(buf.buffer);
+  if (!v) {
+    v = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+    views.set(buf.buffer, v);
+  }
+  return v;
+}
+
+/**
+ * Rolls the gear hash from h over buf[from, to); returns the first index i where (hash & mask) == 0,
+ * or -1 (leaving the hash in lastHash). Reading aligned 32-bit words is ~1.5x faster than bytes.
+ */
+function scan(buf: Uint8Array, words: Uint32Array | null, from: number, to: number, mask: number, h: number): number {
+  const G = GEAR;
+  let i = from;
+  if (words) {
+    const base = buf.byteOffset;
+    for (; i < to && ((base + i) & 3) !== 0; i++) {
+      h = ((h << 1) + G[buf[i]!]!) | 0;
+      if ((h & mask) === 0) return i;
+    }
+    const wEnd = i + ((to - i) & ~3);
+    for (; i < wEnd; i += 4) {
+      const w = words[(base + i) >>> 2]!;
+      h = ((h << 1) + G[w & 0xff]!) | 0;
+      if ((h & mask) === 0) return i;
+      h = ((h << 1) + G[(w >>> 8) & 0xff]!) | 0;
+      if ((h & mask) === 0) return i + 1;
+      h = ((h << 1) + G[(w >>> 16) & 0xff]!) | 0;
+      if ((h & mask) === 0) return i + 2;
+      h = ((h << 1) + G[w >>> 24]!) | 0;
+      if ((h & mask) === 0) return i + 3;
+    }
+  }
+  for (; i < to; i++) {
+    h = ((h << 1) + G[buf[i]!]!) | 0;
+    if ((h & mask) === 0) return i;
+  }
+  lastHash = h;
+  return -1;
+}
+
+export interface RawChunk {
+  /** Offset of the chunk in the file. */
+  offset: number;
+  /** A view into the reader's buffer: valid only until the generator resumes. */
+  data: Buffer;
+}
+
+/**
+ * Cuts a file into chunks, reading it with one reused buffer so memory stays flat for any size.
+ * Yields views; the consumer must copy what it keeps past the next iteration.
+ */
+export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 16 << 20): AsyncGenerator<RawChunk> {
+  const cut = fastcdcCutFinder(params);
+  const buf = Buffer.allocUnsafeSlow(Math.max(bufferBytes, 2 * params.max));
+  const fh = await fs.open(path, 'r');
+  try {
+    let start = 0; // chunk start within buf
+    let end = 0; // bytes of valid data in buf
+    let fileOffset = 0; // file offset of buf[start]
+    let eof = false;
+    for (;;) {
+      if (!eof && end - start < params.max) {
+        if (start > 0) {
+          buf.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        }
+        while (end < buf.length) {
+          const { bytesRead } = await fh.read(buf, end, buf.length - end, null);
+          if (bytesRead === 0) {
+            eof = true;
+            break;
+          }
+          end += bytesRead;
+        }
+      }
+      if (start === end) return;
+      const len = cut(buf, start, end, eof);
+      yield { offset: fileOffset, data: buf.subarray(start, start + len) };
+      start += len;
+      fileOffset += len;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Chunks an in-memory buffer (tests and small inputs). Returns chunk lengths. */
+export function chunkLengths(data: Uint8Array, params: ChunkerParams = DEFAULT_CHUNKER): number[] {
+  const cut = fastcdcCutFinder(params);
+  const out: number[] = [];
+  for (let start = 0; start < data.length; ) {
+    const len = cut(data, start, data.length, true);
+    out.push(len);
+    start += len;
+  }
+  return out;
+}

@@ -1,0 +1,159 @@
+// Manifests: a snapshot of one file or a directory (manifest-spec.md, "Manifests"). Encoded with
+// msgpack deterministically — same content, same bytes — so the BLAKE3 hash of the encoding is the
+// snapshot id. Decoding validates everything a hostile manifest could abuse before anything is written.
+
+import path from 'node:path';
+import { Packr } from 'msgpackr';
+import { IntegrityError, UnsafePathError } from '../errors.js';
+import { FASTCDC_ALG, validateChunker, type ChunkerParams } from './chunker.js';
+
+export const MANIFEST_FORMAT = 1;
+/** Caps that keep a hostile manifest from exhausting memory. */
+export const MANIFEST_LIMITS = {
+  bytes: 512 << 20,
+  files: 1_000_000,
+  pathBytes: 4096,
+  chunkBytes: 1 << 30,
+  fileBytes: 2 ** 50,
+};
+
+export interface ManifestFile {
+  /** '/'-separated path relative to the snapshot root; for a single-file snapshot, its base name. */
+  path: string;
+  size: number;
+  /** Permission bits (e.g. 0o644). */
+  mode: number;
+  chunker: ChunkerParams;
+  /** Chunk hashes in file order (lowercase hex). */
+  chunks: string[];
+  /** Chunk sizes, parallel to chunks. */
+  sizes: number[];
+}
+
+export interface Manifest {
+  format: number;
+  type: 'file' | 'dir';
+  files: ManifestFile[];
+}
+
+const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
+
+const int = (n: number) => (n >= 2 ** 32 ? BigInt(n) : n);
+
+export function encodeManifest(m: Manifest): Buffer {
+  const files = [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return packr.pack({
+    format: MANIFEST_FORMAT,
+    type: m.type,
+    files: files.map((f) => ({
+      path: f.path,
+      size: int(f.size),
+      mode: f.mode & 0o7777,
+      chunker: { alg: f.chunker.alg, min: f.chunker.min, avg: f.chunker.avg, max: f.chunker.max },
+      chunks: Buffer.from(f.chunks.join(''), 'hex'),
+      sizes: f.sizes.map(int),
+    })),
+  });
+}
+
+export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
+  if (data.length > MANIFEST_LIMITS.bytes) throw new IntegrityError(`${id} is larger than ${MANIFEST_LIMITS.bytes} bytes`);
+  let raw: any;
+  try {
+    raw = packr.unpack(data);
+  } catch {
+    throw new IntegrityError(`${id} is not valid msgpack (truncated or corrupt)`);
+  }
+  const bad = (why: string): never => {
+    throw new IntegrityError(`${id} is malformed: ${why}`);
+  };
+  if (typeof raw !== 'object' || raw === null) bad('not a map');
+  if (raw.format !== MANIFEST_FORMAT) {
+    bad(typeof raw.format === 'number' && raw.format > MANIFEST_FORMAT ? `format ${raw.format} is newer than this ckptsync reads (${MANIFEST_FORMAT}): upgrade ckptsync` : `unknown format ${String(raw.format)}`);
+  }
+  if (raw.type !== 'file' && raw.type !== 'dir') bad('type must be "file" or "dir"');
+  if (!Array.isArray(raw.files)) bad('files must be a list');
+  if (raw.files.length > MANIFEST_LIMITS.files) bad(`more than ${MANIFEST_LIMITS.files} files`);
+  if (raw.type === 'file' && raw.files.length !== 1) bad('a file snapshot has exactly one file');
+  const seen = new Set<string>();
+  const files: ManifestFile[] = raw.files.map((f: any, i: number): ManifestFile => {
+    if (typeof f !== 'object' || f === null) bad(`file ${i} is not a map`);
+    const p = checkRelativePath(f.path, id);
+    if (raw.type === 'file' && p.includes('/')) bad('a file snapshot path has no directories');
+    if (seen.has(p)) bad(`duplicate path ${p}`);
+    seen.add(p);
+    if (!isCount(f.size, MANIFEST_LIMITS.fileBytes)) bad(`file ${p} has an invalid size`);
+    if (!isCount(f.mode, 0o7777)) bad(`file ${p} has an invalid mode`);
+    const c = f.chunker;
+    try {
+      if (typeof c !== 'object' || c === null || c.alg !== FASTCDC_ALG) throw new Error(`unknown chunker ${String(c?.alg)}`);
+      validateChunker(c);
+    } catch (e) {
+      bad(`file ${p}: ${(e as Error).message}`);
+    }
+    if (!(f.chunks instanceof Uint8Array) || f.chunks.length % 32 !== 0) bad(`file ${p} has an invalid chunk list`);
+    if (!Array.isArray(f.sizes) || f.sizes.length !== f.chunks.length / 32) bad(`file ${p} has ${f.sizes?.length} sizes for ${f.chunks.length / 32} chunks`);
+    let total = 0;
+    for (const s of f.sizes) {
+      if (!isCount(s, MANIFEST_LIMITS.chunkBytes) || s === 0) bad(`file ${p} has an invalid chunk size`);
+      total += s;
+    }
+    if (total !== f.size) bad(`file ${p}: chunk sizes add up to ${total}, not ${f.size}`);
+    const hex = Buffer.from(f.chunks).toString('hex');
+    const chunks = Array.from({ length: f.sizes.length }, (_, k) => hex.slice(k * 64, k * 64 + 64));
+    return {
+      path: p,
+      size: f.size,
+      mode: f.mode,
+      chunker: { alg: c.alg, min: c.min, avg: c.avg, max: c.max },
+      chunks,
+      sizes: f.sizes,
+    };
+  });
+  checkNoFileUnderFile(files, id);
+  return { format: raw.format, type: raw.type, files };
+}
+
+function isCount(n: unknown, max: number): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= max;
+}
+
+/**
+ * A path that stays inside the target: relative, '/'-separated, no '.', '..' or empty segments,
+ * no backslashes or NUL. Refusing here means a hostile manifest is rejected before anything is written.
+ */
+export function checkRelativePath(p: unknown, id = 'manifest'): string {
+  const refuse = (why: string): never => {
+    throw new UnsafePathError(`${id} has an unsafe path ${JSON.stringify(String(p).slice(0, 200))}: ${why}`);
+  };
+  if (typeof p !== 'string' || p.length === 0) return refuse('empty or not a string');
+  if (Buffer.byteLength(p) > MANIFEST_LIMITS.pathBytes) refuse('too long');
+  if (p.includes('\0') || p.includes('\\')) refuse('contains NUL or a backslash');
+  if (p.startsWith('/') || path.isAbsolute(p) || /^[A-Za-z]:/.test(p)) refuse('absolute');
+  for (const seg of p.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') refuse('has an empty, "." or ".." segment');
+  }
+  return p;
+}
+
+/** "a" and "a/b" cannot both be files. */
+function checkNoFileUnderFile(files: ManifestFile[], id: string): void {
+  const set = new Set(files.map((f) => f.path));
+  for (const f of files) {
+    const parts = f.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      if (set.has(parts.slice(0, i).join('/'))) throw new UnsafePathError(`${id} has a file ${parts.slice(0, i).join('/')} that is also a directory`);
+    }
+  }
+}
+
+export function manifestSize(m: Manifest): number {
+  return m.files.reduce((n, f) => n + f.size, 0);
+}
+
+/** Every distinct chunk of a manifest with its size. */
+export function manifestChunks(m: Manifest): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of m.files) f.chunks.forEach((h, i) => out.set(h, f.sizes[i]!));
+  return out;
+}

@@ -1,0 +1,87 @@
+// Writing a snapshot's files from the object store (checkout). Every chunk is verified as it is read;
+// each file is written to a temp file and renamed into place; paths were validated when the manifest
+// was decoded, and here no parent directory may be a symlink, so nothing is written outside `dest`.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { NotFoundError, UnsafePathError } from '../errors.js';
+import type { Manifest, ManifestFile } from './manifest.js';
+import { tempPathFor, type ObjectStore } from './store.js';
+
+export interface MaterializeOptions {
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /** Chunks read ahead of the writer. */
+  readAhead?: number;
+}
+
+/** Where each file of the manifest goes: for a file snapshot, dest itself; for a directory, dest/<path>. */
+export function targetOf(manifest: Manifest, dest: string, file: ManifestFile): string {
+  return manifest.type === 'file' ? dest : path.join(dest, ...file.path.split('/'));
+}
+
+export async function materialize(store: ObjectStore, manifest: Manifest, dest: string, opts: MaterializeOptions = {}): Promise<{ files: number; bytes: number }> {
+  const absDest = path.resolve(dest);
+  // Refuse early, before writing anything, if any chunk is missing.
+  for (const f of manifest.files) {
+    for (const h of f.chunks) {
+      if (!(await store.has('chunk', h))) throw new NotFoundError(`chunk ${h} of ${f.path} is not in the local store; pull it first`, { hash: h });
+    }
+  }
+  const total = manifest.files.reduce((n, f) => n + f.size, 0);
+  let done = 0;
+  if (manifest.type === 'dir') await ensureDir(absDest, path.dirname(absDest));
+  for (const f of manifest.files) {
+    const target = targetOf(manifest, absDest, f);
+    await ensureDir(path.dirname(target), manifest.type === 'dir' ? absDest : path.dirname(absDest));
+    const tmp = tempPathFor(target);
+    const fh = await fs.open(tmp, 'wx', f.mode || 0o644);
+    try {
+      await forEachOrdered(f.chunks, opts.readAhead ?? 4, (h) => store.get('chunk', h), async (data) => {
+        await fh.write(data);
+        done += data.length;
+        opts.onProgress?.(done, total);
+      });
+      await fh.close();
+      await fs.chmod(tmp, f.mode || 0o644);
+      await fs.rename(tmp, target);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+  return { files: manifest.files.length, bytes: total };
+}
+
+/** Creates dir and its parents below `inside`, refusing any existing component that is a symlink or a file. */
+async function ensureDir(dir: string, inside: string): Promise<void> {
+  const rel = path.relative(inside, dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UnsafePathError(`refusing to write outside ${inside}: ${dir}`);
+  let cur = inside;
+  for (const part of rel.split(path.sep).filter(Boolean)) {
+    cur = path.join(cur, part);
+    const st = await fs.lstat(cur).catch(() => null);
+    if (!st) await fs.mkdir(cur).catch((e) => { if (e.code !== 'EEXIST') throw e; });
+    else if (st.isSymbolicLink()) throw new UnsafePathError(`refusing to write through the symlink ${cur}`);
+    else if (!st.isDirectory()) throw new UnsafePathError(`${cur} exists and is not a directory`);
+  }
+}
+
+/** Runs produce() over items with `ahead` in flight and hands results to consume() in order. */
+export async function forEachOrdered<T, R>(items: readonly T[], ahead: number, produce: (item: T) => Promise<R>, consume: (r: R) => Promise<void>): Promise<void> {
+  const pending: Promise<R>[] = [];
+  let next = 0;
+  const fill = () => {
+    while (next < items.length && pending.length < ahead) {
+      const p = produce(items[next++]!);
+      p.catch(() => {}); // surfaced when awaited below
+      pending.push(p);
+    }
+  };
+  fill();
+  while (pending.length) {
+    const r = await pending.shift()!;
+    fill();
+    await consume(r);
+  }
+}

@@ -1,0 +1,175 @@
+// The local repository: .ckptsync/ at the root of a working tree (manifest-spec.md, "Local repository").
+// Holds the object store, names (refs) with their history, the config and the cached state of remotes.
+// Mutable state (refs, config, remote state) changes only under the repository lock.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ConfigError, LockHeldError, NotFoundError } from '../errors.js';
+import { assertRefName } from '../remote/layout.js';
+import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from './refs.js';
+import { ObjectStore, writeAtomic } from './store.js';
+
+export const REPO_DIR = '.ckptsync';
+export const REPO_FORMAT = 1;
+
+export interface RemoteConfig {
+  url: string;
+  settings: Record<string, string>;
+}
+
+export interface RepoConfig {
+  format: number;
+  defaultRemote?: string;
+  remotes: Record<string, RemoteConfig>;
+}
+
+export class Repository {
+  readonly dir: string;
+  readonly store: ObjectStore;
+
+  private constructor(readonly root: string) {
+    this.dir = path.join(root, REPO_DIR);
+    this.store = new ObjectStore(this.dir);
+  }
+
+  /** Creates .ckptsync/ in root (idempotent). */
+  static async init(root: string): Promise<{ repo: Repository; created: boolean }> {
+    const abs = path.resolve(root);
+    const repo = new Repository(abs);
+    let created = false;
+    try {
+      await fs.access(path.join(repo.dir, 'config.json'));
+    } catch {
+      for (const d of ['objects', 'manifests', 'refs', 'remotes', 'tmp']) await fs.mkdir(path.join(repo.dir, d), { recursive: true });
+      await writeAtomic(path.join(repo.dir, 'config.json'), JSON.stringify({ format: REPO_FORMAT, remotes: {} }, null, 2) + '\n');
+      created = true;
+    }
+    return { repo, created };
+  }
+
+  /** Finds the repository containing `from` by searching upwards, like git. */
+  static async find(from: string = process.cwd()): Promise<Repository> {
+    let dir = path.resolve(from);
+    for (;;) {
+      try {
+        await fs.access(path.join(dir, REPO_DIR, 'config.json'));
+        return new Repository(dir);
+      } catch {}
+      const parent = path.dirname(dir);
+      if (parent === dir) throw new ConfigError(`not in a ckptsync repository (no ${REPO_DIR}/ here or above ${path.resolve(from)}); run 'ckptsync init'`);
+      dir = parent;
+    }
+  }
+
+  async config(): Promise<RepoConfig> {
+    const file = path.join(this.dir, 'config.json');
+    let c: RepoConfig;
+    try {
+      c = JSON.parse(await fs.readFile(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    if (c.format !== REPO_FORMAT) throw new ConfigError(`${file} has format ${c.format}; this ckptsync reads ${REPO_FORMAT}`);
+    c.remotes ??= {};
+    return c;
+  }
+
+  async saveConfig(c: RepoConfig): Promise<void> {
+    await writeAtomic(path.join(this.dir, 'config.json'), JSON.stringify(c, null, 2) + '\n');
+  }
+
+  /** Runs fn holding the repository lock; waits up to `waitMs` for another process to release it. */
+  async withLock<T>(fn: () => Promise<T>, waitMs = 120_000): Promise<T> {
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(this.dir, {
+        lockfilePath: path.join(this.dir, 'lock'),
+        stale: 20_000,
+        update: 5_000,
+        retries: { retries: Math.ceil(waitMs / 200), minTimeout: 50, maxTimeout: 200, factor: 1.5 },
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ELOCKED') throw new LockHeldError(`repository ${this.root} is locked by another ckptsync process`);
+      throw e;
+    }
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => {});
+    }
+  }
+
+  refPath(name: string): string {
+    assertRefName(name);
+    return path.join(this.dir, 'refs', ...name.split('/')) + '.ref';
+  }
+
+  async readRef(name: string): Promise<RefDocument | null> {
+    try {
+      return decodeRef(await fs.readFile(this.refPath(name)), name);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async resolveName(name: string): Promise<string> {
+    const ref = await this.readRef(name);
+    if (!ref) throw new NotFoundError(`no checkpoint named ${name} in this repository`, { name });
+    return ref.target;
+  }
+
+  /** Points a local name at a manifest, keeping its history. Call under withLock. */
+  async setRef(name: string, target: string): Promise<RefDocument> {
+    const prev = await this.readRef(name);
+    if (prev?.target === target) return prev;
+    const doc = withMove(prev, name, newEntry(target));
+    await writeAtomic(this.refPath(name), encodeRef(doc));
+    return doc;
+  }
+
+  async deleteRef(name: string): Promise<boolean> {
+    try {
+      await fs.rm(this.refPath(name));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  async listRefs(): Promise<RefDocument[]> {
+    const out: RefDocument[] = [];
+    const walk = async (dir: string, prefix: string) => {
+      let ents;
+      try {
+        ents = await fs.readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of ents) {
+        if (e.isDirectory()) await walk(path.join(dir, e.name), `${prefix}${e.name}/`);
+        else if (e.isFile() && e.name.endsWith('.ref')) {
+          const name = prefix + e.name.slice(0, -4);
+          const doc = await this.readRef(name);
+          if (doc) out.push(doc);
+        }
+      }
+    };
+    await walk(path.join(this.dir, 'refs'), '');
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Where the cached state of a remote lives (what it is known to hold). */
+  remoteStateDir(remoteUrl: string): string {
+    const id = crypto.createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16);
+    return path.join(this.dir, 'remotes', id);
+  }
+
+  /** Path relative to the repository root, '/'-separated. */
+  relative(p: string): string {
+    return path.relative(this.root, path.resolve(p)).split(path.sep).join('/');
+  }
+}

@@ -1,0 +1,110 @@
+// The local object store (manifest-spec.md, "Local repository"): chunks under objects/ab/<hash> and
+// manifests under manifests/<hash>, each written to a temp file and renamed into place, and verified
+// against its hash whenever read. A second copy of an object is never stored.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { IntegrityError, NotFoundError } from '../errors.js';
+import { hashBytes } from './hash.js';
+
+export type ObjectKind = 'chunk' | 'manifest';
+
+export const TMP_MARK = '.tmp-';
+
+export class ObjectStore {
+  constructor(readonly root: string) {}
+
+  pathOf(kind: ObjectKind, hash: string): string {
+    return kind === 'chunk'
+      ? path.join(this.root, 'objects', hash.slice(0, 2), hash)
+      : path.join(this.root, 'manifests', hash);
+  }
+
+  async has(kind: ObjectKind, hash: string): Promise<boolean> {
+    try {
+      await fs.access(this.pathOf(kind, hash));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stores bytes whose hash the caller computed; a no-op when the object exists. Returns true if written. */
+  async put(kind: ObjectKind, hash: string, data: Uint8Array): Promise<boolean> {
+    const dest = this.pathOf(kind, hash);
+    if (await this.has(kind, hash)) return false;
+    await writeAtomic(dest, data);
+    return true;
+  }
+
+  /** Hashes and stores bytes; returns the hash. */
+  async putBytes(kind: ObjectKind, data: Uint8Array): Promise<string> {
+    const hash = hashBytes(data);
+    await this.put(kind, hash, data);
+    return hash;
+  }
+
+  /** Reads an object and checks its hash; a mismatch is an IntegrityError naming the object. */
+  async get(kind: ObjectKind, hash: string): Promise<Buffer> {
+    let data: Buffer;
+    try {
+      data = await fs.readFile(this.pathOf(kind, hash));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
+      throw e;
+    }
+    const actual = hashBytes(data);
+    if (actual !== hash) {
+      throw new IntegrityError(`corrupt ${kind} ${hash} in the local store (its content hashes to ${actual}); run 'ckptsync pull' to repair it`, {
+        hash,
+        path: this.pathOf(kind, hash),
+      });
+    }
+    return data;
+  }
+
+  /** Removes an object (gc, repair of a corrupt object). */
+  async remove(kind: ObjectKind, hash: string): Promise<void> {
+    await fs.rm(this.pathOf(kind, hash), { force: true });
+  }
+
+  /** Every object hash of a kind in the store. */
+  async *list(kind: ObjectKind): AsyncIterable<string> {
+    if (kind === 'manifest') {
+      for (const name of await readdirOrEmpty(path.join(this.root, 'manifests'))) if (/^[0-9a-f]{64}$/.test(name)) yield name;
+      return;
+    }
+    for (const dir of await readdirOrEmpty(path.join(this.root, 'objects'))) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+      for (const name of await readdirOrEmpty(path.join(this.root, 'objects', dir))) if (/^[0-9a-f]{64}$/.test(name)) yield name;
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** A unique temp path beside dest, recognisable by TMP_MARK so cleanup can find leftovers. */
+export function tempPathFor(dest: string): string {
+  return `${dest}${TMP_MARK}${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/** Writes a file so that readers see either nothing or all of it. */
+export async function writeAtomic(dest: string, data: Uint8Array | string, mode?: number): Promise<void> {
+  await fs.mkdir(path.dirname(dest), { recursive: true });
+  const tmp = tempPathFor(dest);
+  try {
+    await fs.writeFile(tmp, data, mode === undefined ? undefined : { mode });
+    await fs.rename(tmp, dest);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,20 @@
+// The library's face: what training code imports. The CLI calls these same functions.
+export { init } from './api/init.js';
+export { add, type AddOptions, type AddResult } from './api/add.js';
+export { push, type PushOptions } from './api/push.js';
+export { pull, type PullOptions, type PullResult } from './api/pull.js';
+export { checkout, type CheckoutOptions } from './api/checkout.js';
+export { ls, type LsEntry } from './api/ls.js';
+export { status, type StatusEntry } from './api/status.js';
+export { verify, type VerifyResult, type VerifyProblem } from './api/verify.js';
+export { addRemote, listRemotes, removeRemote } from './api/remotes.js';
+export { connect, resolveRemote, openRemoteFor } from './api/remote.js';
+export { Repository } from './core/repo.js';
+export { ObjectStore } from './core/store.js';
+export { createHasher, hashBytes, hashEngine } from './core/hash.js';
+export { DEFAULT_CHUNKER, chunkFile, type ChunkerParams } from './core/chunker.js';
+export { encodeManifest, decodeManifest, type Manifest, type ManifestFile } from './core/manifest.js';
+export { parsePointer, formatPointer, type Pointer } from './core/pointer.js';
+export { registerRemote } from './remote/registry.js';
+export type { Remote, RemoteFactory, ByteSource } from './remote/types.js';
+export * from './errors.js';

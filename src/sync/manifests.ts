@@ -1,0 +1,43 @@
+// Reading manifests from a remote into the local store, verified, and what a remote is known to hold.
+
+import { IntegrityError } from '../errors.js';
+import { hashBytes } from '../core/hash.js';
+import { decodeManifest, MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest.js';
+import type { Repository } from '../core/repo.js';
+import { isHash, keyOf, prefixOf } from '../remote/layout.js';
+import { readAll } from '../remote/source.js';
+import type { Remote } from '../remote/types.js';
+import { runBounded } from './transfer.js';
+
+/** Loads a manifest from the local store, or downloads, verifies and stores it. */
+export async function loadManifest(repo: Repository, hash: string, remote?: Remote): Promise<Manifest> {
+  if (!(await repo.store.has('manifest', hash)) && remote) {
+    const data = await readAll(await remote.get(keyOf({ kind: 'manifest', name: hash })), MANIFEST_LIMITS.bytes);
+    const actual = hashBytes(data);
+    if (actual !== hash) throw new IntegrityError(`manifest ${hash} on ${remote.displayUrl} is corrupt (its content hashes to ${actual})`, { hash });
+    decodeManifest(data, `manifest ${hash}`);
+    await repo.store.put('manifest', hash, data);
+  }
+  return decodeManifest(await repo.store.get('manifest', hash), `manifest ${hash}`);
+}
+
+/** Hashes of every manifest on the remote (a few list requests). */
+export async function listRemoteManifests(remote: Remote): Promise<Set<string>> {
+  const out = new Set<string>();
+  const prefix = prefixOf('manifest');
+  for await (const o of remote.list(prefix)) {
+    const h = o.key.slice(prefix.length);
+    if (isHash(h)) out.add(h);
+  }
+  return out;
+}
+
+/** Chunks the remote holds according to its manifests (fetching manifests this repository lacks). */
+export async function chunksOfManifests(repo: Repository, remote: Remote, manifests: Iterable<string>, concurrency = 8): Promise<Set<string>> {
+  const chunks = new Set<string>();
+  await runBounded([...manifests], concurrency, async (h) => {
+    const m = await loadManifest(repo, h, remote);
+    for (const c of manifestChunks(m).keys()) chunks.add(c);
+  });
+  return chunks;
+}
