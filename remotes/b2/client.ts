@@ -168,7 +168,9 @@ export class B2Client {
       }
       const err = await errorBody(res);
       const error = errorFor('upload', res, err);
-      if (res.statusCode === 401 && err.code === 'expired_auth_token') {
+      // B2: an upload answered 401 (expired or bad upload token) wants a new upload URL; a refused
+      // account key shows up when asking for that URL, as AuthError.
+      if (res.statusCode === 401) {
         lastError = error;
         continue;
       }

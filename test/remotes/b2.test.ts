@@ -7,6 +7,7 @@ import test from 'ava';
 import { runRemoteConformance } from '../conformance/suite.js';
 import { startB2Emulator, type B2Emulator } from '../servers/b2.js';
 import b2Remote from '../../remotes/b2/index.js';
+import { resolveChain, swapAccepted } from '../../remotes/b2/chain.js';
 import { bufferSource, fileRangeSource, readAll } from '../../src/remote/source.js';
 import { withRetry } from '../../src/remote/retry.js';
 import type { Remote } from '../../src/remote/types.js';
@@ -134,4 +135,18 @@ test.serial('b2 › delete removes every version, also of a swapped document', a
   t.is(await r.readDocument(doc), null);
   t.truthy(await r.swapDocument(doc, Buffer.from('again'), null), 'a deleted document can be created again');
   await r.close();
+});
+
+test('b2 › the document chain accepts the first version naming each accepted one, whatever came later', (t) => {
+  let ts = 0;
+  const v = (fileId: string, prev: string) => ({ fileId, fileName: 'd', action: 'upload' as const, contentLength: 1, fileInfo: { 'ckpt-prev': prev, 'ckpt-swap': fileId }, uploadTimestamp: ts++ });
+  // a and x both create; b and y both follow a; z follows the rejected x; c follows b.
+  const versions = [v('a', 'none'), v('x', 'none'), v('b', 'a'), v('z', 'x'), v('y', 'a'), v('c', 'b')];
+  const chain = resolveChain(versions);
+  t.deepEqual(chain.accepted.map((f) => f.fileId), ['a', 'b', 'c']);
+  t.is(chain.head?.fileId, 'c');
+  t.is(swapAccepted(chain, 'y'), null);
+  // Removing rejected versions changes nothing; an empty listing has no document.
+  t.deepEqual(resolveChain(versions.filter((f) => !'xyz'.includes(f.fileId))).accepted.map((f) => f.fileId), ['a', 'b', 'c']);
+  t.is(resolveChain([]).head, null);
 });
