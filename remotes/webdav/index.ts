@@ -156,6 +156,15 @@ export class WebdavRemote implements Remote {
         this.knownDirs.add(path);
         return;
       }
+      // 403: Apache's answer to the loser of two simultaneous MKCOLs; fine if the collection is there.
+      if (res.statusCode === 403) {
+        await res.body.dump().catch(() => {});
+        if (await this.collectionExists(path)) {
+          this.knownDirs.add(path);
+          return;
+        }
+        throw new AuthError(`MKCOL ${path} on ${this.displayUrl}: permission denied (HTTP 403)`, { status: 403 });
+      }
       // 409: a parent is missing; create it, then try again.
       if (res.statusCode === 409 && tries === 0) {
         await res.body.dump().catch(() => {});
@@ -335,7 +344,7 @@ export class WebdavRemote implements Remote {
         await this.breakStaleLock(lockPath, key);
       }
       if (now - started > this.config.lockWaitMs) {
-        if (res.statusCode === 403 && !(await this.lockExists(lockPath, key))) {
+        if (res.statusCode === 403 && !(await this.collectionExists(lockPath))) {
           throw new AuthError(`${this.displayUrl}: permission denied creating ${key}'s lock (HTTP 403)`, { key });
         }
         throw new TransientError(
@@ -360,8 +369,11 @@ export class WebdavRemote implements Remote {
     }
   }
 
-  private async lockExists(lockPath: string, key: string): Promise<boolean> {
-    const res = await this.send('PROPFIND', `${lockPath}/`, key, { headers: { depth: '0' }, body: PROPFIND_BODY });
+  private async collectionExists(path: string): Promise<boolean> {
+    const res = await this.send('PROPFIND', `${path}/`, '', {
+      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+      body: PROPFIND_BODY,
+    });
     await res.body.dump().catch(() => {});
     return res.statusCode === 207;
   }
