@@ -63,7 +63,7 @@ export class B2Remote implements Remote {
     private readonly client: B2Client,
     private readonly bucketId: string,
   ) {
-    this.displayUrl = `b2://${config.bucket}/${config.root.replace(/\/$/, "")}`;
+    this.displayUrl = `b2://${config.bucket}/${config.root.replace(/\/$/, '')}`;
   }
 
   private nameOf(key: string): string {
