@@ -17,6 +17,7 @@ import {
   TransientError,
   UsageError,
   bufferSource,
+  isRetryable,
   readAll,
   redactUrl,
   type ByteRange,
@@ -103,7 +104,12 @@ export class WebdavRemote implements Remote {
     try {
       return await this.pool.request({ method: method as Dispatcher.HttpMethod, path, headers, body: opts.body });
     } catch (e) {
-      const code = (e as { code?: string }).code ?? (e as Error).name;
+      const code = String((e as { code?: string }).code ?? (e as Error).name);
+      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+        throw new ConfigError(`${this.displayUrl}: the server's TLS certificate is not trusted (${code}); set caFile to trust a private CA`, { code });
+      }
+      // Network failures are worth another try; anything else (e.g. the upload source failing) is not.
+      if (!isRetryable(e) && !code.startsWith('UND_ERR')) throw e;
       throw new TransientError(`${method} ${key || '/'} on ${this.displayUrl} failed: ${code}`, { key, method }, { cause: e });
     }
   }

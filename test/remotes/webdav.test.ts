@@ -6,6 +6,8 @@ import { runRemoteConformance } from '../conformance/suite.js';
 import { startFaultProxy, type FaultProxy, type FaultMode } from '../servers/faultproxy.js';
 import { start, WEBDAV_USER, type WebdavLiveServer } from '../servers/webdav.js';
 import webdavRemote from '../../remotes/webdav/index.js';
+import { parseNetrc } from '../../remotes/webdav/credentials.js';
+import { hrefPath, parseMultistatus } from '../../remotes/webdav/wire.js';
 import { AuthError } from '../../src/errors.js';
 import { bufferSource } from '../../src/remote/source.js';
 import type { Remote } from '../../src/remote/types.js';
@@ -110,4 +112,36 @@ test.serial('webdav › credentials from the netrc work and never appear in disp
   } finally {
     await Promise.all([r.close(), withUrlCreds.close()]);
   }
+});
+
+test('webdav › the multistatus parser reads Nextcloud-style answers (other prefixes, absolute hrefs, entities)', (t) => {
+  const xml = `<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">
+ <d:response><d:href>https://cloud.example/remote.php/dav/files/me/ckpt/</d:href>
+  <d:propstat><d:prop><d:resourcetype><d:collection/></d:resourcetype></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+ </d:response>
+ <d:response><d:href>/remote.php/dav/files/me/ckpt/a%20b&amp;c</d:href>
+  <d:propstat><d:prop><d:resourcetype/><d:getcontentlength>42</d:getcontentlength>
+   <d:getlastmodified>Sun, 22 Nov 2026 11:05:48 GMT</d:getlastmodified></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>
+  <d:propstat><d:prop><oc:size/></d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>
+ </d:response>
+ <response xmlns="DAV:"><href><![CDATA[/remote.php/dav/files/me/ckpt/sub/]]></href>
+  <propstat><prop><resourcetype><collection/></resourcetype></prop><status>HTTP/1.1 200 OK</status></propstat></response>
+</d:multistatus>`;
+  const entries = parseMultistatus(xml);
+  t.deepEqual(entries.map((e) => [hrefPath(e.href), e.collection, e.size]), [
+    ['/remote.php/dav/files/me/ckpt', true, undefined],
+    ['/remote.php/dav/files/me/ckpt/a b&c', false, 42],
+    ['/remote.php/dav/files/me/ckpt/sub', true, undefined],
+  ]);
+  t.is(entries[1]!.mtimeMs, Date.UTC(2026, 10, 22, 11, 5, 48));
+  t.throws(() => parseMultistatus('<html>not dav</html>'));
+});
+
+test('webdav › netrc parsing: machine, default, quoted values, macdef skipped', (t) => {
+  const entries = parseNetrc('# comment\nmachine a.example login u1 password "p 1"\nmacdef init\ncd /x\n\ndefault login anon password guest\n');
+  t.deepEqual(entries, [
+    { machine: 'a.example', login: 'u1', password: 'p 1' },
+    { machine: null, login: 'anon', password: 'guest' },
+  ]);
 });
