@@ -81,7 +81,7 @@ export class SftpRemote implements Remote {
     const dest = this.pathOf(key);
     await this.pool.run('put', dest, async (sftp) => {
       const tmp = `${dest}${TMP_MARK}${rand()}`;
-      await this.upload(sftp, tmp, source.buffer ?? source, source.size);
+      await this.upload(sftp, tmp, source.buffer ?? source, source.size, false);
       try {
         await replace(sftp, tmp, dest);
       } catch (e) {
@@ -92,10 +92,10 @@ export class SftpRemote implements Remote {
   }
 
   /**
-   * Writes a new file (creating missing directories) and checks its size. Returns the server's clock
-   * (mtime, in seconds) at the end of the write, which swapDocument uses to judge lock ages.
+   * Writes a new file (creating missing directories) and checks its size. Given `clock`, returns the
+   * server's clock (mtime, in seconds) at the end of the write, which swapDocument uses to judge lock ages.
    */
-  private async upload(sftp: SFTPWrapper, file: string, data: Buffer | ByteSource, size: number): Promise<number> {
+  private async upload(sftp: SFTPWrapper, file: string, data: Buffer | ByteSource, size: number, clock: boolean): Promise<number> {
     let h: Buffer;
     try {
       h = await open(sftp, file, 'w');
@@ -107,7 +107,7 @@ export class SftpRemote implements Remote {
     try {
       const written = await writeAll(sftp, h, Buffer.isBuffer(data) ? data : data.open());
       if (written !== size) throw new Error(`short upload of ${file}: ${written} of ${size} bytes`);
-      const { mtime } = await fstat(sftp, h);
+      const mtime = clock ? (await fstat(sftp, h)).mtime : 0;
       await closeHandle(sftp, h);
       return mtime;
     } catch (e) {
@@ -204,7 +204,7 @@ export class SftpRemote implements Remote {
     return this.pool.run('swap', dest, async (sftp) => {
       // The new content goes up first, so that the lock is held only for a few round trips.
       const tmp = `${dest}${TMP_MARK}${rand()}`;
-      const serverClock = { sec: await this.upload(sftp, tmp, data, data.length), at: Date.now() };
+      const serverClock = { sec: await this.upload(sftp, tmp, data, data.length, true), at: Date.now() };
       let placed = false;
       try {
         const token = await this.lock(sftp, lock, serverClock);

@@ -126,3 +126,29 @@ test.serial('sftp › a dead connection gives TransientError and the next operat
   await t.throwsAsync(() => r.stat('chunks/00/x'), { instanceOf: TransientError });
   t.is(await r.stat('chunks/00/x'), null);
 });
+
+test.serial('sftp › swapDocument breaks an abandoned lock after lockStaleMs and waits for a live one', async (t) => {
+  const url = srv.newUrl();
+  const r = await track(openUrl(url, { lockStaleMs: '1000' }));
+  const key = 'refs/stale.ref';
+  const v0 = await r.swapDocument(key, Buffer.from('a'), null);
+  // The server is local, so the test can play a writer that crashed (an old lock) or is slow (a fresh one).
+  const lock = path.join(new URL(url).pathname, `${key}.cas-lock`);
+  await fs.writeFile(lock, 'crashed writer');
+  const old = new Date(Date.now() - 3600_000);
+  await fs.utimes(lock, old, old);
+  let started = Date.now();
+  t.truthy(await r.swapDocument(key, Buffer.from('b'), v0));
+  t.true(Date.now() - started < 1000, 'an abandoned lock is broken at once');
+  await fs.writeFile(lock, 'live writer');
+  setTimeout(() => void fs.rm(lock), 400);
+  started = Date.now();
+  t.truthy(await r.swapDocument(key, Buffer.from('c'), (await r.readDocument(key))!.version));
+  t.true(Date.now() - started >= 350, 'a live lock is waited for');
+  t.is((await r.readDocument(key))!.data.toString(), 'c');
+  await t.throwsAsync(() => fs.stat(lock), { code: 'ENOENT' });
+  const listed: string[] = [];
+  for await (const o of r.list('refs/')) listed.push(o.key);
+  t.deepEqual(listed, [key], 'no temp, lock or stale files are listed');
+  t.deepEqual((await fs.readdir(path.dirname(lock))).sort(), ['stale.ref'], 'nothing is left behind');
+});
