@@ -9,6 +9,7 @@ import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { chunksOfManifests, listRemoteManifests, loadManifest } from './manifests.js';
 import { moveRemoteRef, readRemoteRef } from './refs.js';
+import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { runBounded, type TransferProgress } from './transfer.js';
 
@@ -43,6 +44,17 @@ export async function pushSnapshot(repo: Repository, remote: Remote, name: strin
     return result; // nothing to do: two requests
   }
 
+  // gc must not sweep while we decide what the remote already holds (manifest-spec.md, §12).
+  const lease = await holdPushLease(remote);
+  try {
+    return await pushUnderLease(repo, remote, name, manifestHash, opts, wanted, result, before?.doc.target ?? null);
+  } finally {
+    await lease.release().catch(() => {}); // an unreleased holding expires by itself
+  }
+}
+
+async function pushUnderLease(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult, beforeTarget: string | null): Promise<PushResult> {
+  const bytesTotal = result.bytesTotal;
   const state = new RemoteState(repo, remote.displayUrl);
   const listed = await listRemoteManifests(remote);
   const present = await chunksOfManifests(repo, remote, listed);
@@ -92,7 +104,7 @@ export async function pushSnapshot(repo: Repository, remote: Remote, name: strin
   await state.setKnownManifests(listed);
   await state.clearUploadLog();
 
-  const moved = await moveRemoteRef(remote, name, manifestHash, { expected: opts.force ? undefined : (before?.doc.target ?? null) });
+  const moved = await moveRemoteRef(remote, name, manifestHash, { expected: opts.force ? undefined : beforeTarget });
   result.changed = moved.changed;
   return result;
 }
