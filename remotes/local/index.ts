@@ -106,7 +106,7 @@ export class LocalRemote implements Remote {
       const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
       if (ent.isDirectory()) {
         if (key.startsWith(prefix) || prefix.startsWith(key + '/')) yield* this.walk(path.join(dir, ent.name), key, prefix);
-      } else if (ent.isFile() && key.startsWith(prefix) && !ent.name.includes(TMP_MARK) && !ent.name.endsWith('.lock')) {
+      } else if (ent.isFile() && key.startsWith(prefix) && !ent.name.includes(TMP_MARK)) {
         const st = await fsp.stat(path.join(dir, ent.name)).catch(() => null);
         if (st) yield { key, size: st.size, mtimeMs: st.mtimeMs };
       }

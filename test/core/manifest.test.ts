@@ -1,0 +1,64 @@
+import test from 'ava';
+import { Packr } from 'msgpackr';
+import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
+import { hashBytes } from '../../src/core/hash.js';
+import { decodeManifest, encodeManifest, type Manifest } from '../../src/core/manifest.js';
+import { IntegrityError, UnsafePathError } from '../../src/errors.js';
+
+const h = (s: string) => hashBytes(Buffer.from(s));
+const m: Manifest = {
+  format: 1,
+  type: 'dir',
+  files: [
+    { path: 'shards/b.safetensors', size: 5_000_000_000, mode: 0o644, chunker: DEFAULT_CHUNKER, chunks: ['1', '2', '3', '4', '5'].map(h), sizes: Array(5).fill(1_000_000_000) },
+    { path: 'a.json', size: 3, mode: 0o600, chunker: DEFAULT_CHUNKER, chunks: [h('3')], sizes: [3] },
+  ],
+};
+const raw = new Packr({ useRecords: false, variableMapSize: true });
+
+test('encoding is deterministic and independent of file order; decoding round-trips', (t) => {
+  const a = encodeManifest(m);
+  const b = encodeManifest({ ...m, files: [...m.files].reverse() });
+  t.true(a.equals(b));
+  const back = decodeManifest(a);
+  t.deepEqual(back.files.map((f) => f.path), ['a.json', 'shards/b.safetensors']);
+  t.deepEqual(back.files[1], m.files[0]);
+  t.true(encodeManifest(back).equals(a));
+  // Sizes of 2^32 and more are int64 (0xd3), as the spec says.
+  t.true(a.includes(Buffer.from([0xd3, 0, 0, 0, 1, 0x2a, 0x05, 0xf2, 0])));
+});
+
+const hostile = (patch: (o: any) => void) => {
+  const o = raw.unpack(encodeManifest(m));
+  patch(o);
+  return raw.pack(o);
+};
+
+test('truncated or garbage manifests are refused with IntegrityError', (t) => {
+  const a = encodeManifest(m);
+  t.throws(() => decodeManifest(a.subarray(0, a.length - 5)), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(Buffer.from('not msgpack at all')), { instanceOf: IntegrityError });
+});
+
+test('a newer format version is refused with a message to upgrade', (t) => {
+  const e = t.throws(() => decodeManifest(hostile((o) => (o.format = 2))), { instanceOf: IntegrityError });
+  t.regex(e!.message, /upgrade ckptsync/);
+});
+
+test('paths that escape the target are refused before anything is written', (t) => {
+  for (const p of ['../evil', 'a/../../evil', '/etc/passwd', 'C:/x', 'a//b', './a', 'a\\..\\b', 'nul\0byte', '']) {
+    t.throws(() => decodeManifest(hostile((o) => (o.files[0].path = p))), { instanceOf: UnsafePathError }, JSON.stringify(p));
+  }
+  t.throws(() => decodeManifest(hostile((o) => (o.files[1].path = 'a.json/inner'))), { instanceOf: UnsafePathError });
+});
+
+test('absurd sizes, counts and mismatched chunk lists are refused', (t) => {
+  t.throws(() => decodeManifest(hostile((o) => (o.files[1].size = 2 ** 60))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => (o.files[1].size = -1))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => (o.files[0].sizes = [3, 4]))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => (o.files[1].sizes = [0, 3]))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => (o.files[0].chunks = Buffer.alloc(33)))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => (o.files[0].chunker.alg = 'rabin'))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => o.files.push(o.files[0]))), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(hostile((o) => (o.type = 'file'))), { instanceOf: IntegrityError });
+});
