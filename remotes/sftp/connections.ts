@@ -82,6 +82,8 @@ export class SshPool {
   async acquire(): Promise<Session> {
     for (;;) {
       if (this.closed) throw new ConfigError(`remote ${this.cfg.displayUrl} is closed`);
+      // Sessions of a connection that died may not have seen their own 'close' yet.
+      for (let i = this.sessions.length - 1; i >= 0; i--) if (this.sessions[i]!.conn.dead) this.sessions.splice(i, 1);
       let best: Session | undefined;
       for (const s of this.sessions) if (!best || s.inflight < best.inflight) best = s;
       const canGrow = this.sessions.length + this.opening.size < this.cfg.connections * this.cfg.sessionsPerConnection;
@@ -162,6 +164,8 @@ export class SshPool {
   /** A live connection with room for one more session, dialing a new one when that spreads the load. */
   private async connection(): Promise<Connection> {
     for (;;) {
+      // A connection that failed may not have emitted 'close' yet; it must not hold a slot.
+      for (let i = this.conns.length - 1; i >= 0; i--) if (this.conns[i]!.dead) this.conns.splice(i, 1);
       let least: Connection | undefined;
       for (const c of this.conns) if (!c.dead && (!least || c.load < least.load)) least = c;
       const canDial = this.conns.length + this.dialing.size < this.cfg.connections;
@@ -186,7 +190,7 @@ export class SshPool {
     const auth = this.authMethods();
     const known = readKnownHosts(cfg.knownHostsFile);
     const preferred = knownAlgorithmsFor(known, cfg.host, cfg.port);
-    let hostKeyProblem: HostKeyError | undefined;
+    let hostKeyProblem: Error | undefined;
     const client = new Client();
     const conn: Connection = { client, dead: false, load: 0 };
     return new Promise<Connection>((resolve, reject) => {
@@ -223,7 +227,12 @@ export class SshPool {
           keepaliveCountMax: 3,
           algorithms: { serverHostKey: [...preferred, ...HOST_KEY_ALGORITHMS.filter((a) => !preferred.includes(a))] as never },
           hostVerifier: (key: Buffer) => {
-            hostKeyProblem = this.verifyHostKey(key);
+            try {
+              hostKeyProblem = this.verifyHostKey(key);
+            } catch (e) {
+              // e.g. known_hosts not writable under accept-new: refuse rather than connect unverified.
+              hostKeyProblem = new ConfigError(`cannot check the host key of ${this.where}: ${(e as Error).message}`);
+            }
             return hostKeyProblem === undefined;
           },
           authHandler: auth.methods,

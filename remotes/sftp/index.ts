@@ -242,7 +242,7 @@ export class SftpRemote implements Remote {
         return token;
       } catch (e) {
         // OpenSSH answers FAILURE when the file exists; anything else is a real error.
-        if (!isStatus(e, SftpStatus.FAILURE)) throw e;
+        if (!isStatus(e, SftpStatus.FAILURE) && !isStatus(e, SftpStatus.FILE_ALREADY_EXISTS)) throw e;
       }
       const held = await stat(sftp, lock).catch((e) => {
         if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return null;

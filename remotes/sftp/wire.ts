@@ -13,6 +13,8 @@ export const SftpStatus = {
   NO_CONNECTION: 6,
   CONNECTION_LOST: 7,
   OP_UNSUPPORTED: 8,
+  /** SFTP v5+ servers say this where OpenSSH says FAILURE. */
+  FILE_ALREADY_EXISTS: 11,
 } as const;
 
 export type HostKeyPolicy = 'strict' | 'accept-new';

@@ -104,7 +104,8 @@ export async function start(): Promise<SftpLiveServer> {
     user,
     root,
     hostKey,
-    env: { HOME: home },
+    // No agent: the temp HOME's key is the one to use, whatever agent the test runner has.
+    env: { HOME: home, SSH_AUTH_SOCK: '' },
     settings: {},
     newUrl: () => `sftp://${user}@127.0.0.1:${port}${location()}`,
     rclone: () => ({
