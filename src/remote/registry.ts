@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Remote, RemoteFactory, RemoteSettings } from './types.js';
+import { findPlugin, pluginFactory } from './plugin.js';
 
 type Loader = () => Promise<RemoteFactory<any>>;
 const loaders = new Map<string, Loader>();
@@ -29,9 +30,12 @@ export function schemeOf(url: string): string {
 export async function loadFactory(url: string): Promise<RemoteFactory<unknown>> {
   const scheme = schemeOf(url);
   const loader = loaders.get(scheme);
+  // No built-in driver: an executable ckptsync-remote-<scheme> on PATH (docs/remote-plugin-protocol.md).
+  const plugin = loader ? null : findPlugin(scheme);
+  if (plugin) return pluginFactory(scheme, plugin);
   if (!loader) {
     throw new UsageError(
-      `unknown remote scheme "${scheme}" in ${redactUrl(url)} (known: ${registeredSchemes().join(', ')})`,
+      `unknown remote scheme "${scheme}" in ${redactUrl(url)} (known: ${registeredSchemes().join(', ')}; or install a ckptsync-remote-${scheme} plugin on PATH)`,
     );
   }
   return loader();
