@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
@@ -93,6 +93,20 @@ test.serial('sftp › a refused key or a wrong password gives AuthError', async 
   const stranger = await srv.newUserKey({ authorized: false });
   await t.throwsAsync(() => track(openUrl(srv.newUrl(), { identityFile: stranger })), { instanceOf: AuthError });
   await t.throwsAsync(() => track(openUrl(srv.newUrl(), { identityFile: stranger, password: 'wrong' })), { instanceOf: AuthError });
+});
+
+test.serial('sftp › a key held by ssh-agent is used first', async (t) => {
+  const sock = path.join(srv.home, 'agent.sock');
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 50 && !(await fs.stat(sock).catch(() => null)); i++) await new Promise((r) => setTimeout(r, 20));
+    execFileSync('ssh-add', ['-q', await srv.newUserKey()], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'pipe' });
+    // The key file given is refused: only the agent's key can let us in.
+    const r = await track(openUrl(srv.newUrl(), { agent: sock, identityFile: await srv.newUserKey({ authorized: false }) }));
+    t.is(await r.stat('refs/x.ref'), null);
+  } finally {
+    agent.kill();
+  }
 });
 
 test.serial('sftp › an encrypted key is used with the passphrase from CKPTSYNC_SSH_PASSPHRASE', async (t) => {
