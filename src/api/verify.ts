@@ -4,7 +4,9 @@
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
-import { handleOf, prefixOf } from '../remote/layout.js';
+import { handleOf, keyOf, prefixOf } from '../remote/layout.js';
+import { readAll } from '../remote/source.js';
+import { runBounded } from '../sync/transfer.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from '../sync/manifests.js';
 import { readRemoteRef } from '../sync/refs.js';
@@ -28,10 +30,13 @@ export interface VerifyResult {
 export interface VerifyOptions {
   repo: Repository;
   remote?: string | Remote;
+  /** With a remote: also download every chunk and check its hash (reads the whole remote). */
+  deep?: boolean;
+  concurrency?: number;
 }
 
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
-  return opts.remote === undefined ? verifyLocal(opts.repo) : verifyRemote(opts.repo, opts.remote);
+  return opts.remote === undefined ? verifyLocal(opts.repo) : verifyRemote(opts.repo, opts.remote, opts);
 }
 
 async function verifyLocal(repo: Repository): Promise<VerifyResult> {
@@ -64,7 +69,7 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
   return r;
 }
 
-async function verifyRemote(repo: Repository, spec: string | Remote): Promise<VerifyResult> {
+async function verifyRemote(repo: Repository, spec: string | Remote, opts: VerifyOptions): Promise<VerifyResult> {
   const { remote, owned } = await openRemoteFor(repo, spec);
   try {
     const problems: VerifyProblem[] = [];
@@ -75,6 +80,13 @@ async function verifyRemote(repo: Repository, spec: string | Remote): Promise<Ve
       if (h?.kind === 'chunk') chunkSizes.set(h.name, o.size);
     }
     r.chunks = chunkSizes.size;
+    if (opts.deep) {
+      await runBounded([...chunkSizes.keys()], opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
+        const data = await readAll(await remote.get(keyOf({ kind: 'chunk', name: h })));
+        const actual = hashBytes(data);
+        if (actual !== h) problems.push({ kind: 'corrupt-chunk', object: h, detail: `its content hashes to ${actual}` });
+      });
+    }
     const manifests = new Set<string>();
     for await (const o of remote.list(prefixOf('manifest'))) {
       const h = handleOf(o.key);

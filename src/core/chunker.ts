@@ -7,14 +7,18 @@ import { hashBytes } from './hash.js';
 
 export const FASTCDC_ALG = 'fastcdc-gear32';
 
+export const SAFETENSORS_ALG = 'safetensors';
+
 export interface ChunkerParams {
-  alg: typeof FASTCDC_ALG;
+  /** fastcdc-gear32 (§2.1) or safetensors (§2.2). */
+  alg: typeof FASTCDC_ALG | typeof SAFETENSORS_ALG;
   min: number;
   avg: number;
   max: number;
 }
 
 export const DEFAULT_CHUNKER: ChunkerParams = { alg: FASTCDC_ALG, min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
+export const DEFAULT_SAFETENSORS_CHUNKER: ChunkerParams = { alg: SAFETENSORS_ALG, min: 64 << 10, avg: 1 << 20, max: 4 << 20 };
 
 /** GEAR[i] = the first 4 bytes, little-endian, of BLAKE3 of the single byte i. */
 export const GEAR: Uint32Array = (() => {
@@ -25,11 +29,12 @@ export const GEAR: Uint32Array = (() => {
 
 export function validateChunker(p: ChunkerParams): void {
   const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-  if (p.alg !== FASTCDC_ALG) throw new RangeError(`unknown chunker ${String(p.alg)}`);
+  if (p.alg !== FASTCDC_ALG && p.alg !== SAFETENSORS_ALG) throw new RangeError(`unknown chunker ${String(p.alg)}`);
   if (!pow2(p.avg) || p.avg < 64 || p.avg > 1 << 28) throw new RangeError('chunker avg must be a power of two between 64 and 256 MiB');
   if (!(Number.isInteger(p.min) && p.min >= 64 && p.min <= p.avg && p.avg <= p.max && p.max <= 1 << 30)) {
     throw new RangeError('chunker sizes must satisfy 64 <= min <= avg <= max <= 1 GiB');
   }
+  if (p.alg === SAFETENSORS_ALG && p.max < p.avg + p.min) throw new RangeError('safetensors chunker needs max >= avg + min');
 }
 
 /** Mask of the top n bits of a 32-bit word. */
@@ -45,6 +50,7 @@ export interface CutFinder {
 
 export function fastcdcCutFinder(p: ChunkerParams): CutFinder {
   validateChunker(p);
+  if (p.alg !== FASTCDC_ALG) throw new RangeError(`${p.alg} is not a rolling-hash chunker`);
   const bits = Math.round(Math.log2(p.avg));
   const maskS = topBits(bits + 2);
   const maskL = topBits(Math.max(1, bits - 2));
@@ -120,8 +126,20 @@ export interface RawChunk {
  * Cuts a file into chunks, reading it with one reused buffer so memory stays flat for any size.
  * Yields views; the consumer must copy what it keeps past the next iteration.
  */
-export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 16 << 20): AsyncGenerator<RawChunk> {
-  const cut = fastcdcCutFinder(params);
+export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 16 << 20, plannedLengths?: number[]): AsyncGenerator<RawChunk> {
+  let planned = 0;
+  const cut: CutFinder = plannedLengths
+    ? (_buf, start, end, eof) => {
+        const want = plannedLengths[planned];
+        if (want === undefined) throw new Error(`${path} grew while it was being read`);
+        if (end - start < want) {
+          if (eof) throw new Error(`${path} shrank while it was being read`);
+          return -1;
+        }
+        planned++;
+        return want;
+      }
+    : fastcdcCutFinder(params);
   const buf = Buffer.allocUnsafeSlow(Math.max(bufferBytes, 2 * params.max));
   const fh = await fs.open(path, 'r');
   try {
@@ -145,8 +163,12 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
           end += bytesRead;
         }
       }
-      if (start === end) return;
+      if (start === end) {
+        if (plannedLengths && planned !== plannedLengths.length) throw new Error(`${path} shrank while it was being read`);
+        return;
+      }
       const len = cut(buf, start, end, eof);
+      if (len < 0) continue; // needs more data: the buffer is refilled above
       yield { offset: fileOffset, data: buf.subarray(start, start + len) };
       start += len;
       fileOffset += len;

@@ -5,7 +5,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { chunkFile, DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
+import { chunkFile, DEFAULT_CHUNKER, DEFAULT_SAFETENSORS_CHUNKER, FASTCDC_ALG, type ChunkerParams } from './chunker.js';
+import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
 import type { ObjectStore } from './store.js';
@@ -20,7 +21,8 @@ export interface IngestProgress {
 }
 
 export interface IngestOptions {
-  chunker?: ChunkerParams;
+  /** 'auto' (default): tensor-aware cutting where the format is known, FastCDC elsewhere. */
+  chunker?: ChunkerParams | 'auto';
   onProgress?: (p: IngestProgress) => void;
   /** Chunk writes in flight at once. */
   writeConcurrency?: number;
@@ -64,15 +66,15 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   if (!isDir && !st.isFile()) throw new UsageError(`${target} is not a regular file or directory`);
   const files = isDir ? await listFiles(target) : [{ rel: path.basename(target), abs: target, size: st.size, mode: st.mode & 0o777 }];
 
-  const chunker = opts.chunker ?? DEFAULT_CHUNKER;
   const progress: IngestProgress = { bytesDone: 0, bytesTotal: files.reduce((n, f) => n + f.size, 0), bytesNew: 0 };
   const writer = new BoundedWriter(store, opts.writeConcurrency ?? 8);
   let chunks = 0;
   const entries: ManifestFile[] = [];
   try {
     for (const f of files) {
+      const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto');
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
-      for await (const c of chunkFile(f.abs, chunker)) {
+      for await (const c of chunkFile(f.abs, chunker, undefined, lengths)) {
         const hash = hashBytes(c.data);
         entry.chunks.push(hash);
         entry.sizes.push(c.data.length);
@@ -93,6 +95,18 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const encoded = encodeManifest(manifest);
   const manifestHash = await store.putBytes('manifest', encoded);
   return { manifest, manifestHash, bytes: progress.bytesDone, bytesNew: progress.bytesNew, chunks, chunksNew: writer.written };
+}
+
+/** Tensor-aware cutting for formats whose layout we can read and trust; FastCDC for everything else. */
+async function chooseCutter(file: string, size: number, choice: ChunkerParams | 'auto'): Promise<{ chunker: ChunkerParams; lengths?: number[] }> {
+  if (choice !== 'auto') {
+    if (choice.alg === FASTCDC_ALG) return { chunker: choice };
+    const layout = await safetensorsLayout(file, size);
+    return layout ? { chunker: choice, lengths: safetensorsCuts(layout, choice) } : { chunker: DEFAULT_CHUNKER };
+  }
+  const layout = await safetensorsLayout(file, size);
+  if (layout) return { chunker: DEFAULT_SAFETENSORS_CHUNKER, lengths: safetensorsCuts(layout, DEFAULT_SAFETENSORS_CHUNKER) };
+  return { chunker: DEFAULT_CHUNKER };
 }
 
 /** Writes new chunks with at most `limit` writes in flight; each chunk is copied out of the read buffer. */

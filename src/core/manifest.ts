@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { Packr } from 'msgpackr';
 import { IntegrityError, UnsafePathError } from '../errors.js';
-import { FASTCDC_ALG, validateChunker, type ChunkerParams } from './chunker.js';
+import { FASTCDC_ALG, SAFETENSORS_ALG, validateChunker, type ChunkerParams } from './chunker.js';
 
 export const MANIFEST_FORMAT = 1;
 /** Caps that keep a hostile manifest from exhausting memory. */
@@ -86,8 +86,7 @@ export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
     if (!isCount(f.mode, 0o7777)) bad(`file ${p} has an invalid mode`);
     const c = f.chunker;
     try {
-      if (typeof c !== 'object' || c === null || c.alg !== FASTCDC_ALG) throw new Error(`unknown chunker ${String(c?.alg)}`);
-      validateChunker(c);
+      checkChunkerRecord(c);
     } catch (e) {
       bad(`file ${p}: ${(e as Error).message}`);
     }
@@ -112,6 +111,16 @@ export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
   });
   checkNoFileUnderFile(files, id);
   return { format: raw.format, type: raw.type, files };
+}
+
+/**
+ * Known chunkers are checked in full; an unknown one (from a newer ckptsync) only for shape, since
+ * reading a file back only concatenates its chunks (manifest-spec.md §2).
+ */
+function checkChunkerRecord(c: any): void {
+  if (typeof c !== 'object' || c === null || typeof c.alg !== 'string' || c.alg.length === 0 || c.alg.length > 64) throw new Error('invalid chunker record');
+  if (c.alg === FASTCDC_ALG || c.alg === SAFETENSORS_ALG) validateChunker(c);
+  else if (![c.min, c.avg, c.max].every((n) => isCount(n, MANIFEST_LIMITS.chunkBytes))) throw new Error(`invalid parameters for chunker ${c.alg}`);
 }
 
 function isCount(n: unknown, max: number): n is number {

@@ -29,6 +29,7 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   }
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
   let done = 0;
+  await fs.mkdir(path.dirname(absDest), { recursive: true }); // the destination itself is the user's choice
   if (manifest.type === 'dir') await ensureDir(absDest, path.dirname(absDest));
   for (const f of manifest.files) {
     const target = targetOf(manifest, absDest, f);

@@ -19,7 +19,6 @@ export interface PushOptions {
   concurrency?: number;
   onProgress?: (p: TransferProgress) => void;
   signal?: AbortSignal;
-  /** Counts remote requests for reports and tests. */
 }
 
 export interface PushResult {
@@ -70,30 +69,19 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     objectsToMove: missing.length,
   };
   opts.onProgress?.(progress);
-  let unlogged: string[] = [];
-  const flushLog = async () => {
-    const batch = unlogged;
-    unlogged = [];
-    await state.logUploaded(batch);
-  };
-  try {
-    await runBounded(
-      missing,
-      opts.concurrency ?? remote.features.defaultConcurrency,
-      async (h) => {
-        const data = await repo.store.get('chunk', h); // verified: a corrupt local chunk is never uploaded
-        await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
-        progress.bytesMoved += data.length;
-        progress.objectsMoved++;
-        unlogged.push(h);
-        if (unlogged.length >= 64) await flushLog();
-        opts.onProgress?.(progress);
-      },
-      opts.signal,
-    );
-  } finally {
-    await flushLog();
-  }
+  await runBounded(
+    missing,
+    opts.concurrency ?? remote.features.defaultConcurrency,
+    async (h) => {
+      const data = await repo.store.get('chunk', h); // verified: a corrupt local chunk is never uploaded
+      await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
+      await state.logUploaded([h]); // so a killed push resumes without sending it again
+      progress.bytesMoved += data.length;
+      progress.objectsMoved++;
+      opts.onProgress?.(progress);
+    },
+    opts.signal,
+  );
   result.bytesUploaded = progress.bytesMoved;
   result.chunksUploaded = progress.objectsMoved;
 
