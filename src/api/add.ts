@@ -9,6 +9,7 @@ import { ingestPath, type IngestProgress } from '../core/ingest.js';
 import { formatPointer, POINTER_SUFFIX } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
+import { recordWorktreeStat } from '../core/worktree.js';
 import { assertRefName } from '../remote/layout.js';
 
 export interface AddOptions {
@@ -50,6 +51,7 @@ export async function add(opts: AddOptions): Promise<AddResult> {
       await writeAtomic(pointerPath, formatPointer({ manifest: r.manifestHash, size: r.bytes, name }));
       await ignoreInGit(repo.root, rel);
     }
+    await recordWorktreeStat(repo, abs, r.manifestHash, r.manifest); // status then knows it unchanged without re-reading
   });
   return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
 }

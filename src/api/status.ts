@@ -5,6 +5,7 @@ import path from 'node:path';
 import { manifestChunks } from '../core/manifest.js';
 import { POINTER_SUFFIX } from '../core/pointer.js';
 import { REPO_DIR, type Repository } from '../core/repo.js';
+import { checkWorktreeData } from '../core/worktree.js';
 import type { Remote } from '../remote/types.js';
 import { listRemoteManifests, loadManifest } from '../sync/manifests.js';
 import { openRemoteFor } from './remote.js';
@@ -26,6 +27,8 @@ export interface StatusOptions {
   repo: Repository;
   /** Also tell whether each checkpoint is on this remote (one listing request). */
   remote?: string | Remote;
+  /** Re-read data whose stat changed since add to tell whether its content did (default true). */
+  rehash?: boolean;
 }
 
 export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
@@ -64,9 +67,11 @@ export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
         }
       }
       if (entry.state === 'ok') {
-        if (!st) entry.state = 'data-missing';
-        else if (m.type === 'file' && (!st.isFile() || st.size !== ptr.size)) entry.state = 'modified';
-        else if (m.type === 'dir' && !st.isDirectory()) entry.state = 'modified';
+        // Modified since add: size and stat cache first, then the content at the recorded chunk boundaries.
+        const d = await checkWorktreeData(repo, data, ptr.manifest, m, { rehash: opts.rehash });
+        if (d === 'missing') entry.state = 'data-missing';
+        else if (d !== 'ok') entry.state = 'modified';
+        if (d === 'stat-changed') entry.detail = 'size or mtime changed since add (content not compared)';
       }
     }
     out.push(entry);

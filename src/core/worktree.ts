@@ -1,0 +1,114 @@
+// Is the data in the working tree still what its pointer names? Like git's index: a stat cache
+// (size, mtime, inode per file, recorded at add/checkout) answers cheaply; when the stat changed, the
+// file is re-read at the manifest's recorded chunk boundaries and each chunk's hash compared, and a
+// match refreshes the cache. The cache lives in .ckptsync/worktree-stat.json and is only ever a hint.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { hashBytes } from './hash.js';
+import { listFiles } from './ingest.js';
+import type { Manifest } from './manifest.js';
+import type { Repository } from './repo.js';
+import { writeAtomic } from './store.js';
+
+export type DataState = 'ok' | 'missing' | 'modified' | 'stat-changed';
+
+interface StatEntry {
+  manifest: string;
+  /** Per file of the snapshot ('' for a single file): [size, mtimeMs, ino]. */
+  files: Record<string, [number, number, number]>;
+}
+
+type StatCache = Record<string, StatEntry>;
+
+const cacheFile = (repo: Repository) => path.join(repo.dir, 'worktree-stat.json');
+
+async function readCache(repo: Repository): Promise<StatCache> {
+  try {
+    return JSON.parse(await fs.readFile(cacheFile(repo), 'utf8')) as StatCache;
+  } catch {
+    return {};
+  }
+}
+
+async function statsOf(dataPath: string, manifest: Manifest): Promise<Record<string, [number, number, number]> | null> {
+  const out: Record<string, [number, number, number]> = {};
+  if (manifest.type === 'file') {
+    const st = await fs.lstat(dataPath).catch(() => null);
+    if (!st?.isFile()) return null;
+    out[''] = [st.size, st.mtimeMs, st.ino];
+    return out;
+  }
+  for (const f of await listFiles(dataPath)) {
+    const st = await fs.stat(f.abs);
+    out[f.rel] = [st.size, st.mtimeMs, st.ino];
+  }
+  return out;
+}
+
+/** Records that the data at dataPath is the snapshot `manifestHash` (call right after add or checkout). */
+export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest): Promise<void> {
+  const files = await statsOf(dataPath, manifest).catch(() => null);
+  if (!files) return;
+  const cache = await readCache(repo);
+  cache[repo.relative(dataPath)] = { manifest: manifestHash, files };
+  await writeAtomic(cacheFile(repo), JSON.stringify(cache));
+}
+
+export interface CheckOptions {
+  /** When the stat changed, re-read the data to compare it (default true); false answers 'stat-changed'. */
+  rehash?: boolean;
+}
+
+/** Compares the data at dataPath with a snapshot: ok, missing, modified, or (rehash false) stat-changed. */
+export async function checkWorktreeData(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest, opts: CheckOptions = {}): Promise<DataState> {
+  const st = await fs.lstat(dataPath).catch(() => null);
+  if (!st) return 'missing';
+  if (manifest.type === 'file' ? !st.isFile() : !st.isDirectory()) return 'modified';
+  let now: Record<string, [number, number, number]> | null;
+  try {
+    now = await statsOf(dataPath, manifest);
+  } catch {
+    return 'modified'; // e.g. a symlink or device inside a directory snapshot
+  }
+  if (!now) return 'modified';
+  const byPath = new Map(manifest.files.map((f) => [manifest.type === 'file' ? '' : f.path, f]));
+  const paths = Object.keys(now);
+  if (paths.length !== byPath.size || paths.some((p) => byPath.get(p)?.size !== now![p]![0])) return 'modified';
+  const cached = (await readCache(repo))[repo.relative(dataPath)];
+  const same = cached?.manifest === manifestHash && paths.every((p) => {
+    const c = cached.files[p];
+    return c !== undefined && c[0] === now![p]![0] && c[1] === now![p]![1] && c[2] === now![p]![2];
+  });
+  if (same) return 'ok';
+  if (opts.rehash === false) return 'stat-changed';
+  for (const p of paths) {
+    const f = byPath.get(p)!;
+    if (!(await fileMatches(p === '' ? dataPath : path.join(dataPath, ...p.split('/')), f.chunks, f.sizes))) return 'modified';
+  }
+  await recordWorktreeStat(repo, dataPath, manifestHash, manifest);
+  return 'ok';
+}
+
+/** Reads the file at the recorded chunk boundaries and compares each chunk's hash; stops at the first difference. */
+async function fileMatches(file: string, chunks: string[], sizes: number[]): Promise<boolean> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const max = sizes.reduce((a, b) => Math.max(a, b), 0);
+    const buf = Buffer.allocUnsafe(max);
+    for (let i = 0; i < chunks.length; i++) {
+      const want = sizes[i]!;
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, null);
+        if (bytesRead === 0) return false;
+        got += bytesRead;
+      }
+      if (hashBytes(buf.subarray(0, want)) !== chunks[i]) return false;
+    }
+    const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, null);
+    return bytesRead === 0;
+  } finally {
+    await fh.close();
+  }
+}
