@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: install, build, and run the demo on a local-directory remote.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run build --silent
+node dist/scripts/demo.js "$@"
