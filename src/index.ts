@@ -16,5 +16,10 @@ export { DEFAULT_CHUNKER, chunkFile, type ChunkerParams } from './core/chunker.j
 export { encodeManifest, decodeManifest, type Manifest, type ManifestFile } from './core/manifest.js';
 export { parsePointer, formatPointer, type Pointer } from './core/pointer.js';
 export { registerRemote } from './remote/registry.js';
+export { install, uninstall, type InstallOptions } from './api/install.js';
+export { gitHook, type GitHookOptions, type HookAction } from './api/git-hook.js';
+export { lfsInstall, type LfsInstallOptions } from './api/lfs-install.js';
+export { runLfsAgent, lfsName, type LfsAgentOptions, type LfsTransferStats } from './lfs/agent.js';
+export { PluginRemote, pluginFactory, findPlugin } from './remote/plugin.js';
 export type { Remote, RemoteFactory, ByteSource } from './remote/types.js';
 export * from './errors.js';
