@@ -2,6 +2,7 @@
 
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
+import { IntegrityError } from '../errors.js';
 import type { ByteSource } from './types.js';
 
 export function bufferSource(data: Buffer): ByteSource {
@@ -28,7 +29,7 @@ export async function readAll(stream: Readable, limit = Number.MAX_SAFE_INTEGER)
     n += b.length;
     if (n > limit) {
       stream.destroy();
-      throw new RangeError(`object larger than ${limit} bytes`);
+      throw new IntegrityError(`object larger than the ${limit} bytes expected`);
     }
     parts.push(b);
   }
