@@ -1,0 +1,63 @@
+// clean: free disk by dropping local chunks the remote holds. A chunk is dropped only if it is on the
+// remote (listed, right size) and a manifest that a remote name reaches names it — so gc will not remove
+// it there and `pull` can always bring it back. Manifests and refs stay: they are small and say what to pull.
+
+import fs from 'node:fs/promises';
+import type { Repository } from '../core/repo.js';
+import { handleOf, prefixOf } from '../remote/layout.js';
+import type { Remote } from '../remote/types.js';
+import { chunksOfManifests } from '../sync/manifests.js';
+import { readRemoteRef } from '../sync/refs.js';
+import { openRemoteFor } from './remote.js';
+
+export interface CleanOptions {
+  repo: Repository;
+  remote?: string | Remote;
+  dryRun?: boolean;
+}
+
+export interface CleanResult {
+  chunksRemoved: number;
+  bytesFreed: number;
+  /** Local chunks kept because the remote does not (safely) hold them. */
+  chunksKept: number;
+  dryRun: boolean;
+}
+
+export async function clean(opts: CleanOptions): Promise<CleanResult> {
+  const { repo } = opts;
+  const { remote, owned } = await openRemoteFor(repo, opts.remote);
+  try {
+    const named = new Set<string>();
+    for await (const o of remote.list(prefixOf('ref'))) {
+      const h = handleOf(o.key);
+      const ref = h?.kind === 'ref' ? await readRemoteRef(remote, h.name) : null;
+      if (!ref) continue;
+      named.add(ref.doc.target);
+      for (const e of ref.doc.history) named.add(e.target);
+    }
+    const reachable = await chunksOfManifests(repo, remote, named);
+    const held = new Map<string, number>();
+    for await (const o of remote.list(prefixOf('chunk'))) {
+      const h = handleOf(o.key);
+      if (h?.kind === 'chunk' && reachable.has(h.name)) held.set(h.name, o.size);
+    }
+    const result: CleanResult = { chunksRemoved: 0, bytesFreed: 0, chunksKept: 0, dryRun: !!opts.dryRun };
+    await repo.withLock(async () => {
+      for await (const h of repo.store.list('chunk')) {
+        const size = held.get(h);
+        const local = size === undefined ? null : await fs.stat(repo.store.pathOf('chunk', h)).catch(() => null);
+        if (!local || local.size !== size) {
+          result.chunksKept++;
+          continue;
+        }
+        if (!opts.dryRun) await repo.store.remove('chunk', h);
+        result.chunksRemoved++;
+        result.bytesFreed += local.size;
+      }
+    });
+    return result;
+  } finally {
+    if (owned) await remote.close();
+  }
+}
