@@ -1,0 +1,321 @@
+// The benchmark (`npm run bench`): ckptsync side by side with what users use today, on generated
+// checkpoints, in one run. Prints a markdown table and writes .bench/results.json.
+//
+//   node dist/scripts/bench.js [--size MiB] [--layouts safetensors,pytorch,sharded]
+//                              [--servers local,s3,sftp,webdav] [--quick] [--memory GiB] [--out FILE]
+//
+// --quick: 128 MiB, servers local and webdav, no pytorch/sharded transfers. --memory N: only the peak
+// RSS of add/push/pull of an N GiB safetensors file (local directory remote).
+// Every tool reads warm page cache (we cannot drop caches unprivileged): the data was just written.
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CHUNKER, chunkFile } from '../src/core/chunker.js';
+import { hashBytes } from '../src/core/hash.js';
+import { Repository } from '../src/core/repo.js';
+import { openRemoteFor } from '../src/api/remote.js';
+import { push } from '../src/api/push.js';
+import { add } from '../src/api/add.js';
+import { addRemote } from '../src/api/remotes.js';
+import type { LiveServer } from '../test/servers/types.js';
+import { countingRemote } from './bench/counting-remote.js';
+import { generate, LAYOUTS, sizeOf, type Dataset, type Layout } from './bench/datasets.js';
+import { measure, shellQuote, type Run } from './bench/measure.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'bin/run.js');
+type ServerName = 'local' | 's3' | 'sftp' | 'webdav';
+
+interface Flags {
+  sizeMiB: number;
+  layouts: Layout[];
+  servers: ServerName[];
+  memoryGiB: number;
+  out: string;
+  transfersAllLayouts: boolean;
+}
+
+function parseFlags(argv: string[]): Flags {
+  const get = (k: string) => {
+    const i = argv.indexOf(k);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const quick = argv.includes('--quick');
+  return {
+    sizeMiB: Number(get('--size') ?? (quick ? 128 : 1024)),
+    layouts: (get('--layouts')?.split(',') as Layout[] | undefined) ?? LAYOUTS,
+    servers: (get('--servers')?.split(',') as ServerName[] | undefined) ?? (quick ? ['local', 'webdav'] : ['local', 's3', 'sftp', 'webdav']),
+    memoryGiB: Number(get('--memory') ?? 0),
+    out: path.resolve(get('--out') ?? path.join(ROOT, '.bench/results.json')),
+    transfersAllLayouts: argv.includes('--transfers-all-layouts'),
+  };
+}
+
+interface Row {
+  section: string;
+  what: string;
+  ours: string;
+  peer: string;
+  ratio: string;
+}
+
+const rows: Row[] = [];
+const results: Record<string, unknown> = {};
+const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2) : '-');
+const MB = (b: number) => `${(b / 1e6).toFixed(b >= 1e8 ? 0 : 2)} MB`;
+
+function ckpt(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
+  return measure(process.execPath, [CLI, ...args], { cwd, env: { ...env, CKPTSYNC_NO_PROGRESS: '1' } });
+}
+function result<T>(r: Run): T {
+  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { result: T }).result;
+}
+
+async function startServers(names: ServerName[]): Promise<Map<ServerName, LiveServer | null>> {
+  const m = new Map<ServerName, LiveServer | null>();
+  for (const n of names) {
+    if (n === 'local') m.set(n, null);
+    else {
+      const mod = (await import(`../test/servers/${n}.js`)) as { start(): Promise<LiveServer> };
+      m.set(n, await mod.start());
+    }
+  }
+  return m;
+}
+
+/** A remote location on a server: the URL and settings for ckptsync, and the matching rclone remote. */
+function location(server: LiveServer | null, work: string, tag: string) {
+  if (!server) {
+    const dir = path.join(work, `remote-${tag}`);
+    return { url: dir, settings: {} as Record<string, string>, env: {} as Record<string, string>, rclone: { config: '', remote: path.join(work, `rclone-${tag}`) } };
+  }
+  return { url: server.newUrl(), settings: server.settings, env: server.env, rclone: server.rclone() };
+}
+
+async function ingest(ds: Dataset, work: string): Promise<void> {
+  const v1 = ds.versions[0].path;
+  const quoted = shellQuote(v1);
+  const isDir = ds.layout === 'sharded';
+  const files = isDir ? `find ${quoted} -type f -print0 | xargs -0` : '';
+  const read = await measure('sh', ['-c', isDir ? `${files} cat >/dev/null` : `cat ${quoted} >/dev/null`]);
+  const cpDest = path.join(work, 'cp-copy');
+  const cp = await measure('cp', ['-r', v1, cpDest]);
+  await fs.rm(cpDest, { recursive: true, force: true });
+  const b3 = await measure('sh', ['-c', isDir ? `${files} b3sum >/dev/null` : `b3sum ${quoted} >/dev/null`]);
+  const borgRepo = path.join(work, 'borg');
+  const borgEnv = { BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_BASE_DIR: path.join(work, 'borg-base'), BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes' };
+  await measure('borg', ['init', '-e', 'none', borgRepo], { env: borgEnv });
+  const borg = await measure('borg', ['create', `${borgRepo}::v1`, v1], { env: borgEnv });
+  await fs.rm(borgRepo, { recursive: true, force: true });
+
+  const repo = path.join(work, ds.layout);
+  await ckpt(['init'], repo);
+  const adds: Run[] = [];
+  for (const [i, v] of ds.versions.entries()) adds.push(await ckpt(['add', v.path, '--name', `m${i + 1}`, '--no-pointer', '--json'], repo));
+  const ours = mbps(ds.bytes, adds[0]!.seconds);
+  const L = ds.layout;
+  rows.push(
+    { section: `ingest ${L}`, what: 'add v1 (MB/s) vs cp', ours: f1(ours), peer: f1(mbps(ds.bytes, cp.seconds)), ratio: f1(cp.seconds / adds[0]!.seconds) },
+    { section: `ingest ${L}`, what: 'add v1 (MB/s) vs borg create', ours: f1(ours), peer: f1(mbps(ds.bytes, borg.seconds)), ratio: f1(borg.seconds / adds[0]!.seconds) },
+    { section: `ingest ${L}`, what: 'add v1 (MB/s) vs b3sum', ours: f1(ours), peer: f1(mbps(ds.bytes, b3.seconds)), ratio: f1(b3.seconds / adds[0]!.seconds) },
+    { section: `ingest ${L}`, what: 'add v1 (MB/s) vs plain read (cat)', ours: f1(ours), peer: f1(mbps(ds.bytes, read.seconds)), ratio: f1(read.seconds / adds[0]!.seconds) },
+    { section: `ingest ${L}`, what: 'add v2 / add v3 (s)', ours: `${f1(adds[1]!.seconds)} / ${f1(adds[2]!.seconds)}`, peer: '', ratio: '' },
+    { section: `memory ${L}`, what: 'peak RSS add (MiB) vs cp / borg / b3sum', ours: f1(adds[0]!.rssMiB), peer: `${f1(cp.rssMiB)} / ${f1(borg.rssMiB)} / ${f1(b3.rssMiB)}`, ratio: '' },
+  );
+  results[`ingest.${L}`] = {
+    bytes: ds.bytes,
+    seconds: { add: adds.map((a) => a.seconds), cp: cp.seconds, borg: borg.seconds, b3sum: b3.seconds, read: read.seconds },
+    rssMiB: { add: adds.map((a) => a.rssMiB), cp: cp.rssMiB, borg: borg.rssMiB, b3sum: b3.rssMiB },
+    addResults: adds.map((a) => result(a)),
+  };
+}
+
+async function transfers(ds: Dataset, work: string, servers: Map<ServerName, LiveServer | null>, timed: boolean): Promise<void> {
+  const repo = path.join(work, ds.layout);
+  const L = ds.layout;
+  for (const [name, server] of servers) {
+    if (!timed && name !== 'local') continue;
+    const loc = location(server, work, `${L}-${name}`);
+    const opts = Object.entries(loc.settings).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
+    await ckpt(['remote', 'add', name, loc.url, ...opts], repo, loc.env);
+    const pushes: Run[] = [];
+    for (const m of ['m1', 'm2', 'm3']) pushes.push(await ckpt(['push', m, '-r', name, '--json'], repo, loc.env));
+    const pr = pushes.map((p) => result<{ bytesUploaded: number; chunksUploaded: number; chunksTotal: number }>(p));
+    const [, v2, v3] = ds.versions;
+    if (name === 'local') {
+      rows.push(
+        { section: `bytes ${L}`, what: 'v2 uploaded vs changed (ideal); rclone/git-lfs move', ours: MB(pr[1]!.bytesUploaded), peer: `${MB(v2.changed)}; ${MB(ds.bytes)}`, ratio: f1(pr[1]!.bytesUploaded / v2.changed) },
+        { section: `bytes ${L}`, what: 'v3 (sparse) uploaded vs changed (ideal); rclone/git-lfs move', ours: MB(pr[2]!.bytesUploaded), peer: `${MB(v3.changed)}; ${MB(ds.bytes)}`, ratio: f1(pr[2]!.bytesUploaded / v3.changed) },
+        { section: `bytes ${L}`, what: 'chunks v1 / v2 new / v3 new', ours: `${pr[0]!.chunksTotal} / ${pr[1]!.chunksUploaded} / ${pr[2]!.chunksUploaded}`, peer: '', ratio: '' },
+      );
+    }
+    const rec: Record<string, unknown> = { push: pushes.map((p) => ({ seconds: p.seconds, rssMiB: p.rssMiB })), pushResults: pr };
+    if (timed) {
+      // Pull v1 into a fresh repository, checked out to a file.
+      const pullRepo = path.join(work, `pull-${L}-${name}`);
+      await fs.mkdir(pullRepo, { recursive: true });
+      await ckpt(['init'], pullRepo);
+      await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
+      const pull = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
+      await fs.rm(pullRepo, { recursive: true, force: true });
+      // rclone copy of the same bytes up to the same server, then down again.
+      const cfg = path.join(work, 'rclone.conf');
+      await fs.writeFile(cfg, loc.rclone.config);
+      const up = await measure('rclone', ['--config', cfg, 'copy', ds.versions[0].path, loc.rclone.remote], { env: loc.env });
+      const down = path.join(work, `rclone-down-${L}-${name}`);
+      const base = ds.layout === 'sharded' ? '' : path.basename(ds.versions[0].path);
+      const dl = await measure('rclone', ['--config', cfg, 'copy', loc.rclone.remote + (base ? `/${base}` : ''), down], { env: loc.env });
+      await fs.rm(down, { recursive: true, force: true });
+      if (!server) await fs.rm(loc.rclone.remote, { recursive: true, force: true });
+      rows.push(
+        { section: `transfer ${L}`, what: `push v1 → ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pushes[0]!.seconds)), peer: f1(mbps(ds.bytes, up.seconds)), ratio: f1(up.seconds / pushes[0]!.seconds) },
+        { section: `transfer ${L}`, what: `pull v1 ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pull.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / pull.seconds) },
+        { section: `transfer ${L}`, what: `push v2 → ${name} (s) vs rclone copy of the whole file`, ours: f1(pushes[1]!.seconds), peer: f1(up.seconds), ratio: f1(pushes[1]!.seconds / up.seconds) },
+        { section: `memory ${L}`, what: `peak RSS push / pull ${name} (MiB) vs rclone up / down`, ours: `${f1(pushes[0]!.rssMiB)} / ${f1(pull.rssMiB)}`, peer: `${f1(up.rssMiB)} / ${f1(dl.rssMiB)}`, ratio: '' },
+      );
+      Object.assign(rec, { pull: { seconds: pull.seconds, rssMiB: pull.rssMiB }, rclone: { up: up.seconds, down: dl.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
+    }
+    results[`transfer.${L}.${name}`] = rec;
+  }
+}
+
+/** A push with nothing to do, with 100 names on the remote: CLI wall time, and requests counted in-process. */
+async function noopPush(ds: Dataset, work: string, servers: Map<ServerName, LiveServer | null>): Promise<void> {
+  const repoDir = path.join(work, ds.layout);
+  const repo = await Repository.find(repoDir);
+  const smallDir = path.join(repoDir, 'small');
+  await fs.mkdir(smallDir, { recursive: true });
+  for (const [name, server] of servers) {
+    const saved = { ...process.env };
+    Object.assign(process.env, server?.env ?? {});
+    try {
+      const { remote } = await openRemoteFor(repo, name);
+      try {
+        for (let i = 0; i < 97; i++) {
+          const f = path.join(smallDir, `n${i}.bin`);
+          await fs.writeFile(f, `small checkpoint ${i}\n`.repeat(100));
+          const a = await add({ repo, path: f, name: `names/n${i}`, pointer: false });
+          await push({ repo, target: a.name, remote });
+        }
+        const counted = countingRemote(remote);
+        const t0 = process.hrtime.bigint();
+        const r = await push({ repo, target: 'm1', remote: counted.remote });
+        const inProc = Number(process.hrtime.bigint() - t0) / 1e9;
+        if (r.chunksUploaded !== 0) throw new Error('the no-op push uploaded chunks');
+        const cli = await ckpt(['push', 'm1', '-r', name, '--json'], repoDir, server?.env ?? {});
+        rows.push({ section: 'no-op push', what: `push with nothing to do, 100 names on ${name}: s (CLI) / requests`, ours: `${f1(cli.seconds)} / ${counted.total()}`, peer: '', ratio: '' });
+        results[`noop.${name}`] = { cliSeconds: cli.seconds, inProcessSeconds: inProc, requests: counted.counts };
+      } finally {
+        await remote.close();
+      }
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  }
+}
+
+/** FastCDC alone (the fallback for unknown formats): chunking only, and chunking + BLAKE3, in this process. */
+async function fastcdcAlone(file: string, bytes: number): Promise<void> {
+  await measure('cat', [file]).catch(() => {});
+  let t0 = process.hrtime.bigint();
+  let n = 0;
+  for await (const c of chunkFile(file, DEFAULT_CHUNKER)) n += c.data.length;
+  const chunkOnly = Number(process.hrtime.bigint() - t0) / 1e9;
+  t0 = process.hrtime.bigint();
+  for await (const c of chunkFile(file, DEFAULT_CHUNKER)) hashBytes(c.data);
+  const withHash = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (n !== bytes) throw new Error('fastcdc lost bytes');
+  rows.push({ section: 'fastcdc', what: 'FastCDC chunking only / chunking + BLAKE3 (MB/s)', ours: `${f1(mbps(bytes, chunkOnly))} / ${f1(mbps(bytes, withHash))}`, peer: '', ratio: '' });
+  results.fastcdc = { bytes, chunkOnlySeconds: chunkOnly, chunkAndHashSeconds: withHash };
+}
+
+async function memoryCheck(gib: number, work: string): Promise<void> {
+  const { writeSafetensors, transformerLayout } = await import('../fixtures/generate.js');
+  const repoDir = path.join(work, `mem-${gib}`);
+  const file = path.join(repoDir, 'model.safetensors');
+  await writeSafetensors(file, { tensors: transformerLayout(gib * 2 ** 30) });
+  const bytes = await sizeOf(file);
+  await ckpt(['init'], repoDir);
+  const addRun = await ckpt(['add', file, '--name', 'm', '--no-pointer', '--json'], repoDir);
+  const remoteDir = path.join(work, `mem-${gib}-remote`);
+  await ckpt(['remote', 'add', 'r', remoteDir], repoDir);
+  const pushRun = await ckpt(['push', 'm', '-r', 'r', '--json'], repoDir);
+  await fs.rm(file);
+  const pullDir = path.join(work, `mem-${gib}-pull`);
+  await fs.mkdir(pullDir);
+  await ckpt(['init'], pullDir);
+  await ckpt(['remote', 'add', 'r', remoteDir], pullDir);
+  const pullRun = await ckpt(['pull', 'm', '-r', 'r', '--to', path.join(pullDir, 'out'), '--json'], pullDir);
+  for (const d of [repoDir, remoteDir, pullDir]) await fs.rm(d, { recursive: true, force: true });
+  rows.push({
+    section: `memory ${gib} GiB`,
+    what: 'peak RSS add / push / pull, local dir remote (MiB)',
+    ours: `${f1(addRun.rssMiB)} / ${f1(pushRun.rssMiB)} / ${f1(pullRun.rssMiB)}`,
+    peer: `${f1(mbps(bytes, addRun.seconds))} / ${f1(mbps(bytes, pushRun.seconds))} / ${f1(mbps(bytes, pullRun.seconds))} MB/s`,
+    ratio: '',
+  });
+  results[`memory.${gib}GiB`] = { bytes, add: addRun, push: pushRun, pull: pullRun };
+}
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}
+
+function table(): string {
+  const lines = ['| section | measure | ckptsync | peer | ratio (>1: ckptsync better, bytes: ours/ideal) |', '| --- | --- | --- | --- | --- |'];
+  for (const r of rows) lines.push(`| ${r.section} | ${r.what} | ${r.ours} | ${r.peer} | ${r.ratio} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  for (const f of (await fs.readdir(path.join(ROOT, 'scripts/deps.d'))).filter((x) => x.endsWith('.sh')).sort()) {
+    execFileSync('bash', [path.join(ROOT, 'scripts/deps.d', f)], { stdio: 'inherit' });
+  }
+  execFileSync('sh', [path.join(ROOT, 'scripts/bench/peers.sh')], { stdio: 'inherit' });
+  const work = await fs.mkdtemp(path.join(ROOT, '.bench/work-'));
+  const started = Date.now();
+  try {
+    if (flags.memoryGiB > 0) {
+      await memoryCheck(flags.memoryGiB, work);
+    } else {
+      const servers = await startServers(flags.servers);
+      try {
+        for (const layout of flags.layouts) {
+          process.stderr.write(`bench: ${layout} ${flags.sizeMiB} MiB\n`);
+          const ds = await generate(path.join(work, layout), layout, flags.sizeMiB * 2 ** 20);
+          // The datasets live inside the layout's repository (ckptsync adds paths inside a repository).
+          await fs.mkdir(path.join(work, layout), { recursive: true });
+          await ingest(ds, work);
+          if (layout === 'safetensors') await fastcdcAlone(ds.versions[0].path, ds.bytes);
+          await transfers(ds, work, servers, layout === 'safetensors' || flags.transfersAllLayouts);
+          if (layout === 'safetensors') await noopPush(ds, work, servers);
+          await fs.rm(path.join(work, layout), { recursive: true, force: true });
+        }
+      } finally {
+        for (const s of servers.values()) await s?.stop();
+      }
+    }
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+  const out = table();
+  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all.`;
+  console.log(`${header}\n\n${out}`);
+  await fs.mkdir(path.dirname(flags.out), { recursive: true });
+  let prev: Record<string, unknown> = {};
+  try {
+    prev = JSON.parse(await fs.readFile(flags.out, 'utf8')) as Record<string, unknown>;
+  } catch {}
+  const key = flags.memoryGiB > 0 ? `memory-${flags.memoryGiB}GiB` : `run-${flags.sizeMiB}MiB`;
+  await fs.writeFile(flags.out, JSON.stringify({ ...prev, [key]: { machine: machine(), date: new Date().toISOString(), header, table: out, results } }, null, 2));
+  console.log(`\nwrote ${flags.out}`);
+}
+
+await main();

@@ -1,0 +1,39 @@
+// Runs one command as a child process under GNU time, for its wall time and peak resident memory
+// (the RSS of the command itself, children included as time reports the largest).
+
+import { spawn } from 'node:child_process';
+
+export interface Run {
+  seconds: number;
+  /** Peak RSS in MiB. */
+  rssMiB: number;
+  stdout: string;
+}
+
+export async function measure(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<Run> {
+  const started = process.hrtime.bigint();
+  const child = spawn('/usr/bin/time', ['-f', '@@rss %M', cmd, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdin.end(opts.input ?? '');
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const m = /@@rss (\d+)/.exec(stderr);
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${stderr.slice(-2000)}\n${stdout.slice(-1000)}`);
+  return { seconds, rssMiB: m ? Number(m[1]) / 1024 : NaN, stdout };
+}
+
+/** Drops nothing from the page cache (we cannot, unprivileged): every tool reads warm data alike. */
+export async function warm(cmdPath: string): Promise<void> {
+  await measure('sh', ['-c', `cat ${shellQuote(cmdPath)} >/dev/null 2>&1 || find ${shellQuote(cmdPath)} -type f -exec cat {} + >/dev/null`]);
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
