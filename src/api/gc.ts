@@ -44,7 +44,7 @@ export interface GcResult {
 export async function gc(opts: GcOptions): Promise<GcResult> {
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   if (graceMs < UPLOAD_LOG_TRUST_MS && !opts.allowShortGrace) {
-    throw new UsageError(`a grace period under ${UPLOAD_LOG_TRUST_MS / 60_000} minutes can delete chunks a killed push will resume from (manifest-spec.md, §12)`);
+    throw new UsageError(`a grace period under ${UPLOAD_LOG_TRUST_MS / 60_000} minutes can delete chunks a killed push will resume from (manifest-spec.md, §10b)`);
   }
   const { remote, owned } = await openRemoteFor(opts.repo ?? null, opts.remote);
   try {

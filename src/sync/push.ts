@@ -43,7 +43,7 @@ export async function pushSnapshot(repo: Repository, remote: Remote, name: strin
     return result; // nothing to do: two requests
   }
 
-  // gc must not sweep while we decide what the remote already holds (manifest-spec.md, §12).
+  // gc must not sweep while we decide what the remote already holds (manifest-spec.md, §10b).
   const lease = await holdPushLease(remote);
   try {
     return await pushUnderLease(repo, remote, name, manifestHash, opts, wanted, result, before?.doc.target ?? null);
