@@ -17,7 +17,8 @@ export interface AddOptions {
   path: string;
   /** Defaults to the path relative to the repository root. */
   name?: string;
-  chunker?: ChunkerParams;
+  /** 'auto' (default): tensor-aware where the format is known, FastCDC elsewhere. */
+  chunker?: ChunkerParams | 'auto';
   /** Write PATH.ckpt and add PATH to .gitignore (default true). */
   pointer?: boolean;
   onProgress?: (p: IngestProgress) => void;
