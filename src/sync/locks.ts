@@ -27,6 +27,8 @@ export interface LockHolder {
   created: string;
   /** ISO-8601 UTC; renewed while the holder works. */
   expires: string;
+  /** Process id on the host in `by`: lets a process on that host see a crashed holder at once. */
+  pid?: number;
 }
 
 export interface LockDocument {
@@ -35,7 +37,7 @@ export interface LockDocument {
 }
 
 export function encodeLock(doc: LockDocument): Buffer {
-  const holders = doc.holders.map((h) => ({ id: h.id, op: h.op, by: h.by, created: h.created, expires: h.expires }));
+  const holders = doc.holders.map((h) => ({ id: h.id, op: h.op, by: h.by, created: h.created, expires: h.expires, ...(h.pid === undefined ? {} : { pid: h.pid }) }));
   return Buffer.from(JSON.stringify({ version: LOCK_FORMAT_VERSION, holders }) + '\n');
 }
 
@@ -52,6 +54,8 @@ export function decodeLock(data: Buffer, where: string): LockDocument {
 }
 
 export function isLive(h: LockHolder, now = Date.now()): boolean {
+  // A killed holder on this machine would otherwise block gc for the whole TTL.
+  if (Number.isSafeInteger(h.pid) && h.by === writerId() && !processExists(h.pid!)) return false;
   const t = Date.parse(h.expires);
   return !Number.isFinite(t) || t + CLOCK_SKEW_MS > now; // unreadable time: assume live, the safe side
 }
@@ -114,7 +118,18 @@ export class Lease {
 
 function newHolder(op: LockHolder['op'], ttlMs: number): LockHolder {
   const now = Date.now();
-  return { id: crypto.randomBytes(8).toString('hex'), op, by: writerId(), created: new Date(now).toISOString(), expires: new Date(now + ttlMs).toISOString() };
+  return { id: crypto.randomBytes(8).toString('hex'), op, by: writerId(), created: new Date(now).toISOString(), expires: new Date(now + ttlMs).toISOString(), pid: process.pid };
+}
+
+/** False only when this machine certainly has no such process (ESRCH); EPERM means it exists. */
+function processExists(pid: number): boolean {
+  if (pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /**
