@@ -1,0 +1,249 @@
+// Hostile and bad input: crafted manifests on a remote (truncated, wrong version, paths that escape,
+// absurd sizes and counts), crafted pointer files, symlinks in the target pointing outside, bad URLs and
+// unknown schemes, a full disk (a 20 MB tmpfs) and a read-only directory. Each must be refused with one
+// error line and a non-zero exit, and nothing may be written (no target, no temp file, nothing outside).
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { Packr } from 'msgpackr';
+import { hashBytes } from '../../src/index.js';
+import { encodeRef, newEntry, withMove } from '../../src/core/refs.js';
+import { cli, ok, tempDir, type CliResult } from '../helpers.js';
+import { bytesFor, tempFilesIn } from './helpers.js';
+
+// The same encoder settings as src/core/manifest.ts, so a crafted manifest differs only where we mean.
+const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
+const CHUNKER = { alg: 'fastcdc-gear32', min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
+
+let remote: string;
+let repo: string;
+let outside: string;
+const CHUNK_DATA = bytesFor('hostile-chunk', 1000);
+const realChunk = hashBytes(CHUNK_DATA);
+let tried = 0;
+
+test.before(async () => {
+  const root = await tempDir('ckpt-hostile-');
+  remote = path.join(root, 'remote');
+  repo = path.join(root, 'repo');
+  outside = path.join(root, 'outside');
+  await fs.mkdir(repo);
+  await fs.mkdir(outside);
+  await ok(['init'], { cwd: repo });
+  await ok(['remote', 'add', 'origin', remote], { cwd: repo });
+  // One real chunk on the remote, so crafted manifests can name something that exists.
+  const data = CHUNK_DATA;
+  const chunkKey = await findChunkLayout();
+  await fs.mkdir(path.dirname(path.join(remote, chunkKey)), { recursive: true });
+  await fs.writeFile(path.join(remote, chunkKey), data);
+});
+
+test.after.always((t) => t.log(`hostile inputs tried: ${tried}`));
+
+/** Where the local driver keeps a chunk (the layout's key for it). */
+async function findChunkLayout(): Promise<string> {
+  const { keyOf } = await import('../../src/remote/layout.js');
+  return keyOf({ kind: 'chunk', name: realChunk });
+}
+
+/** Puts bytes on the remote as a manifest under their real hash, and a name pointing at it. */
+async function plantManifest(name: string, bytes: Buffer): Promise<string> {
+  const { keyOf } = await import('../../src/remote/layout.js');
+  const h = hashBytes(bytes);
+  const mkey = path.join(remote, keyOf({ kind: 'manifest', name: h }));
+  await fs.mkdir(path.dirname(mkey), { recursive: true });
+  await fs.writeFile(mkey, bytes);
+  const rkey = path.join(remote, keyOf({ kind: 'ref', name }));
+  await fs.mkdir(path.dirname(rkey), { recursive: true });
+  await fs.writeFile(rkey, encodeRef(withMove(null, name, newEntry(h))));
+  return h;
+}
+
+function file(p: unknown, extra: Record<string, unknown> = {}) {
+  return { path: p, size: 1000, mode: 0o644, chunker: CHUNKER, chunks: Buffer.from(realChunk, 'hex'), sizes: [1000], ...extra };
+}
+
+/** Exactly one stderr line, the error; a non-zero exit. */
+function assertOneErrorLine(t: ExecutionContext, r: CliResult, what: string, pattern?: RegExp) {
+  tried++;
+  t.not(r.code, 0, `${what}: exit code`);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  t.is(lines.length, 1, `${what}: one error line, got ${JSON.stringify(r.stderr)}`);
+  t.regex(lines[0] ?? '', /^ckptsync: error: \S/, what);
+  if (pattern) t.regex(lines[0] ?? '', pattern, what);
+}
+
+async function assertNothingWritten(t: ExecutionContext, out: string, what: string) {
+  t.false(await fs.stat(out).then(() => true, () => false), `${what}: the target ${out} was not created`);
+  t.deepEqual(await fs.readdir(outside), [], `${what}: nothing written outside`);
+  t.deepEqual(await tempFilesIn(repo), [], `${what}: no temp files`);
+}
+
+const good = { format: 1, type: 'dir', files: [file('a.bin')] };
+const hostileManifests: Array<[string, Buffer, RegExp]> = [
+  ['truncated', packr.pack(good).subarray(0, 40), /malformed|not valid msgpack|truncated/],
+  ['not msgpack at all', Buffer.from('{"format":1}'), /malformed|not valid msgpack/],
+  ['a newer format', packr.pack({ ...good, format: 2 }), /format 2 is newer/],
+  ['format 0', packr.pack({ ...good, format: 0 }), /unknown format/],
+  ['an unknown type', packr.pack({ ...good, type: 'link' }), /type must be/],
+  ['a ../ path', packr.pack({ ...good, files: [file('../outside/evil.bin')] }), /unsafe path/],
+  ['a nested ../ path', packr.pack({ ...good, files: [file('a/../../outside/evil.bin')] }), /unsafe path/],
+  ['an absolute path', packr.pack({ ...good, files: [file('/tmp/evil.bin')] }), /unsafe path/],
+  ['a backslash path', packr.pack({ ...good, files: [file('..\\outside\\evil.bin')] }), /unsafe path/],
+  ['a NUL in a path', packr.pack({ ...good, files: [file('a\0b')] }), /unsafe path/],
+  ['a file that is also a directory', packr.pack({ ...good, files: [file('a'), file('a/b')] }), /also a directory/],
+  ['a duplicate path', packr.pack({ ...good, files: [file('a'), file('a')] }), /duplicate path/],
+  ['an absurd file size', packr.pack({ ...good, files: [file('a', { size: 2 ** 60 })] }), /invalid size/],
+  ['sizes that do not add up', packr.pack({ ...good, files: [file('a', { size: 5000 })] }), /add up/],
+  ['an absurd chunk size', packr.pack({ ...good, files: [file('a', { size: 2 ** 31, sizes: [2 ** 31] })] }), /invalid chunk size/],
+  ['more sizes than chunks', packr.pack({ ...good, files: [file('a', { sizes: [500, 500] })] }), /sizes for/],
+  ['a negative mode', packr.pack({ ...good, files: [file('a', { mode: -1 })] }), /invalid mode/],
+  ['an absurd file count (4 billion claimed)', Buffer.concat([packr.pack({ format: 1, type: 'dir' }).subarray(0, 1).map((b) => b + 1), packr.pack({ format: 1, type: 'dir' }).subarray(1), packr.pack('files'), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])]), /malformed|not valid msgpack/],
+  ['a file snapshot with two files', packr.pack({ format: 1, type: 'file', files: [file('a'), file('b')] }), /exactly one file/],
+];
+
+for (const [what, bytes, pattern] of hostileManifests) {
+  test(`pull refuses a manifest with ${what} before writing anything`, async (t) => {
+    const name = `hostile/${what.replace(/[^a-z0-9]+/gi, '-')}`;
+    await plantManifest(name, bytes);
+    const out = path.join(repo, 'out', name);
+    const r = await cli(['pull', name, '--to', out], { cwd: repo });
+    assertOneErrorLine(t, r, what, pattern);
+    await assertNothingWritten(t, out, what);
+  });
+}
+
+test('a control manifest crafted the same way pulls fine (the crafting itself is sound)', async (t) => {
+  await plantManifest('hostile/control', packr.pack(good));
+  const out = path.join(repo, 'out-control');
+  await ok(['pull', 'hostile/control', '--to', out], { cwd: repo });
+  t.deepEqual(await fs.readFile(path.join(out, 'a.bin')), bytesFor('hostile-chunk', 1000));
+});
+
+test('pull refuses to write through a symlink in the target that points outside', async (t) => {
+  await plantManifest('hostile/through-link', packr.pack({ ...good, files: [file('sub/x.bin')] }));
+  const out = path.join(repo, 'linked');
+  await fs.mkdir(out);
+  await fs.symlink(outside, path.join(out, 'sub'));
+  const r = await cli(['pull', 'hostile/through-link', '--to', out], { cwd: repo });
+  assertOneErrorLine(t, r, 'symlink in the target', /symlink/);
+  t.deepEqual(await fs.readdir(outside), [], 'nothing written through the symlink');
+  t.deepEqual(await tempFilesIn(repo), []);
+});
+
+test('checkout refuses a symlinked directory on the way even when a sibling file is fine', async (t) => {
+  await plantManifest('hostile/sibling', packr.pack({ ...good, files: [file('ok.bin'), file('sub/deep/x.bin')] }));
+  const out = path.join(repo, 'linked2');
+  await fs.mkdir(path.join(out, 'sub'), { recursive: true });
+  await fs.symlink(outside, path.join(out, 'sub', 'deep'));
+  const r = await cli(['pull', 'hostile/sibling', '--to', out], { cwd: repo });
+  assertOneErrorLine(t, r, 'nested symlink', /symlink/);
+  t.deepEqual(await fs.readdir(outside), []);
+});
+
+test('add refuses a directory holding a symlink that points outside', async (t) => {
+  const dir = path.join(repo, 'withlink');
+  await fs.mkdir(dir);
+  await fs.writeFile(path.join(dir, 'a.bin'), 'a');
+  await fs.writeFile(path.join(outside, '..', 'secret.txt'), 'secret');
+  await fs.symlink(path.join(outside, '..', 'secret.txt'), path.join(dir, 'leak'));
+  const r = await cli(['add', 'withlink'], { cwd: repo });
+  assertOneErrorLine(t, r, 'add with symlink', /symlink/);
+  t.false(await fs.stat(path.join(repo, 'withlink.ckpt')).then(() => true, () => false), 'no pointer written');
+});
+
+const M = 'a'.repeat(64);
+const hostilePointers: Array<[string, string]> = [
+  ['an empty pointer', ''],
+  ['a truncated pointer', `version https://ckptsync.dev/spec/pointer/v1\nmanifest ${M.slice(0, 30)}`],
+  ['a newer pointer version', `version https://ckptsync.dev/spec/pointer/v9\nmanifest ${M}\nsize 1\n`],
+  ['a git-lfs pointer', `version https://git-lfs.github.com/spec/v1\noid sha256:${M}\nsize 1\n`],
+  ['a manifest that is not a hash', `version https://ckptsync.dev/spec/pointer/v1\nmanifest ../../etc/passwd\nsize 1\n`],
+  ['a name that escapes', `version https://ckptsync.dev/spec/pointer/v1\nmanifest ${M}\nname ../../outside/x\nsize 1\n`],
+  ['an absurd size', `version https://ckptsync.dev/spec/pointer/v1\nmanifest ${M}\nsize 99999999999999999999\n`],
+  ['a huge pointer', `version https://ckptsync.dev/spec/pointer/v1\nmanifest ${M}\nsize 1\n${'x y\n'.repeat(2000)}`],
+  ['binary garbage', '\u0000\u0001\u0002\u00ff'],
+];
+
+for (const [what, text] of hostilePointers) {
+  test(`pull refuses ${what} as a pointer file before writing anything`, async (t) => {
+    const base = `ptr-${what.replace(/[^a-z0-9]+/gi, '-')}`;
+    await fs.writeFile(path.join(repo, `${base}.ckpt`), text);
+    const r = await cli(['pull', `${base}.ckpt`], { cwd: repo });
+    assertOneErrorLine(t, r, what);
+    await assertNothingWritten(t, path.join(repo, base), what);
+  });
+}
+
+const badRemotes: Array<[string, string[], RegExp]> = [
+  ['an unknown scheme', ['remote', 'add', 'x', 'gopher://example.invalid/ckpt'], /gopher|scheme/i],
+  ['a malformed URL', ['remote', 'add', 'x', 's3://'], /./],
+  ['an sftp URL with no host', ['remote', 'add', 'x', 'sftp:///path'], /./],
+  ['pushing to an unknown scheme', ['push', 'hostile/control', '-r', 'gopher://h/x'], /gopher|scheme/i],
+  ['pulling from a remote name that does not exist', ['pull', 'x', '-r', 'nosuchremote'], /nosuchremote/],
+  ['pulling from a webdav host that does not resolve', ['pull', 'x', '-r', 'webdav://ckptsync-test.invalid/dav'], /ckptsync-test\.invalid|resolve|ENOTFOUND|EAI_AGAIN/],
+];
+
+for (const [what, args, pattern] of badRemotes) {
+  test(`${what}: one error line and a non-zero exit`, async (t) => {
+    const r = await cli(args, { cwd: repo, env: { CKPTSYNC_RETRIES: '1' } });
+    assertOneErrorLine(t, r, what, pattern);
+    const cfg = JSON.parse(await fs.readFile(path.join(repo, '.ckptsync', 'config.json'), 'utf8'));
+    t.false('x' in cfg.remotes, 'no remote was configured');
+  });
+}
+
+// We run as root in CI; mount needs it. Each tmpfs is unmounted in after.always.
+const mounts: string[] = [];
+async function smallTmpfs(sizeMb: number, ro = false): Promise<string> {
+  const dir = await tempDir('ckpt-tmpfs-');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m${ro ? ',ro' : ''}`, 'tmpfs', dir]);
+  mounts.push(dir);
+  return dir;
+}
+test.after.always(() => {
+  for (const m of mounts) {
+    try {
+      execFileSync('umount', ['-l', m]);
+    } catch {}
+  }
+});
+
+test.serial('add onto a full disk fails with one error line, leaves no temp file, and the store stays whole', async (t) => {
+  const disk = await smallTmpfs(20);
+  await ok(['init'], { cwd: disk });
+  await fs.writeFile(path.join(disk, 'big.bin'), bytesFor('full-disk-add', 12 << 20)); // fits once, not twice
+  const r = await cli(['add', 'big.bin'], { cwd: disk });
+  assertOneErrorLine(t, r, 'add on a full disk', /no space|ENOSPC/i);
+  t.deepEqual(await tempFilesIn(disk), [], 'no temp files');
+  t.false(await fs.stat(path.join(disk, 'big.bin.ckpt')).then(() => true, () => false), 'no pointer written');
+  const v = await cli(['verify'], { cwd: disk });
+  t.is(v.code, 0, `the store is whole after ENOSPC: ${v.stdout}${v.stderr}`);
+});
+
+test.serial('pull onto a full disk fails with one error line and writes no half file', async (t) => {
+  const src = await tempDir('ckpt-full-src-');
+  await ok(['init'], { cwd: src });
+  await ok(['remote', 'add', 'origin', path.join(src, 'remote')], { cwd: src });
+  await fs.writeFile(path.join(src, 'big.bin'), bytesFor('full-disk-pull', 12 << 20));
+  await ok(['add', 'big.bin', '--name', 'big'], { cwd: src });
+  await ok(['push', 'big'], { cwd: src });
+  const disk = await smallTmpfs(20);
+  await ok(['init'], { cwd: disk });
+  const r = await cli(['pull', 'big', '-r', path.join(src, 'remote'), '--to', 'big.bin'], { cwd: disk });
+  assertOneErrorLine(t, r, 'pull on a full disk', /no space|ENOSPC/i);
+  t.false(await fs.stat(path.join(disk, 'big.bin')).then(() => true, () => false), 'no half-written file');
+  t.deepEqual(await tempFilesIn(disk), [], 'no temp files');
+  const v = await cli(['verify'], { cwd: disk });
+  t.is(v.code, 0, `the store is whole after ENOSPC: ${v.stdout}${v.stderr}`);
+});
+
+test.serial('pull into a read-only directory fails with one error line and writes nothing', async (t) => {
+  await plantManifest('hostile/readonly', packr.pack(good));
+  const ro = await smallTmpfs(1, true);
+  const r = await cli(['pull', 'hostile/readonly', '--to', path.join(ro, 'out')], { cwd: repo });
+  assertOneErrorLine(t, r, 'read-only target', /read-only|EROFS/i);
+  t.deepEqual(await fs.readdir(ro), []);
+});
