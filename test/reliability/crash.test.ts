@@ -87,7 +87,7 @@ async function crashLoop(t: ExecutionContext, op: string, cwd: string, args: (i:
   survived[op] = 0;
   for (let i = 1; i <= ITERATIONS; i++) {
     await prepare(i);
-    const delay = Math.round(startup * 0.8 + Math.max(50, span - startup * 0.8) * rand());
+    const delay = Math.round(startup * 0.5 + Math.max(50, span * 0.9 - startup * 0.5) * rand());
     const killed = await cliKilledAfter(args(i), { cwd }, delay);
     const ctx = `${op} #${i} (seed ${seed}, killed at ${delay} ms of ~${span} ms)`;
     if (!killed.killed) t.is(killed.code, 0, `${ctx}: ${killed.stderr}`);
