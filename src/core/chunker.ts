@@ -8,10 +8,15 @@ import { hashBytes } from './hash.js';
 export const FASTCDC_ALG = 'fastcdc-gear32';
 
 export const SAFETENSORS_ALG = 'safetensors';
+export const PYTORCH_ZIP_ALG = 'pytorch-zip';
+export const GGUF_ALG = 'gguf';
+
+/** The tensor-aware algorithms: fixed cuts from a parsed layout, with max >= avg + min. */
+export const TENSOR_ALGS: readonly string[] = [SAFETENSORS_ALG, PYTORCH_ZIP_ALG, GGUF_ALG];
 
 export interface ChunkerParams {
-  /** fastcdc-gear32 (§2.1) or safetensors (§2.2). */
-  alg: typeof FASTCDC_ALG | typeof SAFETENSORS_ALG;
+  /** fastcdc-gear32 (§2.1), safetensors (§2.2), pytorch-zip (§2.3) or gguf (§2.4). */
+  alg: typeof FASTCDC_ALG | typeof SAFETENSORS_ALG | typeof PYTORCH_ZIP_ALG | typeof GGUF_ALG;
   min: number;
   avg: number;
   max: number;
@@ -19,6 +24,8 @@ export interface ChunkerParams {
 
 export const DEFAULT_CHUNKER: ChunkerParams = { alg: FASTCDC_ALG, min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
 export const DEFAULT_SAFETENSORS_CHUNKER: ChunkerParams = { alg: SAFETENSORS_ALG, min: 64 << 10, avg: 1 << 20, max: 4 << 20 };
+export const DEFAULT_PYTORCH_ZIP_CHUNKER: ChunkerParams = { ...DEFAULT_SAFETENSORS_CHUNKER, alg: PYTORCH_ZIP_ALG };
+export const DEFAULT_GGUF_CHUNKER: ChunkerParams = { ...DEFAULT_SAFETENSORS_CHUNKER, alg: GGUF_ALG };
 
 /** GEAR[i] = the first 4 bytes, little-endian, of BLAKE3 of the single byte i. */
 export const GEAR: Uint32Array = (() => {
@@ -29,12 +36,12 @@ export const GEAR: Uint32Array = (() => {
 
 export function validateChunker(p: ChunkerParams): void {
   const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-  if (p.alg !== FASTCDC_ALG && p.alg !== SAFETENSORS_ALG) throw new RangeError(`unknown chunker ${String(p.alg)}`);
+  if (p.alg !== FASTCDC_ALG && !TENSOR_ALGS.includes(p.alg)) throw new RangeError(`unknown chunker ${String(p.alg)}`);
   if (!pow2(p.avg) || p.avg < 64 || p.avg > 1 << 28) throw new RangeError('chunker avg must be a power of two between 64 and 256 MiB');
   if (!(Number.isInteger(p.min) && p.min >= 64 && p.min <= p.avg && p.avg <= p.max && p.max <= 1 << 30)) {
     throw new RangeError('chunker sizes must satisfy 64 <= min <= avg <= max <= 1 GiB');
   }
-  if (p.alg === SAFETENSORS_ALG && p.max < p.avg + p.min) throw new RangeError('safetensors chunker needs max >= avg + min');
+  if (p.alg !== FASTCDC_ALG && p.max < p.avg + p.min) throw new RangeError(`${p.alg} chunker needs max >= avg + min`);
 }
 
 /** Mask of the top n bits of a 32-bit word. */
@@ -118,15 +125,26 @@ function scan(buf: Uint8Array, words: Uint32Array | null, from: number, to: numb
 export interface RawChunk {
   /** Offset of the chunk in the file. */
   offset: number;
-  /** A view into the reader's buffer: valid only until the generator resumes. */
+  /** A view into the reader's buffer: valid only until the generator resumes, unless held. */
   data: Buffer;
+  /** Keeps `data` valid until the returned release function is called (no copy is made). */
+  hold(): () => void;
+}
+
+/** A read buffer shared by the chunks cut from it; reused only once nobody holds it. */
+class Slab {
+  refs = 1; // the reader's own reference
+  constructor(readonly buf: Buffer) {}
 }
 
 /**
- * Cuts a file into chunks, reading it with one reused buffer so memory stays flat for any size.
- * Yields views; the consumer must copy what it keeps past the next iteration.
+ * Cuts a file into chunks. Reads go into slabs of `bufferBytes` (plus head room for a chunk that spans
+ * two reads), the next read is issued while the current slab is being cut and hashed, and slabs are
+ * reused once every chunk held from them is released, so memory stays flat for any size and chunks
+ * reach the writer without a copy. Yields views; the consumer must hold() or copy what it keeps past
+ * the next iteration.
  */
-export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 16 << 20, plannedLengths?: number[]): AsyncGenerator<RawChunk> {
+export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 8 << 20, plannedLengths?: number[]): AsyncGenerator<RawChunk> {
   let planned = 0;
   const cut: CutFinder = plannedLengths
     ? (_buf, start, end, eof) => {
@@ -140,40 +158,89 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
         return want;
       }
     : fastcdcCutFinder(params);
-  const buf = Buffer.allocUnsafeSlow(Math.max(bufferBytes, 2 * params.max));
+  const room = params.max; // a chunk's unread tail is moved here, in front of the next read
+  const block = Math.max(bufferBytes, params.max);
+  const free: Slab[] = [];
+  const acquire = () => {
+    const s = free.pop();
+    if (s) {
+      s.refs = 1;
+      return s;
+    }
+    return new Slab(Buffer.allocUnsafeSlow(room + block));
+  };
+  const release = (s: Slab) => {
+    if (--s.refs === 0 && free.length < 2) free.push(s);
+  };
   const fh = await fs.open(path, 'r');
+  let filePos = 0;
+  /** Fills slab.buf[room, room + block) from the file; resolves to the bytes read (0 at end of file). */
+  const readInto = async (s: Slab): Promise<number> => {
+    let n = 0;
+    while (n < block) {
+      const { bytesRead } = await fh.read(s.buf, room + n, block - n, filePos + n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    filePos += n;
+    return n;
+  };
+  let pending: { slab: Slab; read: Promise<number> } | null = null;
   try {
-    let start = 0; // chunk start within buf
-    let end = 0; // bytes of valid data in buf
-    let fileOffset = 0; // file offset of buf[start]
-    let eof = false;
+    let cur = acquire();
+    let n = await readInto(cur);
+    let start = room;
+    let end = room + n;
+    let eof = n < block;
+    let fileOffset = 0; // file offset of cur.buf[start]
+    const prefetch = () => {
+      const slab = acquire();
+      const read = readInto(slab);
+      read.catch(() => {}); // surfaced when awaited
+      pending = { slab, read };
+    };
+    if (!eof) prefetch();
     for (;;) {
-      if (!eof && end - start < params.max) {
-        if (start > 0) {
-          buf.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
-        }
-        while (end < buf.length) {
-          const { bytesRead } = await fh.read(buf, end, buf.length - end, null);
-          if (bytesRead === 0) {
-            eof = true;
-            break;
-          }
-          end += bytesRead;
-        }
-      }
-      if (start === end) {
+      if (start === end && eof) {
         if (plannedLengths && planned !== plannedLengths.length) throw new Error(`${path} shrank while it was being read`);
         return;
       }
-      const len = cut(buf, start, end, eof);
-      if (len < 0) continue; // needs more data: the buffer is refilled above
-      yield { offset: fileOffset, data: buf.subarray(start, start + len) };
+      // Cut first, refill only when the cutter needs more: the tail moved to the next slab stays short.
+      const len = start === end ? -1 : cut(cur.buf, start, end, eof);
+      if (len < 0) {
+        if (eof || end - start >= params.max) throw new Error(`${path}: a planned chunk is larger than the chunker's max`);
+        const next = pending!;
+        pending = null;
+        const tail = end - start;
+        cur.buf.copy(next.slab.buf, room - tail, start, end);
+        n = await next.read;
+        release(cur);
+        cur = next.slab;
+        start = room - tail;
+        end = room + n;
+        eof = n < block;
+        if (!eof) prefetch();
+        continue;
+      }
+      const slab = cur;
+      yield {
+        offset: fileOffset,
+        data: cur.buf.subarray(start, start + len),
+        hold: () => {
+          slab.refs++;
+          let released = false;
+          return () => {
+            if (!released) release(slab);
+            released = true;
+          };
+        },
+      };
       start += len;
       fileOffset += len;
     }
   } finally {
+    const p = pending as { read: Promise<number> } | null;
+    if (p) await p.read.catch(() => {});
     await fh.close();
   }
 }

@@ -5,10 +5,25 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { chunkFile, DEFAULT_CHUNKER, DEFAULT_SAFETENSORS_CHUNKER, FASTCDC_ALG, type ChunkerParams } from './chunker.js';
+import {
+  chunkFile,
+  DEFAULT_CHUNKER,
+  DEFAULT_GGUF_CHUNKER,
+  DEFAULT_PYTORCH_ZIP_CHUNKER,
+  DEFAULT_SAFETENSORS_CHUNKER,
+  FASTCDC_ALG,
+  GGUF_ALG,
+  PYTORCH_ZIP_ALG,
+  SAFETENSORS_ALG,
+  type ChunkerParams,
+  type RawChunk,
+} from './chunker.js';
+import { ggufCuts, ggufLayout } from './cutters/gguf.js';
+import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { ObjectWriter } from './object-writer.js';
 import type { ObjectStore } from './store.js';
 import { REPO_DIR } from './repo.js';
 
@@ -16,7 +31,7 @@ export interface IngestProgress {
   /** Bytes read and chunked so far. */
   bytesDone: number;
   bytesTotal: number;
-  /** Of bytesDone, bytes whose chunks were new to the store. */
+  /** Of bytesDone, bytes whose chunks were new to the store (counted as their writes finish). */
   bytesNew: number;
 }
 
@@ -67,7 +82,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const files = isDir ? await listFiles(target) : [{ rel: path.basename(target), abs: target, size: st.size, mode: st.mode & 0o777 }];
 
   const progress: IngestProgress = { bytesDone: 0, bytesTotal: files.reduce((n, f) => n + f.size, 0), bytesNew: 0 };
-  const writer = new BoundedWriter(store, opts.writeConcurrency ?? 8);
+  const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress);
   let chunks = 0;
   const entries: ManifestFile[] = [];
   try {
@@ -80,7 +95,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
         entry.sizes.push(c.data.length);
         entry.size += c.data.length;
         chunks++;
-        if (await writer.add(hash, c.data)) progress.bytesNew += c.data.length;
+        await writer.add(hash, c);
         progress.bytesDone += c.data.length;
         opts.onProgress?.(progress);
       }
@@ -97,48 +112,72 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   return { manifest, manifestHash, bytes: progress.bytesDone, bytesNew: progress.bytesNew, chunks, chunksNew: writer.written };
 }
 
+/** The tensor-aware cutters, tried in order; each returns chunk lengths, or null if the file is not its format. */
+const CUTTERS: { alg: string; defaults: ChunkerParams; cuts(file: string, size: number, p: ChunkerParams): Promise<number[] | null> }[] = [
+  { alg: SAFETENSORS_ALG, defaults: DEFAULT_SAFETENSORS_CHUNKER, cuts: async (f, n, p) => map(await safetensorsLayout(f, n), (l) => safetensorsCuts(l, p)) },
+  { alg: PYTORCH_ZIP_ALG, defaults: DEFAULT_PYTORCH_ZIP_CHUNKER, cuts: async (f, n, p) => map(await pytorchZipLayout(f, n), (l) => pytorchZipCuts(l, p)) },
+  { alg: GGUF_ALG, defaults: DEFAULT_GGUF_CHUNKER, cuts: async (f, n, p) => map(await ggufLayout(f, n), (l) => ggufCuts(l, p)) },
+];
+const map = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x));
+
 /** Tensor-aware cutting for formats whose layout we can read and trust; FastCDC for everything else. */
 async function chooseCutter(file: string, size: number, choice: ChunkerParams | 'auto'): Promise<{ chunker: ChunkerParams; lengths?: number[] }> {
-  if (choice !== 'auto') {
-    if (choice.alg === FASTCDC_ALG) return { chunker: choice };
-    const layout = await safetensorsLayout(file, size);
-    return layout ? { chunker: choice, lengths: safetensorsCuts(layout, choice) } : { chunker: DEFAULT_CHUNKER };
+  if (choice !== 'auto' && choice.alg === FASTCDC_ALG) return { chunker: choice };
+  for (const c of CUTTERS) {
+    if (choice !== 'auto' && choice.alg !== c.alg) continue;
+    const params = choice === 'auto' ? c.defaults : choice;
+    const lengths = await c.cuts(file, size, params);
+    if (lengths) return { chunker: params, lengths };
   }
-  const layout = await safetensorsLayout(file, size);
-  if (layout) return { chunker: DEFAULT_SAFETENSORS_CHUNKER, lengths: safetensorsCuts(layout, DEFAULT_SAFETENSORS_CHUNKER) };
   return { chunker: DEFAULT_CHUNKER };
 }
 
-/** Writes new chunks with at most `limit` writes in flight; each chunk is copied out of the read buffer. */
+/**
+ * Writes new chunks with bounded bytes and writes in flight. Chunks are held in the reader's buffers
+ * (no copy) until written; the existence check runs inside the write task so it never stalls reading.
+ */
 class BoundedWriter {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly seen = new Set<string>();
+  private readonly objects: ObjectWriter;
   private failure: unknown = null;
+  private bytesInFlight = 0;
   written = 0;
   constructor(
     private readonly store: ObjectStore,
     private readonly limit: number,
-  ) {}
+    private readonly progress: IngestProgress,
+    private readonly limitBytes = 32 << 20,
+  ) {
+    this.objects = new ObjectWriter(store);
+  }
 
-  /** Returns true if the chunk is new to the store (and is being written). */
-  async add(hash: string, view: Buffer): Promise<boolean> {
+  /** Queues the chunk for writing unless this ingest already saw it. */
+  async add(hash: string, chunk: RawChunk): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.seen.has(hash)) return false;
+    if (this.seen.has(hash)) return;
     this.seen.add(hash);
-    if (await this.store.has('chunk', hash)) return false;
-    const data = Buffer.from(view);
-    while (this.inFlight.size >= this.limit) await Promise.race(this.inFlight);
-    const p: Promise<void> = this.store
-      .put('chunk', hash, data)
-      .then(() => {
+    while (this.inFlight.size > 0 && (this.inFlight.size >= this.limit || this.bytesInFlight >= this.limitBytes)) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+    const release = chunk.hold();
+    const data = chunk.data;
+    this.bytesInFlight += data.length;
+    const p: Promise<void> = this.objects
+      .write('chunk', hash, data)
+      .then((isNew) => {
+        if (!isNew) return;
         this.written++;
+        this.progress.bytesNew += data.length;
       })
       .catch((e) => {
         this.failure ??= e;
       })
-      .finally(() => this.inFlight.delete(p));
+      .finally(() => {
+        release();
+        this.bytesInFlight -= data.length;
+        this.inFlight.delete(p);
+      });
     this.inFlight.add(p);
-    return true;
   }
 
   async flush(): Promise<void> {

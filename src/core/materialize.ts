@@ -39,7 +39,7 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
     const tmp = tempPathFor(target);
     const fh = await fs.open(tmp, 'wx', f.mode || 0o644);
     try {
-      await forEachOrdered(f.chunks, opts.readAhead ?? 4, (h) => store.get('chunk', h), async (data) => {
+      await forEachOrdered(f.chunks, opts.readAhead ?? 8, (h) => store.get('chunk', h), async (data) => {
         await fh.write(data);
         done += data.length;
         opts.onProgress?.(done, total);

@@ -3,6 +3,7 @@
 import { IntegrityError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest.js';
+import { ObjectWriter } from '../core/object-writer.js';
 import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
@@ -28,8 +29,10 @@ export interface FetchResult {
 export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHash: string, opts: FetchOptions = {}): Promise<FetchResult> {
   const manifest = await loadManifest(repo, manifestHash, remote);
   const wanted = manifestChunks(manifest);
-  const missing: string[] = [];
-  for (const h of wanted.keys()) if (!(await repo.store.has('chunk', h))) missing.push(h);
+  const hashes = [...wanted.keys()];
+  const present = await Promise.all(hashes.map((h) => repo.store.has('chunk', h)));
+  const missing = hashes.filter((_, i) => !present[i]);
+  const objects = new ObjectWriter(repo.store);
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
   const toMove = missing.reduce((n, h) => n + wanted.get(h)!, 0);
   const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.length };
@@ -43,7 +46,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
       if (actual !== h || data.length !== wanted.get(h)) {
         throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${data.length} bytes hashing to ${actual}); nothing was written`, { hash: h });
       }
-      await repo.store.put('chunk', h, data);
+      await objects.write('chunk', h, data, false); // known missing above
       progress.bytesMoved += data.length;
       progress.objectsMoved++;
       opts.onProgress?.(progress);

@@ -11,6 +11,7 @@ import { chunksOfManifests, listRemoteManifests, loadManifest } from './manifest
 import { moveRemoteRef, readRemoteRef } from './refs.js';
 import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
+import { UploadLogBatcher } from './upload-log.js';
 import { runBounded, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
@@ -69,19 +70,21 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     objectsToMove: missing.length,
   };
   opts.onProgress?.(progress);
+  const log = new UploadLogBatcher(state);
   await runBounded(
     missing,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
       const data = await repo.store.get('chunk', h); // verified: a corrupt local chunk is never uploaded
       await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
-      await state.logUploaded([h]); // so a killed push resumes without sending it again
+      log.add(h); // so a killed push resumes without sending it again
       progress.bytesMoved += data.length;
       progress.objectsMoved++;
       opts.onProgress?.(progress);
     },
     opts.signal,
   );
+  await log.flush();
   result.bytesUploaded = progress.bytesMoved;
   result.chunksUploaded = progress.objectsMoved;
 

@@ -1,0 +1,31 @@
+// Writing many objects into the local store fast (ingest, pull): the store's layout and temp-then-rename
+// rule (manifest-spec.md §7), with each objects/ab directory created once rather than once per object.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { tempPathFor, type ObjectKind, type ObjectStore } from './store.js';
+
+export class ObjectWriter {
+  private readonly dirs = new Set<string>();
+  constructor(private readonly store: ObjectStore) {}
+
+  /** Writes an object whose hash the caller computed; false (and no write) when it already exists. */
+  async write(kind: ObjectKind, hash: string, data: Uint8Array, checkExists = true): Promise<boolean> {
+    if (checkExists && (await this.store.has(kind, hash))) return false;
+    const dest = this.store.pathOf(kind, hash);
+    const dir = path.dirname(dest);
+    if (!this.dirs.has(dir)) {
+      await fs.mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    const tmp = tempPathFor(dest);
+    try {
+      await fs.writeFile(tmp, data, { flag: 'wx' });
+      await fs.rename(tmp, dest);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    return true;
+  }
+}
