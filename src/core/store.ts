@@ -56,7 +56,9 @@ export class ObjectStore {
     }
     const actual = hashBytes(data);
     if (actual !== hash) {
-      throw new IntegrityError(`corrupt ${kind} ${hash} in the local store (its content hashes to ${actual}); run 'ckptsync pull' to repair it`, {
+      // Removed so that the next pull, which skips objects already present, fetches it again.
+      await this.remove(kind, hash);
+      throw new IntegrityError(`corrupt ${kind} ${hash} in the local store (its content hashes to ${actual}); removed it, run 'ckptsync pull' to fetch it again`, {
         hash,
         path: this.pathOf(kind, hash),
       });
