@@ -296,6 +296,7 @@ async function main(): Promise<void> {
           if (layout === 'safetensors') await fastcdcAlone(ds.versions[0].path, ds.bytes);
           await transfers(ds, work, servers, layout === 'safetensors' || flags.transfersAllLayouts);
           if (layout === 'safetensors') await noopPush(ds, work, servers);
+          process.stderr.write(`${table()}\n`); // partial results, in case a later step fails
           await fs.rm(path.join(work, layout), { recursive: true, force: true });
         }
       } finally {

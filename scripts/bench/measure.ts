@@ -15,13 +15,16 @@ export async function measure(cmd: string, args: string[], opts: { env?: Record<
   const child = spawn('/usr/bin/time', ['-f', '@@rss %M', cmd, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  child.stdin.end(opts.input ?? '');
+  if (opts.input !== undefined) {
+    child.stdin!.on('error', () => {}); // a child that exits without reading is not our failure
+    child.stdin!.end(opts.input);
+  }
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const m = /@@rss (\d+)/.exec(stderr);
