@@ -19,8 +19,8 @@ export async function measure(cmd: string, args: string[], opts: { env?: Record<
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // a child that exits without reading is not our failure
     child.stdin!.end(opts.input);
