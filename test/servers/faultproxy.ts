@@ -4,12 +4,17 @@
 
 import net from 'node:net';
 
-export type FaultMode = 'reset' | 'http503';
+export type FaultMode = 'reset' | 'http503' | 'stall' | 'throttle' | 'cut';
 
 export interface FaultProxy {
   port: number;
   /** Fails the next `count` client writes (a new request, or a piece of an upload). */
   failNext(count: number, mode?: FaultMode): void;
+  /**
+   * Faults on a seeded schedule: each client write fails with probability `rate`, in a mode drawn from
+   * `modes`, from a deterministic sequence for `seed` (so a failing run can be replayed). rate 0 stops.
+   */
+  schedule(seed: number, rate: number, modes: FaultMode[]): void;
   /** How many faults were injected so far. */
   readonly injected: number;
   stop(): Promise<void>;
@@ -19,6 +24,7 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
   let pending = 0;
   let mode: FaultMode = 'reset';
   let injected = 0;
+  let scheduled: (() => FaultMode | null) | null = null;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, targetHost);
@@ -30,9 +36,43 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
       sockets.delete(upstream);
     };
     client.on('data', (buf) => {
+      const drawn = scheduled?.() ?? null;
+      if (drawn) {
+        pending++;
+        mode = drawn;
+      }
       if (pending > 0) {
         pending--;
         injected++;
+        if (mode === 'stall') {
+          // Swallow this connection's traffic both ways and never answer: the client needs a timeout.
+          client.removeAllListeners('data');
+          upstream.removeAllListeners('data');
+          return;
+        }
+        if (mode === 'throttle') {
+          // Pass the request, but the response trickles back at ~64 KiB/s in small pieces.
+          upstream.removeAllListeners('data');
+          upstream.on('data', (b: Buffer) => {
+            upstream.pause();
+            setTimeout(() => {
+              client.write(b);
+              upstream.resume();
+            }, Math.ceil(b.length / 64));
+          });
+          if (!upstream.write(buf)) client.pause();
+          return;
+        }
+        if (mode === 'cut') {
+          // Pass the request; let half of the first response piece through, then close the connection.
+          upstream.removeAllListeners('data');
+          upstream.once('data', (b: Buffer) => {
+            client.end(b.subarray(0, Math.max(1, b.length >> 1)));
+            upstream.destroy();
+          });
+          if (!upstream.write(buf)) client.pause();
+          return;
+        }
         if (mode === 'http503') {
           client.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
           upstream.destroy();
@@ -63,6 +103,16 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
     failNext(count, m = 'reset') {
       pending = count;
       mode = m;
+    },
+    schedule(seed, rate, modes) {
+      let a = seed >>> 0;
+      const next = () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = Math.imul(a ^ (a >>> 15), a | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      scheduled = rate > 0 ? () => (next() < rate ? modes[Math.floor(next() * modes.length)]! : null) : null;
     },
     get injected() {
       return injected;
