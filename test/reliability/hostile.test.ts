@@ -181,7 +181,7 @@ const badRemotes: Array<[string, string[], RegExp]> = [
   ['an unknown scheme', ['remote', 'add', 'x', 'gopher://example.invalid/ckpt'], /gopher|scheme/i],
   ['a malformed URL', ['remote', 'add', 'x', 's3://'], /./],
   ['an sftp URL with no host', ['remote', 'add', 'x', 'sftp:///path'], /./],
-  ['pushing to an unknown scheme', ['push', 'hostile/control', '-r', 'gopher://h/x'], /gopher|scheme/i],
+  ['verify against an unknown scheme', ['verify', '--remote', 'gopher://h/x'], /gopher|scheme/i],
   ['pulling from a remote name that does not exist', ['pull', 'x', '-r', 'nosuchremote'], /nosuchremote/],
   ['pulling from a webdav host that does not resolve', ['pull', 'x', '-r', 'webdav://ckptsync-test.invalid/dav'], /ckptsync-test\.invalid|resolve|ENOTFOUND|EAI_AGAIN/],
 ];
