@@ -43,6 +43,7 @@ export async function add(opts: AddOptions): Promise<AddResult> {
   if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${opts.path} is a pointer file; add the checkpoint it stands for`);
   const name = opts.name ?? rel;
   assertRefName(name);
+  await repo.store.removeStaleTemps(); // a killed add leaves nothing behind once it is run again
   const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, onProgress: opts.onProgress });
   let pointerPath: string | undefined;
   await repo.withLock(async () => {

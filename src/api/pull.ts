@@ -48,6 +48,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       if (!ref) throw new NotFoundError(`no checkpoint named ${t.name} on ${remote.displayUrl}`, { name: t.name });
       manifest = ref.doc.target;
     }
+    await repo.store.removeStaleTemps(); // a killed pull leaves nothing behind once it is run again
     const fetched = await fetchSnapshot(repo, remote, manifest, opts);
     if (t.name) await repo.withLock(() => repo.setRef(t.name!, manifest!));
     let dest: string | undefined;

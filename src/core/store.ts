@@ -7,10 +7,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import { hashBytes } from './hash.js';
+import { removeStaleTemps, TMP_MARK } from './temps.js';
 
 export type ObjectKind = 'chunk' | 'manifest';
 
-export const TMP_MARK = '.tmp-';
+export { TMP_MARK };
 
 export class ObjectStore {
   constructor(readonly root: string) {}
@@ -69,6 +70,11 @@ export class ObjectStore {
   /** Removes an object (gc, repair of a corrupt object). */
   async remove(kind: ObjectKind, hash: string): Promise<void> {
     await fs.rm(this.pathOf(kind, hash), { force: true });
+  }
+
+  /** Removes temp files that killed writers left in the store. */
+  async removeStaleTemps(): Promise<number> {
+    return (await removeStaleTemps(path.join(this.root, 'objects'), 1)) + (await removeStaleTemps(path.join(this.root, 'manifests')));
   }
 
   /** Every object hash of a kind in the store. */

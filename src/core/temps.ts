@@ -1,0 +1,40 @@
+// Temp files left by a killed process. tempPathFor (store.ts) names carry the writer's pid, so a later
+// run on the same machine can tell a dead writer's leftovers from a live writer's work in progress.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/** Marks temp file names: the final name, this, then `<pid>-<8 hex>`. */
+export const TMP_MARK = '.tmp-';
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** The writer's pid of a temp file name, or null when the name is not one of ours. */
+function writerPid(name: string): number | null {
+  const i = name.lastIndexOf(TMP_MARK);
+  const m = i > 0 ? /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(i + TMP_MARK.length)) : null;
+  return m ? Number(m[1]) : null;
+}
+
+/** Removes temp files in dir (and, with depth > 0, its subdirectories) whose writer is dead. Returns how many. */
+export async function removeStaleTemps(dir: string, depth = 0): Promise<number> {
+  let removed = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory() && depth > 0) removed += await removeStaleTemps(path.join(dir, e.name), depth - 1);
+    else if (e.isFile()) {
+      const pid = writerPid(e.name);
+      if (pid !== null && !processAlive(pid)) {
+        await fs.rm(path.join(dir, e.name), { force: true });
+        removed++;
+      }
+    }
+  }
+  return removed;
+}
