@@ -221,7 +221,7 @@ async function noopPush(ds: Dataset, work: string, servers: Map<ServerName, Live
 
 /** FastCDC alone (the fallback for unknown formats): chunking only, and chunking + BLAKE3, in this process. */
 async function fastcdcAlone(file: string, bytes: number): Promise<void> {
-  await measure('cat', [file]).catch(() => {});
+  await measure('sh', ['-c', `cat ${shellQuote(file)} >/dev/null`]); // warm, like every other tool
   let t0 = process.hrtime.bigint();
   let n = 0;
   for await (const c of chunkFile(file, DEFAULT_CHUNKER)) n += c.data.length;

@@ -19,8 +19,10 @@ export async function measure(cmd: string, args: string[], opts: { env?: Record<
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
+  // Only the tail is kept: a command printing a lot (or cat of a whole file) must not fill memory.
+  const keep = (acc: string, d: Buffer) => (acc.length > 1 << 20 ? acc.slice(-(1 << 19)) : acc) + d.toString();
+  child.stdout!.on('data', (d: Buffer) => (stdout = keep(stdout, d)));
+  child.stderr!.on('data', (d: Buffer) => (stderr = keep(stderr, d)));
   if (opts.input !== undefined) {
     child.stdin!.on('error', () => {}); // a child that exits without reading is not our failure
     child.stdin!.end(opts.input);
