@@ -144,7 +144,7 @@ class Slab {
  * reach the writer without a copy. Yields views; the consumer must hold() or copy what it keeps past
  * the next iteration.
  */
-export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 8 << 20, plannedLengths?: number[]): AsyncGenerator<RawChunk> {
+export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_CHUNKER, bufferBytes = 4 << 20, plannedLengths?: number[]): AsyncGenerator<RawChunk> {
   let planned = 0;
   const cut: CutFinder = plannedLengths
     ? (_buf, start, end, eof) => {
@@ -158,7 +158,12 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
         return want;
       }
     : fastcdcCutFinder(params);
-  const room = params.max; // a chunk's unread tail is moved here, in front of the next read
+  // A chunk's unread tail is moved in front of the next read: room for the longest chunk there can be.
+  let room = params.max;
+  if (plannedLengths) {
+    room = 1;
+    for (const n of plannedLengths) if (n > room) room = n;
+  }
   const block = Math.max(bufferBytes, params.max);
   const free: Slab[] = [];
   const acquire = () => {
@@ -169,8 +174,10 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
     }
     return new Slab(Buffer.allocUnsafeSlow(room + block));
   };
+  // Every released slab is kept for reuse: how many exist is bounded by the bytes the consumer holds,
+  // and reusing them keeps RSS flat instead of leaving garbage for the collector.
   const release = (s: Slab) => {
-    if (--s.refs === 0 && free.length < 2) free.push(s);
+    if (--s.refs === 0) free.push(s);
   };
   const fh = await fs.open(path, 'r');
   let filePos = 0;
@@ -208,7 +215,7 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
       // Cut first, refill only when the cutter needs more: the tail moved to the next slab stays short.
       const len = start === end ? -1 : cut(cur.buf, start, end, eof);
       if (len < 0) {
-        if (eof || end - start >= params.max) throw new Error(`${path}: a planned chunk is larger than the chunker's max`);
+        if (eof || end - start >= room) throw new Error(`${path}: a planned chunk is larger than the chunker's max`);
         const next = pending!;
         pending = null;
         const tail = end - start;

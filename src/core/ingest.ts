@@ -147,7 +147,7 @@ class BoundedWriter {
     private readonly store: ObjectStore,
     private readonly limit: number,
     private readonly progress: IngestProgress,
-    private readonly limitBytes = 32 << 20,
+    private readonly limitBytes = 16 << 20,
   ) {
     this.objects = new ObjectWriter(store);
   }
