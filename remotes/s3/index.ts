@@ -69,7 +69,10 @@ export class S3Remote implements Remote {
       // The SDK's default sends "Expect: 100-continue" from 2 MiB, an extra round trip per chunk; only
       // bodies large enough that sending them to a refusal would hurt are worth that.
       expectContinueHeader: 32 << 20,
-      requestHandler: { httpAgent: this.agents[0], httpsAgent: this.agents[1], connectionTimeout: 10_000, requestTimeout: 120_000 },
+      // socketTimeout is an idle timeout (request and response body alike): a stalled server is dropped
+      // and retried, while a slow but moving transfer is not cut off. (The SDK's requestTimeout bounds a
+      // whole request and, without throwOnRequestTimeout, only logs a warning: a stall would hang.)
+      requestHandler: { httpAgent: this.agents[0], httpsAgent: this.agents[1], connectionTimeout: Math.min(10_000, config.timeoutMs), socketTimeout: config.timeoutMs },
     });
   }
 
@@ -325,6 +328,7 @@ export const s3Remote = {
     { name: 'partSize', help: 'multipart part size (at least 5MiB)', default: '16MiB' },
     { name: 'partConcurrency', help: 'parts of one object uploaded at once', default: 4 },
     { name: 'maxSockets', help: 'keep-alive connections per remote', default: 64 },
+    { name: 'timeoutSeconds', help: 'a request silent this long (no bytes either way) is dropped and retried', default: 60 },
     { name: 'cas', help: 'how refs are swapped: auto (probe for conditional writes), conditional, or lock', default: 'auto' },
   ],
   parse(url: string, settings: RemoteSettings): S3Config {
@@ -353,6 +357,7 @@ export const s3Remote = {
       partSize: Math.max(5 * MiB, size(settings.partSize, 'partSize', 16 * MiB)),
       partConcurrency: int(settings.partConcurrency, 'partConcurrency', 4),
       maxSockets: int(settings.maxSockets, 'maxSockets', 64),
+      timeoutMs: int(settings.timeoutSeconds, 'timeoutSeconds', 60) * 1000,
       cas,
     };
   },

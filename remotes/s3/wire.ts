@@ -22,6 +22,8 @@ export interface S3Config {
   partSize: number;
   partConcurrency: number;
   maxSockets: number;
+  /** A connection that takes longer to connect, or is silent longer while a request is in flight, is dropped (TransientError). */
+  timeoutMs: number;
   cas: CasMode;
 }
 

@@ -44,6 +44,8 @@ export interface WebdavConfig {
   lockWaitMs: number;
   /** A lock older than this is taken to be left by a crashed writer and is broken. */
   lockStaleMs: number;
+  /** A request waiting this long for the answer's headers, or for more of its body, is dropped (TransientError). */
+  timeoutMs: number;
 }
 
 /** Names the driver keeps beside objects; never listed. Keys never start with '.' (layout.ts). */
@@ -73,8 +75,10 @@ export class WebdavRemote implements Remote {
       connections: config.connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
-      headersTimeout: 120_000,
-      bodyTimeout: 300_000,
+      // Both are idle timeouts: a stalled server is dropped and retried; a slow but moving body is not cut.
+      headersTimeout: config.timeoutMs,
+      bodyTimeout: config.timeoutMs,
+      connectTimeout: Math.min(10_000, config.timeoutMs),
       connect: { rejectUnauthorized: true, ...(ca ? { ca } : {}) },
     });
   }
@@ -461,6 +465,7 @@ export const webdavRemote = {
     { name: 'connections', help: 'HTTP connections kept open to the server', default: 32 },
     { name: 'lockWaitSeconds', help: "how long to wait for another writer's document lock", default: 30 },
     { name: 'lockStaleSeconds', help: 'age after which a document lock is taken to be left by a crashed writer', default: 60 },
+    { name: 'timeoutSeconds', help: 'a request waiting this long for an answer, or for more of one, is dropped and retried', default: 60 },
   ],
   parse(url: string, settings: RemoteSettings): WebdavConfig {
     let u: URL;
@@ -485,6 +490,7 @@ export const webdavRemote = {
       connections: positiveInt(settings.connections, 'connections', 32),
       lockWaitMs: positiveInt(settings.lockWaitSeconds, 'lockWaitSeconds', 30) * 1000,
       lockStaleMs: positiveInt(settings.lockStaleSeconds, 'lockStaleSeconds', 60) * 1000,
+      timeoutMs: positiveInt(settings.timeoutSeconds, 'timeoutSeconds', 60) * 1000,
     };
   },
   async create(config: WebdavConfig): Promise<Remote> {
