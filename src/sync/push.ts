@@ -71,7 +71,8 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   };
   opts.onProgress?.(progress);
   const log = new UploadLogBatcher(state);
-  await runBounded(
+  // On failure too, log what did get uploaded before giving up: the rerun then skips it.
+  const uploading = runBounded(
     missing,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
@@ -84,6 +85,10 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     },
     opts.signal,
   );
+  await uploading.catch(async (e) => {
+    await log.flush().catch(() => {});
+    throw e;
+  });
   await log.flush();
   result.bytesUploaded = progress.bytesMoved;
   result.chunksUploaded = progress.objectsMoved;
