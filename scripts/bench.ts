@@ -165,10 +165,12 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       // rclone copy of the same bytes up to the same server, then down again.
       const cfg = path.join(work, 'rclone.conf');
       await fs.writeFile(cfg, loc.rclone.config);
-      const up = await measure('rclone', ['--config', cfg, 'copy', ds.versions[0].path, loc.rclone.remote], { env: loc.env });
+      // rclone's S3 backend cannot combine a custom CA bundle with its own transport; loopback is plain HTTP.
+      const rcloneEnv = { ...loc.env, AWS_CA_BUNDLE: '' };
+      const up = await measure('rclone', ['--config', cfg, 'copy', ds.versions[0].path, loc.rclone.remote], { env: rcloneEnv });
       const down = path.join(work, `rclone-down-${L}-${name}`);
       const base = ds.layout === 'sharded' ? '' : path.basename(ds.versions[0].path);
-      const dl = await measure('rclone', ['--config', cfg, 'copy', loc.rclone.remote + (base ? `/${base}` : ''), down], { env: loc.env });
+      const dl = await measure('rclone', ['--config', cfg, 'copy', loc.rclone.remote + (base ? `/${base}` : ''), down], { env: rcloneEnv });
       await fs.rm(down, { recursive: true, force: true });
       if (!server) await fs.rm(loc.rclone.remote, { recursive: true, force: true });
       rows.push(
