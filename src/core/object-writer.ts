@@ -10,7 +10,7 @@ export class ObjectWriter {
   constructor(private readonly store: ObjectStore) {}
 
   /** Writes an object whose hash the caller computed; false (and no write) when it already exists. */
-  async write(kind: ObjectKind, hash: string, data: Uint8Array, checkExists = true): Promise<boolean> {
+  async write(kind: ObjectKind, hash: string, data: Uint8Array | Uint8Array[], checkExists = true): Promise<boolean> {
     if (checkExists && (await this.store.has(kind, hash))) return false;
     const dest = this.store.pathOf(kind, hash);
     const dir = path.dirname(dest);
@@ -20,7 +20,15 @@ export class ObjectWriter {
     }
     const tmp = tempPathFor(dest);
     try {
-      await fs.writeFile(tmp, data, { flag: 'wx' });
+      if (Array.isArray(data)) {
+        // Pieces as they came off the network: written with one writev, never concatenated.
+        const fh = await fs.open(tmp, 'wx');
+        try {
+          await fh.writev(data);
+        } finally {
+          await fh.close();
+        }
+      } else await fs.writeFile(tmp, data, { flag: 'wx' });
       await fs.rename(tmp, dest);
     } catch (e) {
       await fs.rm(tmp, { force: true });

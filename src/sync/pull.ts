@@ -1,12 +1,11 @@
 // Pull: fetch a manifest, download only the chunks missing locally, in parallel, verifying each.
 
 import { IntegrityError } from '../errors.js';
-import { hashBytes } from '../core/hash.js';
+import { createHasher } from '../core/hash.js';
 import { MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest.js';
 import { ObjectWriter } from '../core/object-writer.js';
 import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
-import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { runBounded, type TransferProgress } from './transfer.js';
@@ -41,13 +40,28 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     missing,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
-      const data = await readAll(await remote.get(keyOf({ kind: 'chunk', name: h })), Math.min(MANIFEST_LIMITS.chunkBytes, wanted.get(h)!));
-      const actual = hashBytes(data);
-      if (actual !== h || data.length !== wanted.get(h)) {
-        throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${data.length} bytes hashing to ${actual}); nothing was written`, { hash: h });
+      // Hashed as it arrives and written from the received pieces: no second copy of the chunk.
+      const expected = wanted.get(h)!;
+      const stream = await remote.get(keyOf({ kind: 'chunk', name: h }));
+      const hasher = createHasher();
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const part of stream) {
+        const b = Buffer.isBuffer(part) ? part : Buffer.from(part as Uint8Array);
+        size += b.length;
+        if (size > Math.min(MANIFEST_LIMITS.chunkBytes, expected)) {
+          stream.destroy();
+          break;
+        }
+        hasher.update(b);
+        parts.push(b);
       }
-      await objects.write('chunk', h, data, false); // known missing above
-      progress.bytesMoved += data.length;
+      const actual = size > expected ? '(longer than expected)' : hasher.digest();
+      if (actual !== h || size !== expected) {
+        throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
+      }
+      await objects.write('chunk', h, parts, false); // known missing above
+      progress.bytesMoved += size;
       progress.objectsMoved++;
       opts.onProgress?.(progress);
     },
