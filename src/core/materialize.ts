@@ -6,7 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, UnsafePathError } from '../errors.js';
 import type { Manifest, ManifestFile } from './manifest.js';
-import { TMP_MARK, tempPathFor, type ObjectStore } from './store.js';
+import { tempPathFor, type ObjectStore } from './store.js';
+import { removeStaleTemps } from './temps.js';
 
 export interface MaterializeOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -35,7 +36,7 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   for (const f of manifest.files) {
     const target = targetOf(manifest, absDest, f);
     await ensureDir(path.dirname(target), manifest.type === 'dir' ? absDest : path.dirname(absDest));
-    if (!swept.has(path.dirname(target))) await removeStaleTemps(path.dirname(target), swept);
+    if (!swept.has(path.dirname(target))) await removeStaleTempsOnce(path.dirname(target), swept);
     const tmp = tempPathFor(target);
     const fh = await fs.open(tmp, 'wx', f.mode || 0o644);
     try {
@@ -56,26 +57,10 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   return { files: manifest.files.length, bytes: total };
 }
 
-/**
- * Removes temp files in dir left by a killed run on this machine (tempPathFor names carry the writer's
- * pid), so running the same checkout again leaves nothing behind. Once per directory per run.
- */
-async function removeStaleTemps(dir: string, swept: Set<string>): Promise<void> {
+/** Removes temp files a killed run left in dir (see temps.ts), once per directory per run. */
+async function removeStaleTempsOnce(dir: string, swept: Set<string>): Promise<void> {
   swept.add(dir);
-  for (const n of await fs.readdir(dir).catch(() => [] as string[])) {
-    const i = n.lastIndexOf(TMP_MARK);
-    const m = i > 0 ? /^(\d+)-[0-9a-f]{8}$/.exec(n.slice(i + TMP_MARK.length)) : null;
-    if (m && !processAlive(Number(m[1]))) await fs.rm(path.join(dir, n), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
+  await removeStaleTemps(dir);
 }
 
 /** Creates dir and its parents below `inside`, refusing any existing component that is a symlink or a file. */
