@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ChunkerParams } from '../core/chunker.js';
-import { ingestPath, type IngestProgress } from '../core/ingest.js';
+import { ingestPath, type IngestProgress, type IngestResult } from '../core/ingest.js';
 import { formatPointer, POINTER_SUFFIX } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
@@ -36,26 +36,45 @@ export interface AddResult {
 
 export async function add(opts: AddOptions): Promise<AddResult> {
   const { repo } = opts;
-  const abs = path.resolve(opts.path);
-  const rel = repo.relative(abs);
-  if (rel === '' || rel.startsWith('..')) throw new UsageError(`${opts.path} is not inside the repository ${repo.root}`);
-  if (rel === '.ckptsync' || rel.startsWith('.ckptsync/')) throw new UsageError('cannot add the repository directory itself');
-  if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${opts.path} is a pointer file; add the checkpoint it stands for`);
-  const name = opts.name ?? rel;
-  assertRefName(name);
+  const { abs, rel, name } = checkAddable(repo, opts.path, opts.name);
   await repo.store.removeStaleTemps(); // a killed add leaves nothing behind once it is run again
   const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, onProgress: opts.onProgress });
+  const pointerPath = await recordSnapshot(repo, { abs, rel, name, snapshot: r, setRef: true, pointer: opts.pointer !== false });
+  return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
+}
+
+/** Where PATH sits in the repository and the name it gets; refuses what cannot be snapshotted. Shared with push --from-file. */
+export function checkAddable(repo: Repository, file: string, name?: string): { abs: string; rel: string; name: string } {
+  const abs = path.resolve(file);
+  const rel = repo.relative(abs);
+  if (rel === '' || rel.startsWith('..')) throw new UsageError(`${file} is not inside the repository ${repo.root}`);
+  if (rel === '.ckptsync' || rel.startsWith('.ckptsync/')) throw new UsageError('cannot add the repository directory itself');
+  if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${file} is a pointer file; add the checkpoint it stands for`);
+  name ??= rel;
+  assertRefName(name);
+  return { abs, rel, name };
+}
+
+/**
+ * After a snapshot's manifest is stored: the local name (unless setRef is false), PATH.ckpt, the .gitignore
+ * entry and the worktree stat. Returns the pointer file's path when one was written.
+ */
+export async function recordSnapshot(
+  repo: Repository,
+  o: { abs: string; rel: string; name: string; snapshot: IngestResult; setRef: boolean; pointer: boolean },
+): Promise<string | undefined> {
+  const r = o.snapshot;
   let pointerPath: string | undefined;
   await repo.withLock(async () => {
-    await repo.setRef(name, r.manifestHash);
-    if (opts.pointer !== false) {
-      pointerPath = abs + POINTER_SUFFIX;
-      await writeAtomic(pointerPath, formatPointer({ manifest: r.manifestHash, size: r.bytes, name }));
-      await ignoreInGit(repo.root, rel);
+    if (o.setRef) await repo.setRef(o.name, r.manifestHash);
+    if (o.pointer) {
+      pointerPath = o.abs + POINTER_SUFFIX;
+      await writeAtomic(pointerPath, formatPointer({ manifest: r.manifestHash, size: r.bytes, name: o.name }));
+      await ignoreInGit(repo.root, o.rel);
     }
-    await recordWorktreeStat(repo, abs, r.manifestHash, r.manifest); // status then knows it unchanged without re-reading
+    await recordWorktreeStat(repo, o.abs, r.manifestHash, r.manifest); // status then knows it unchanged without re-reading
   });
-  return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
+  return pointerPath;
 }
 
 /** Adds "/<rel>" to the root .gitignore unless it is already there. */

@@ -12,7 +12,13 @@ export default class Push extends CkptCommand {
     as: Flags.string({ description: 'name to push as on the remote (default: its local name)' }),
     force: Flags.boolean({ description: 'move the name even if another writer moved it meanwhile', default: false }),
     jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
+    'from-file': Flags.boolean({
+      description:
+        'TARGET is a file or directory: chunk it and upload straight from it, storing only its manifest locally (for machines short on disk). Writes PATH.ckpt like add, but sets no local name; pull PATH.ckpt brings the data back',
+      default: false,
+    }),
   };
+  static override examples = ['<%= config.bin %> push checkpoints/epoch-10.safetensors', '<%= config.bin %> push checkpoints/epoch-10.safetensors --from-file --as run1/epoch-10'];
 
   async run() {
     const { args, flags } = await this.parse(Push);
@@ -21,7 +27,7 @@ export default class Push extends CkptCommand {
     const bar = new ProgressLine(`push ${args.target}`);
     const signal = onInterrupt();
     const started = Date.now();
-    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, onProgress: bar.transfer, signal });
+    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, fromFile: flags['from-file'], onProgress: bar.transfer, signal });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     this.emit(flags.json, { ...r, seconds: secs }, (x) =>

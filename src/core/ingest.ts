@@ -41,6 +41,8 @@ export interface IngestOptions {
   onProgress?: (p: IngestProgress) => void;
   /** Chunk writes in flight at once. */
   writeConcurrency?: number;
+  /** False: store only the manifest, not the chunks (push --from-file reads them from the file instead). */
+  storeChunks?: boolean;
 }
 
 export interface IngestResult {
@@ -95,7 +97,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
         entry.sizes.push(c.data.length);
         entry.size += c.data.length;
         chunks++;
-        await writer.add(hash, c);
+        if (opts.storeChunks !== false) await writer.add(hash, c);
         progress.bytesDone += c.data.length;
         opts.onProgress?.(progress);
       }

@@ -20,6 +20,11 @@ export interface PushOptions {
   concurrency?: number;
   onProgress?: (p: TransferProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Where a chunk's bytes come from; default: the local store (verified). push --from-file reads them from
+   * the checkpoint file instead (fileChunkReader); either way the reader MUST return only bytes that hash to `hash`.
+   */
+  readChunk?: (hash: string) => Promise<Buffer>;
 }
 
 export interface PushResult {
@@ -70,13 +75,14 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     objectsToMove: missing.length,
   };
   opts.onProgress?.(progress);
+  const readChunk = opts.readChunk ?? ((h: string) => repo.store.get('chunk', h)); // verified: a corrupt local chunk is never uploaded
   const log = new UploadLogBatcher(state);
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
   const uploading = runBounded(
     missing,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
-      const data = await repo.store.get('chunk', h); // verified: a corrupt local chunk is never uploaded
+      const data = await readChunk(h);
       await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
       log.add(h); // so a killed push resumes without sending it again
       progress.bytesMoved += data.length;
