@@ -38,6 +38,11 @@ interface Connection {
   dead: boolean;
   /** Live sessions plus sessions being opened on this connection. */
   load: number;
+  /**
+   * Rejects (TransientError) when the connection dies. ssh2 fails the requests in flight then, but a
+   * request sent in the moment it dies (say a cleanup in a finally) may never be answered nor failed.
+   */
+  lost: Promise<never>;
 }
 
 export interface Session {
@@ -70,7 +75,7 @@ export class SshPool {
   async run<T>(what: string, path: string, fn: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
     const s = await this.acquire();
     try {
-      return await fn(s.sftp);
+      return await Promise.race([fn(s.sftp), s.conn.lost]);
     } catch (e) {
       throw this.typedError(e, what, path);
     } finally {
@@ -192,7 +197,11 @@ export class SshPool {
     const preferred = knownAlgorithmsFor(known, cfg.host, cfg.port);
     let hostKeyProblem: Error | undefined;
     const client = new Client();
-    const conn: Connection = { client, dead: false, load: 0 };
+    let markLost!: (e: Error) => void;
+    const lost = new Promise<never>((_, rej) => (markLost = rej));
+    lost.catch(() => {}); // observed by run() and get(); a connection nobody uses may die unobserved
+    const conn: Connection = { client, dead: false, load: 0, lost };
+    client.once('close', () => markLost(new TransientError(`connection to ${this.where} lost`)));
     return new Promise<Connection>((resolve, reject) => {
       let settled = false;
       const fail = (err: Error) => {
@@ -221,9 +230,10 @@ export class SshPool {
           host: cfg.host,
           port: cfg.port,
           username: cfg.username,
-          readyTimeout: 20_000,
-          // Finds connections that died silently (a NAT timeout) before a transfer hangs on them.
-          keepaliveInterval: 15_000,
+          readyTimeout: Math.min(20_000, cfg.timeoutMs),
+          // Finds connections that died silently (a NAT timeout, a stalled server) before a transfer hangs
+          // on them: three unanswered keepalives, one every third of the timeout.
+          keepaliveInterval: Math.max(500, Math.round(cfg.timeoutMs / 3)),
           keepaliveCountMax: 3,
           algorithms: { serverHostKey: [...preferred, ...HOST_KEY_ALGORITHMS.filter((a) => !preferred.includes(a))] as never },
           hostVerifier: (key: Buffer) => {

@@ -123,8 +123,8 @@ export class SftpRemote implements Remote {
     let h: Buffer;
     let end: number;
     try {
-      h = await open(s.sftp, p, 'r');
-      end = range ? range.offset + range.length : (await fstat(s.sftp, h)).size;
+      h = await Promise.race([open(s.sftp, p, 'r'), s.conn.lost]);
+      end = range ? range.offset + range.length : (await Promise.race([fstat(s.sftp, h), s.conn.lost])).size;
     } catch (e) {
       this.pool.release(s);
       throw this.pool.typedError(e, 'get', p);
@@ -133,7 +133,9 @@ export class SftpRemote implements Remote {
       closeHandle(s.sftp, h).catch(() => {});
       this.pool.release(s);
     };
-    return readStream(s.sftp, h, range?.offset ?? 0, end, done, (e) => this.pool.typedError(e, 'get', p));
+    const body = readStream(s.sftp, h, range?.offset ?? 0, end, done, (e) => this.pool.typedError(e, 'get', p));
+    s.conn.lost.catch((e) => body.destroy(e)); // a piece asked for as the connection died is never answered
+    return body;
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -329,6 +331,7 @@ const options = [
   { name: 'connections', help: 'SSH connections to open at most', default: 2 },
   { name: 'sessionsPerConnection', help: 'SFTP sessions per connection (OpenSSH allows 10)', default: 4 },
   { name: 'lockStaleMs', help: 'Age after which a compare-and-swap lock is taken to be abandoned', default: 30_000 },
+  { name: 'timeoutSeconds', help: 'A connection that answers nothing (not even keepalives) for this long is dropped and the request retried', default: 45 },
 ] as const;
 
 function intSetting(settings: RemoteSettings, name: string, def: number, min: number, max: number): number {
@@ -391,6 +394,7 @@ export const sftpRemote = {
       connections: intSetting(settings, 'connections', 2, 1, 16),
       sessionsPerConnection: intSetting(settings, 'sessionsPerConnection', 4, 1, 10),
       lockStaleMs: intSetting(settings, 'lockStaleMs', 30_000, 1000, 3_600_000),
+      timeoutMs: intSetting(settings, 'timeoutSeconds', 45, 1, 3600) * 1000,
       displayUrl: redactUrl(url).replace(/:\*\*\*@/, '@'),
     };
   },

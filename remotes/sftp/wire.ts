@@ -42,6 +42,8 @@ export interface SftpConfig {
   sessionsPerConnection: number;
   /** A swapDocument lock older than this (by the server's clock) is taken to be abandoned. */
   lockStaleMs: number;
+  /** A connection silent this long (keepalives unanswered) is dropped, failing its requests with TransientError. */
+  timeoutMs: number;
   /** The URL without secrets. */
   displayUrl: string;
 }

@@ -13,11 +13,14 @@ import { FASTCDC_ALG } from '../../src/core/chunker.js';
 import type { RetryOptions } from '../../src/remote/retry.js';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../servers/faultproxy.js';
 import { start as startS3 } from '../servers/s3.js';
+import { start as startSftp } from '../servers/sftp.js';
 import { start as startWebdav, WEBDAV_USER } from '../servers/webdav.js';
 import { tempDir } from '../helpers.js';
 import { prng, sameTree, seedFrom, tempFilesIn, writeCheckpointDir } from './helpers.js';
 
 const seed = seedFrom('CKPTSYNC_NETWORK_SEED');
+// Printed up front too: a run that hangs never reaches the tests' own logs.
+console.log(`network faults: seed ${seed} (replay with CKPTSYNC_NETWORK_SEED=${seed})`);
 const ALL_MODES: FaultMode[] = ['reset', 'http503', 'stall', 'throttle', 'cut'];
 /** Short, so a stall costs the test seconds, not the driver's default minute. */
 const TIMEOUT_SECONDS = '2';
@@ -29,6 +32,8 @@ const PATIENT: RetryOptions = { retries: 10, baseDelayMs: 20, maxDelayMs: 500 };
 /** A live server behind a fault proxy, and how to open a fresh location on it through the proxy. */
 interface Proxied {
   proxy: FaultProxy;
+  /** Chance that a client write is faulted. */
+  faultRate: number;
   /** A URL and settings for a fresh, empty location reached through the proxy. */
   location(): { url: string; settings: Record<string, string> };
   stop(): Promise<void>;
@@ -43,7 +48,7 @@ const targets: { name: string; start(): Promise<Proxied> }[] = [
       Object.assign(process.env, server.env); // credentials come from the AWS environment chain
       const proxy = await startFaultProxy(server.port);
       const settings = { ...server.settings, endpoint: `http://127.0.0.1:${proxy.port}`, timeoutSeconds: TIMEOUT_SECONDS };
-      return { proxy, location: () => ({ url: server.newUrl(), settings }), stop: async () => (await proxy.stop(), await server.stop()) };
+      return { proxy, faultRate: 0.05, location: () => ({ url: server.newUrl(), settings }), stop: async () => (await proxy.stop(), await server.stop()) };
     },
   },
   {
@@ -53,7 +58,25 @@ const targets: { name: string; start(): Promise<Proxied> }[] = [
       const proxy = await startFaultProxy(server.port);
       const settings = { user: WEBDAV_USER, password: server.password, timeoutSeconds: TIMEOUT_SECONDS };
       const url = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.port}/`);
-      return { proxy, location: () => ({ url: url(), settings }), stop: async () => (await proxy.stop(), await server.stop()) };
+      return { proxy, faultRate: 0.05, location: () => ({ url: url(), settings }), stop: async () => (await proxy.stop(), await server.stop()) };
+    },
+  },
+  {
+    name: 'sftp',
+    async start() {
+      const server = await startSftp();
+      // The driver reads ~/.ssh like ssh does: this process plays the user of the server's temp HOME.
+      process.env.HOME = server.home;
+      delete process.env.SSH_AUTH_SOCK;
+      const proxy = await startFaultProxy(server.port);
+      await server.trustPort(proxy.port);
+      // A compare-and-swap cut off by a fault leaves its lock file behind (the unlock could not get
+      // through); the retry waits for it to go stale, so stale comes soon here.
+      const settings = { timeoutSeconds: TIMEOUT_SECONDS, lockStaleMs: '1500' };
+      const url = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.port}/`);
+      // One SSH connection carries every request (and keepalives) in many small writes, and a fault kills
+      // all of them: a fifth of the HTTP rate still gives dozens of faults.
+      return { proxy, faultRate: 0.01, location: () => ({ url: url(), settings }), stop: async () => (await proxy.stop(), await server.stop()) };
     },
   },
 ];
@@ -108,15 +131,16 @@ for (const target of targets) {
       const { repo, data, chunks } = await checkpointRepo(root, target.name);
       t.true(chunks >= 60, `a multi-chunk checkpoint (${chunks} chunks)`);
       const loc = srv.location();
-      srv.proxy.schedule(seed, 0.05, ALL_MODES);
       let retries = 0;
       const retry = { ...PATIENT, onRetry: () => void retries++ };
-
-      const pushed = await withRemote(loc, retry, (remote) => push({ repo, target: 'model', remote }));
-      t.is(pushed.chunksTotal, chunks);
       const b = await freshRepo(root, 'b');
       const out = path.join(b.root, 'out');
-      const pulled = await withRemote(loc, retry, (remote) => pull({ repo: b, target: 'model', remote, to: out }));
+      // Both opened before the faults start (a driver may connect when opened); they reconnect as needed.
+      const [up, down] = [await connect(loc, { retry }), await connect(loc, { retry })];
+      srv.proxy.schedule(seed, srv.faultRate, ALL_MODES);
+      const pushed = await push({ repo, target: 'model', remote: up }).finally(() => up.close());
+      t.is(pushed.chunksTotal, chunks);
+      const pulled = await pull({ repo: b, target: 'model', remote: down, to: out }).finally(() => down.close());
       t.is(pulled.manifest, pushed.manifest);
       t.is(pulled.chunksDownloaded, chunks);
       t.log(`seed ${seed} (CKPTSYNC_NETWORK_SEED=${seed} replays it): ${srv.proxy.injected} faults injected, ${retries} retries`);
@@ -160,7 +184,7 @@ for (const target of targets) {
       t.true(moved >= cutAt && moved < chunks, `the push stopped midway (${moved} of ${chunks} uploaded)`);
 
       srv.proxy.failNext(0);
-      srv.proxy.schedule(seed, 0.03, ALL_MODES);
+      srv.proxy.schedule(seed, srv.faultRate / 2, ALL_MODES);
       const rerun = await withRemote(loc, PATIENT, (remote) => push({ repo, target: 'model', remote }));
       t.log(`seed ${seed}: first push uploaded ${moved} of ${chunks} chunks; the rerun uploaded ${rerun.chunksUploaded}; ${srv.proxy.injected} faults injected`);
       t.is(rerun.chunksTotal, chunks);
