@@ -2,6 +2,6 @@
 # The main job on a fresh machine: install, build, and run the demo on a local-directory remote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund  # not npm ci: see scripts/test.sh
 npm run build --silent
 node dist/scripts/demo.js "$@"
