@@ -2,6 +2,7 @@
 // a pointer file or a name is materialized in the shared cache (manifest-spec.md, "Checkpoint cache"),
 // downloading only what the cache's object store lacks, once however many processes ask at the same time.
 
+import { pathExists } from 'fs-extra';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, NotFoundError, TransientError, UsageError } from '../errors.js';
@@ -48,7 +49,7 @@ export async function resolveCheckpoint(id: string, opts: ResolveOptions = {}): 
 export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {}): Promise<ResolveResult> {
   const base: ResolveResult = { path: id, downloaded: false, bytesDownloaded: 0, chunksDownloaded: 0, warnings: [] };
   const isPointer = id.endsWith(POINTER_SUFFIX);
-  if (path.isAbsolute(id) && !isPointer && (await exists(id))) return base;
+  if (path.isAbsolute(id) && !isPointer && (await pathExists(id))) return base;
 
   const repo = opts.repo !== undefined ? opts.repo : await Repository.find().catch(() => null);
   const offline = opts.offline ?? process.env.CKPTSYNC_OFFLINE === '1';
@@ -57,7 +58,7 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
 
   let manifest: string | undefined;
   let leaf: string;
-  const pointerFile = isPointer ? id : (await exists(id + POINTER_SUFFIX)) ? id + POINTER_SUFFIX : null;
+  const pointerFile = isPointer ? id : (await pathExists(id + POINTER_SUFFIX)) ? id + POINTER_SUFFIX : null;
   if (pointerFile) {
     const p = await readPointerFile(path.resolve(pointerFile));
     manifest = p.manifest;
@@ -72,7 +73,7 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
 
   if (offline) {
     manifest ??= (await cache.repo.readRef(leaf))?.target;
-    if (!manifest || !(await exists(cache.snapshotPath(manifest, leaf)))) throw notCached('offline mode (CKPTSYNC_OFFLINE) forbids downloading it');
+    if (!manifest || !(await pathExists(cache.snapshotPath(manifest, leaf)))) throw notCached('offline mode (CKPTSYNC_OFFLINE) forbids downloading it');
     return { ...base, path: cache.snapshotPath(manifest, leaf), manifest, name: leaf };
   }
 
@@ -89,16 +90,16 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
       // No remote configured, or it is unreachable: what the cache last resolved this name to still serves.
       if (!(e instanceof ConfigError || e instanceof TransientError)) throw e;
       manifest ??= (await cache.repo.readRef(leaf))?.target;
-      if (!manifest || !(await exists(cache.snapshotPath(manifest, leaf)))) throw notCached(`no remote could be reached: ${(e as Error).message}`);
+      if (!manifest || !(await pathExists(cache.snapshotPath(manifest, leaf)))) throw notCached(`no remote could be reached: ${(e as Error).message}`);
       base.warnings.push(`using the cached ${id}: ${(e as Error).message}`);
       return { ...base, path: cache.snapshotPath(manifest, leaf), manifest, name: leaf };
     }
 
     const dest = cache.snapshotPath(manifest, leaf);
     const result: ResolveResult = { ...base, path: dest, manifest, name: leaf };
-    if (!(await exists(dest))) {
+    if (!(await pathExists(dest))) {
       await cache.withSnapshotLock(manifest, async () => {
-        if (await exists(dest)) return; // another process finished it while we waited
+        if (await pathExists(dest)) return; // another process finished it while we waited
         await removeLeftovers(path.dirname(dest));
         const fetched = await fetchSnapshot(cache.repo, opened!.remote, manifest!, { concurrency: opts.concurrency });
         const m = decodeManifest(await cache.repo.store.get('manifest', manifest!));
@@ -128,14 +129,5 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
 async function removeLeftovers(dir: string): Promise<void> {
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
     if (name.includes(TMP_MARK)) await fs.rm(path.join(dir, name), { recursive: true, force: true });
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
   }
 }

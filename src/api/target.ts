@@ -1,6 +1,7 @@
 // What a command's CHECKPOINT argument names: a pointer file, a path that was added (its pointer is
 // beside it), or a name in the repository.
 
+import { pathExists } from 'fs-extra';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError } from '../errors.js';
@@ -29,7 +30,7 @@ export async function resolveTarget(repo: Repository, arg: string, opts: { allow
   const candidates = arg.endsWith(POINTER_SUFFIX) ? [arg] : [arg + POINTER_SUFFIX];
   for (const c of candidates) {
     const abs = path.resolve(c);
-    if (await exists(abs)) {
+    if (await pathExists(abs)) {
       const pointer = await readPointerFile(abs);
       return { name: pointer.name, manifest: pointer.manifest, pointer, pointerPath: abs, dataPath: abs.slice(0, -POINTER_SUFFIX.length) };
     }
@@ -40,13 +41,4 @@ export async function resolveTarget(repo: Repository, arg: string, opts: { allow
     if (opts.allowRemoteName) return { name: arg };
   }
   throw new NotFoundError(`${arg} is neither a pointer file, an added path, nor a name in this repository`, { arg });
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
