@@ -44,6 +44,7 @@ export async function clean(opts: CleanOptions): Promise<CleanResult> {
     }
     const result: CleanResult = { chunksRemoved: 0, bytesFreed: 0, chunksKept: 0, dryRun: !!opts.dryRun };
     await repo.withLock(async () => {
+      const dropped: string[] = [];
       for await (const h of repo.store.list('chunk')) {
         const size = held.get(h);
         const local = size === undefined ? null : await fs.stat(repo.store.pathOf('chunk', h)).catch(() => null);
@@ -51,10 +52,13 @@ export async function clean(opts: CleanOptions): Promise<CleanResult> {
           result.chunksKept++;
           continue;
         }
-        if (!opts.dryRun) await repo.store.remove('chunk', h);
+        if (!opts.dryRun) dropped.push(h);
         result.chunksRemoved++;
         result.bytesFreed += local.size;
       }
+      // Recorded before removing, so verify never sees an unexplained gap even if we are killed midway.
+      await repo.recordCleaned(dropped);
+      for (const h of dropped) await repo.store.remove('chunk', h);
     });
     return result;
   } finally {

@@ -24,6 +24,8 @@ export interface VerifyResult {
   chunks: number;
   manifests: number;
   names: number;
+  /** Local: chunks of named snapshots that `clean` dropped because the remote holds them. */
+  remoteOnly?: number;
   problems: VerifyProblem[];
 }
 
@@ -54,6 +56,8 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
   // them), so only a snapshot a local name reaches must have every chunk present.
   const refs = await repo.listRefs().catch(() => []);
   const named = new Set(refs.map((d) => d.target));
+  const cleaned = await repo.cleanedChunks();
+  const reported = new Set(problems.map((p) => p.object));
   for await (const h of repo.store.list('manifest')) {
     r.manifests++;
     try {
@@ -61,7 +65,10 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
       manifests.add(h);
       if (!named.has(h)) continue;
       for (const c of manifestChunks(m).keys()) {
-        if (!chunks.has(c) && !problems.some((p) => p.object === c)) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h}` });
+        if (chunks.has(c) || reported.has(c)) continue;
+        reported.add(c);
+        if (cleaned.has(c)) r.remoteOnly = (r.remoteOnly ?? 0) + 1;
+        else problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h}` });
       }
     } catch (e) {
       problems.push({ kind: 'corrupt-manifest', object: h, detail: (e as Error).message });

@@ -162,6 +162,19 @@ export class Repository {
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
+  /**
+   * Chunks `clean` dropped on purpose because a remote holds them (manifest-spec.md §7): their absence
+   * is expected, and `verify` does not report it.
+   */
+  async cleanedChunks(): Promise<Set<string>> {
+    const text = await fs.readFile(path.join(this.dir, 'cleaned'), 'utf8').catch(() => '');
+    return new Set(text.split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l)));
+  }
+
+  async recordCleaned(hashes: string[]): Promise<void> {
+    if (hashes.length) await fs.appendFile(path.join(this.dir, 'cleaned'), hashes.map((h) => h + '\n').join(''));
+  }
+
   /** Where the cached state of a remote lives (what it is known to hold). */
   remoteStateDir(remoteUrl: string): string {
     const id = crypto.createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16);

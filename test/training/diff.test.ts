@@ -3,6 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import { add } from '../../src/api/add.js';
 import { clean } from '../../src/api/clean.js';
+import { verify } from '../../src/api/verify.js';
 import { diff } from '../../src/api/diff.js';
 import { pull } from '../../src/api/pull.js';
 import { pushSnapshot } from '../../src/sync/push.js';
@@ -77,6 +78,10 @@ test('clean › drops local chunks the remote holds under a name, keeps the rest
   t.is(r.bytesFreed > 0, true);
   const again = await clean({ repo: s.repo, remote: url, dryRun: true });
   t.is(again.chunksRemoved, 0);
+  // Chunks dropped on purpose are not reported as missing by verify.
+  const v = await verify({ repo: s.repo });
+  t.deepEqual(v.problems, []);
+  t.is(v.remoteOnly, r.chunksRemoved);
   const back = await pull({ repo: s.repo, target: 'model@1', remote: url, to: path.join(s.root, 'restored') });
   t.true(back.chunksDownloaded > 0);
   t.is(await fs.readFile(path.join(s.root, 'restored', 'config.json'), 'utf8'), '{"d": 256}');
