@@ -76,21 +76,22 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
     for (const e of ref.doc.history) reachable.add(e.target);
   }
   const liveChunks = new Set<string>();
-  for (const m of reachable) {
+  const keepChunksOf = async (m: string): Promise<void> => {
     let data: Buffer;
     try {
       data = await readAll(await remote.get(keyOf({ kind: 'manifest', name: m })), MANIFEST_LIMITS.bytes);
     } catch (e) {
       if ((e as { code?: string }).code === 'NOT_FOUND') {
         result.warnings.push(`manifest ${m} is named but missing on the remote`);
-        continue;
+        return;
       }
       throw e;
     }
     // A manifest we cannot read could name any chunk: stop rather than sweep blind.
     if (hashBytes(data) !== m) throw new IntegrityError(`manifest ${m} on ${remote.displayUrl} is corrupt; gc deleted nothing (run verify)`, { hash: m });
     for (const c of manifestChunks(decodeManifest(data, `manifest ${m}`)).keys()) liveChunks.add(c);
-  }
+  };
+  for (const m of reachable) await keepChunksOf(m);
   result.manifestsReachable = reachable.size;
 
   // Sweep in the reverse order of writing: manifests, then chunks.
@@ -98,6 +99,8 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
     const h = handleOf(o.key);
     if (h?.kind !== 'manifest' || reachable.has(h.name)) continue;
     if (young(o.mtimeMs)) {
+      // A kept manifest keeps its chunks too: a later push may name it, trusting that they exist (§9).
+      await keepChunksOf(h.name);
       result.keptYoung++;
       continue;
     }
