@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { waitForPort } from './faultproxy.js';
 import type { LiveServer } from './types.js';
+import { stopServer } from './child.js';
 
 export const BUCKET = 'ckpt-test';
 export const ACCESS_KEY = 'S3RVER';
@@ -67,14 +68,6 @@ export async function start(): Promise<LiveServer> {
       remote: `ckpts3:${BUCKET}/${prefix()}`,
     }),
     port,
-    async stop() {
-      if (child.exitCode === null) {
-        child.stdin!.end();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await fs.rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stopServer(child, exited, dir, () => child.stdin!.end()),
   };
 }

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitForPort } from './faultproxy.js';
 import type { LiveServer } from './types.js';
+import { stopServer } from './child.js';
 
 export interface SftpLiveServer extends LiveServer {
   /** The temp HOME (also env.HOME) holding .ssh/id_ed25519 and .ssh/known_hosts. */
@@ -128,14 +129,6 @@ export async function start(): Promise<SftpLiveServer> {
       if (opts.authorized !== false) await fs.appendFile(authorizedKeys, pub + '\n');
       return file;
     },
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await fs.rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stopServer(child, exited, dir),
   };
 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitForPort } from './faultproxy.js';
 import type { LiveServer } from './types.js';
+import { stopServer } from './child.js';
 
 export const WEBDAV_USER = 'tester';
 /** The base path of the share, as a Nextcloud/ownCloud "webdisk" would have it. */
@@ -121,15 +122,7 @@ export async function start(): Promise<WebdavLiveServer> {
       ].join('\n'),
       remote: `srv:ckpt-${crypto.randomBytes(6).toString('hex')}`,
     }),
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await fs.rm(dir, { recursive: true, force: true });
-    },
+    stop: () => stopServer(child, exited, dir),
   };
 }
 
