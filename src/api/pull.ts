@@ -3,10 +3,10 @@
 
 import path from 'node:path';
 import { NotFoundError } from '../errors.js';
-import { materialize } from '../core/materialize.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
+import { fetchAndCheckout } from '../sync/fetch-checkout.js';
 import { readRemoteRef } from '../sync/refs.js';
 import type { TransferProgress } from '../sync/transfer.js';
 import { openRemoteFor } from './remote.js';
@@ -49,13 +49,10 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       manifest = ref.doc.target;
     }
     await repo.store.removeStaleTemps(); // a killed pull leaves nothing behind once it is run again
-    const fetched = await fetchSnapshot(repo, remote, manifest, opts);
+    // With a checkout, one pass: each chunk is written into the store and the target from the same buffer.
+    const dest = opts.noCheckout ? undefined : path.resolve(opts.to ?? t.dataPath ?? path.join(repo.root, ...t.name!.split('/')));
+    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest, opts) : await fetchSnapshot(repo, remote, manifest, opts);
     if (t.name) await repo.withLock(() => repo.setRef(t.name!, manifest!));
-    let dest: string | undefined;
-    if (!opts.noCheckout) {
-      dest = path.resolve(opts.to ?? t.dataPath ?? path.join(repo.root, ...t.name!.split('/')));
-      await materialize(repo.store, fetched.manifest, dest, { onProgress: opts.onCheckoutProgress });
-    }
     return { name: t.name, manifest, path: dest, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
   } finally {
     if (owned) await remote.close();

@@ -30,15 +30,10 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   }
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
   let done = 0;
-  await fs.mkdir(path.dirname(absDest), { recursive: true }); // the destination itself is the user's choice
-  if (manifest.type === 'dir') await ensureDir(absDest, path.dirname(absDest));
+  await prepareDest(manifest, absDest);
   const swept = new Set<string>();
   for (const f of manifest.files) {
-    const target = targetOf(manifest, absDest, f);
-    await ensureDir(path.dirname(target), manifest.type === 'dir' ? absDest : path.dirname(absDest));
-    if (!swept.has(path.dirname(target))) await removeStaleTempsOnce(path.dirname(target), swept);
-    const tmp = tempPathFor(target);
-    const fh = await fs.open(tmp, 'wx', f.mode || 0o644);
+    const { target, tmp, fh } = await openTemp(manifest, absDest, f, swept);
     try {
       await forEachOrdered(f.chunks, opts.readAhead ?? 8, (h) => store.get('chunk', h), async (data) => {
         await fh.write(data);
@@ -55,6 +50,21 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
     }
   }
   return { files: manifest.files.length, bytes: total };
+}
+
+/** Creates the destination's parent (the user's choice) and, for a directory snapshot, the destination itself. */
+export async function prepareDest(manifest: Manifest, absDest: string): Promise<void> {
+  await fs.mkdir(path.dirname(absDest), { recursive: true });
+  if (manifest.type === 'dir') await ensureDir(absDest, path.dirname(absDest));
+}
+
+/** Opens a new temp file beside the file's target, its directories checked (ensureDir) and swept of dead runs' temps. */
+export async function openTemp(manifest: Manifest, absDest: string, f: ManifestFile, swept: Set<string>): Promise<{ target: string; tmp: string; fh: fs.FileHandle }> {
+  const target = targetOf(manifest, absDest, f);
+  await ensureDir(path.dirname(target), manifest.type === 'dir' ? absDest : path.dirname(absDest));
+  if (!swept.has(path.dirname(target))) await removeStaleTempsOnce(path.dirname(target), swept);
+  const tmp = tempPathFor(target);
+  return { target, tmp, fh: await fs.open(tmp, 'wx', f.mode || 0o644) };
 }
 
 /** Removes temp files a killed run left in dir (see temps.ts), once per directory per run. */

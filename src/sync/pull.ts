@@ -40,27 +40,8 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     missing,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
-      // Hashed as it arrives and written from the received pieces: no second copy of the chunk.
-      const expected = wanted.get(h)!;
-      const stream = await remote.get(keyOf({ kind: 'chunk', name: h }));
-      const hasher = createHasher();
-      const parts: Buffer[] = [];
-      let size = 0;
-      for await (const part of stream) {
-        const b = Buffer.isBuffer(part) ? part : Buffer.from(part as Uint8Array);
-        size += b.length;
-        if (size > Math.min(MANIFEST_LIMITS.chunkBytes, expected)) {
-          stream.destroy();
-          break;
-        }
-        hasher.update(b);
-        parts.push(b);
-      }
-      const actual = size > expected ? '(longer than expected)' : hasher.digest();
-      if (actual !== h || size !== expected) {
-        throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
-      }
-      await objects.write('chunk', h, parts, false); // known missing above
+      const size = wanted.get(h)!;
+      await objects.write('chunk', h, await downloadChunk(remote, h, size), false); // known missing above
       progress.bytesMoved += size;
       progress.objectsMoved++;
       opts.onProgress?.(progress);
@@ -68,4 +49,28 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     opts.signal,
   );
   return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
+}
+
+/** Downloads a chunk and verifies it against its hash and size before returning its bytes, as the pieces that arrived. */
+export async function downloadChunk(remote: Remote, h: string, expected: number): Promise<Buffer[]> {
+  // Hashed as it arrives and kept as the received pieces: no second copy of the chunk.
+  const stream = await remote.get(keyOf({ kind: 'chunk', name: h }));
+  const hasher = createHasher();
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of stream) {
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part as Uint8Array);
+    size += b.length;
+    if (size > Math.min(MANIFEST_LIMITS.chunkBytes, expected)) {
+      stream.destroy();
+      break;
+    }
+    hasher.update(b);
+    parts.push(b);
+  }
+  const actual = size > expected ? '(longer than expected)' : hasher.digest();
+  if (actual !== h || size !== expected) {
+    throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
+  }
+  return parts;
 }

@@ -1,0 +1,153 @@
+// Pull and checkout in one pass: each chunk is downloaded (or read from the local store), verified, and
+// written from the same buffer both into the store and at its offset in the target's temp file. The
+// two-pass way (fetchSnapshot, then materialize) read and hashed every downloaded chunk a second time.
+//
+// Files are opened lazily in manifest order as their first chunk is taken up and closed when their last
+// chunk lands, so at most about `concurrency` + 1 temp files are open and no more than `concurrency`
+// chunks are in memory. Temp files are renamed into place only once every chunk has arrived, so a
+// failure (a corrupt chunk, a dead connection) leaves no file of the snapshot: every temp file is
+// removed, and so is every directory this run created (the destination's own included).
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { manifestChunks, type Manifest, type ManifestFile } from '../core/manifest.js';
+import { openTemp, prepareDest, targetOf } from '../core/materialize.js';
+import { ObjectWriter } from '../core/object-writer.js';
+import type { Repository } from '../core/repo.js';
+import type { Remote } from '../remote/types.js';
+import { loadManifest } from './manifests.js';
+import { downloadChunk, type FetchOptions, type FetchResult } from './pull.js';
+import { runBounded, type TransferProgress } from './transfer.js';
+
+export interface FetchCheckoutOptions extends FetchOptions {
+  onCheckoutProgress?: (done: number, total: number) => void;
+}
+
+interface OpenFile {
+  target: string;
+  tmp: string;
+  fh: fs.FileHandle;
+  /** Chunks still to be written. */
+  left: number;
+}
+
+interface Piece {
+  file: ManifestFile;
+  offset: number;
+  hash: string;
+  size: number;
+}
+
+/** Makes every chunk of the manifest present in the local store and writes its files under absDest. */
+export async function fetchAndCheckout(repo: Repository, remote: Remote, manifestHash: string, absDest: string, opts: FetchCheckoutOptions = {}): Promise<FetchResult> {
+  const manifest: Manifest = await loadManifest(repo, manifestHash, remote);
+  const wanted = manifestChunks(manifest);
+  const hashes = [...wanted.keys()];
+  const present = await Promise.all(hashes.map((h) => repo.store.has('chunk', h)));
+  const missing = new Set(hashes.filter((_, i) => !present[i]));
+  const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
+  const toMove = [...missing].reduce((n, h) => n + wanted.get(h)!, 0);
+  const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.size };
+  opts.onProgress?.(progress);
+  const fileBytes = manifest.files.reduce((n, f) => n + f.size, 0);
+  let written = 0;
+
+  // Every chunk occurrence, in manifest order; a chunk that repeats is downloaded at its first occurrence
+  // and later ones wait for it to be stored, then copy it from the store.
+  const pieces: Piece[] = [];
+  for (const file of manifest.files) {
+    let offset = 0;
+    file.chunks.forEach((hash, i) => {
+      pieces.push({ file, offset, hash, size: file.sizes[i]! });
+      offset += file.sizes[i]!;
+    });
+  }
+  const downloads = new Map<string, Promise<void>>();
+  const objects = new ObjectWriter(repo.store);
+  const swept = new Set<string>();
+  const open = new Map<ManifestFile, Promise<OpenFile>>();
+  const complete: OpenFile[] = [];
+
+  const fileFor = (file: ManifestFile): Promise<OpenFile> => {
+    let o = open.get(file);
+    if (!o) {
+      o = openTemp(manifest, absDest, file, swept).then((t) => ({ ...t, left: file.chunks.length }));
+      o.catch(() => {}); // surfaced where awaited
+      open.set(file, o);
+    }
+    return o;
+  };
+  const finish = async (file: ManifestFile, o: OpenFile) => {
+    await o.fh.close();
+    await fs.chmod(o.tmp, file.mode || 0o644);
+    complete.push(o);
+    open.delete(file);
+  };
+
+  // The snapshot's directories that do not exist yet, deepest first: removed again if the pull fails.
+  const dirs = manifest.type === 'dir' ? [...new Set(manifest.files.flatMap((f) => ancestors(path.dirname(targetOf(manifest, absDest, f)), absDest)))] : [];
+  const exists = await Promise.all(dirs.map((d) => fs.lstat(d).then(() => true, () => false)));
+  const created = dirs.filter((_, i) => !exists[i]).sort((x, y) => y.length - x.length);
+  try {
+    await prepareDest(manifest, absDest);
+    // Empty files have no chunk to carry them.
+    for (const file of manifest.files) if (file.chunks.length === 0) await finish(file, await fileFor(file));
+    await runBounded(
+      pieces,
+      opts.concurrency ?? remote.features.defaultConcurrency,
+      async (p) => {
+        const o = await fileFor(p.file);
+        let data: Buffer[];
+        const pending = downloads.get(p.hash);
+        if (missing.has(p.hash) && !pending) {
+          let stored!: () => void;
+          let failed!: (e: unknown) => void;
+          const done = new Promise<void>((res, rej) => ((stored = res), (failed = rej)));
+          done.catch(() => {}); // a waiter sees it; runBounded reports the first failure
+          downloads.set(p.hash, done);
+          try {
+            data = await downloadChunk(remote, p.hash, p.size); // verified before any byte is used
+            await objects.write('chunk', p.hash, data, false);
+            stored();
+          } catch (e) {
+            failed(e);
+            throw e;
+          }
+          progress.bytesMoved += p.size;
+          progress.objectsMoved++;
+          opts.onProgress?.(progress);
+        } else {
+          if (pending) await pending;
+          data = [await repo.store.get('chunk', p.hash)]; // verified as read
+        }
+        await o.fh.writev(data, p.offset);
+        written += p.size;
+        opts.onCheckoutProgress?.(written, fileBytes);
+        if (--o.left === 0) await finish(p.file, o);
+      },
+      opts.signal,
+    );
+    for (const o of complete) await fs.rename(o.tmp, o.target);
+  } catch (e) {
+    // No partial file left behind: every temp file, open or complete, is removed.
+    const temps = await Promise.all(
+      [...open.values()].map(async (po) => {
+        const o = await po.catch(() => null);
+        await o?.fh.close().catch(() => {});
+        return o;
+      }),
+    );
+    for (const o of [...temps, ...complete]) if (o) await fs.rm(o.tmp, { force: true });
+    // rmdir, not rm -r: a directory someone else filled meanwhile stays.
+    for (const d of created) await fs.rmdir(d).catch(() => {});
+    throw e;
+  }
+  return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
+}
+
+/** dir and each of its parents up to and including top. */
+function ancestors(dir: string, top: string): string[] {
+  const out = [dir];
+  while (dir !== top && dir.startsWith(top + path.sep)) out.push((dir = path.dirname(dir)));
+  return out;
+}
