@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { manifestChunks, type Manifest, type ManifestFile } from '../core/manifest.js';
 import { openTemp, prepareDest, targetOf } from '../core/materialize.js';
-import { ObjectWriter } from '../core/object-writer.js';
+import { ObjectWriter, writevAll } from '../core/object-writer.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
@@ -120,7 +120,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           if (pending) await pending;
           data = [await repo.store.get('chunk', p.hash)]; // verified as read
         }
-        await o.fh.writev(data, p.offset);
+        await writevAll(o.fh, data, p.offset);
         written += p.size;
         opts.onCheckoutProgress?.(written, fileBytes);
         if (--o.left === 0) await finish(p.file, o);
