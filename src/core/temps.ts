@@ -7,7 +7,9 @@ import path from 'node:path';
 /** Marks temp file names: the final name, this, then `<pid>-<8 hex>`. */
 export const TMP_MARK = '.tmp-';
 
+/** False only when this machine certainly has no such process (ESRCH); EPERM means it exists. */
 export function processAlive(pid: number): boolean {
+  if (pid <= 0) return true; // 0 and negatives name process groups, not a process
   try {
     process.kill(pid, 0);
     return true;

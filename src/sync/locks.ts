@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { IntegrityError, LockHeldError } from '../errors.js';
 import { writerId } from '../core/refs.js';
+import { processAlive } from '../core/temps.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 
@@ -55,7 +56,7 @@ export function decodeLock(data: Buffer, where: string): LockDocument {
 
 export function isLive(h: LockHolder, now = Date.now()): boolean {
   // A killed holder on this machine would otherwise block gc for the whole TTL.
-  if (Number.isSafeInteger(h.pid) && h.by === writerId() && !processExists(h.pid!)) return false;
+  if (Number.isSafeInteger(h.pid) && h.by === writerId() && !processAlive(h.pid!)) return false;
   const t = Date.parse(h.expires);
   return !Number.isFinite(t) || t + CLOCK_SKEW_MS > now; // unreadable time: assume live, the safe side
 }
@@ -119,17 +120,6 @@ export class Lease {
 function newHolder(op: LockHolder['op'], ttlMs: number): LockHolder {
   const now = Date.now();
   return { id: crypto.randomBytes(8).toString('hex'), op, by: writerId(), created: new Date(now).toISOString(), expires: new Date(now + ttlMs).toISOString(), pid: process.pid };
-}
-
-/** False only when this machine certainly has no such process (ESRCH); EPERM means it exists. */
-function processExists(pid: number): boolean {
-  if (pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 /**
