@@ -79,8 +79,3 @@ export function isCanonicalPointer(text: Buffer | string): boolean {
     return false;
   }
 }
-
-/** Quick test used to tell a pointer file from a checkpoint without reading a large file. */
-export function looksLikePointerPath(p: string): boolean {
-  return p.endsWith(POINTER_SUFFIX);
-}

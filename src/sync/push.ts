@@ -102,8 +102,6 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   if (!listed.has(manifestHash)) {
     await remote.put(keyOf({ kind: 'manifest', name: manifestHash }), bufferSource(await repo.store.get('manifest', manifestHash)));
   }
-  listed.add(manifestHash);
-  await state.setKnownManifests(listed);
   await state.clearUploadLog();
 
   const moved = await moveRemoteRef(remote, name, manifestHash, { expected: opts.force ? undefined : beforeTarget });

@@ -1,12 +1,11 @@
-// The local cache of a remote's state (manifest-spec.md, "Remote state cache"): which manifests the
-// remote is known to hold, and which chunks this machine uploaded that no known manifest covers yet
-// (so a push that was killed resumes without sending them again). It is only ever a hint that saves
-// requests: manifests are re-listed on every push, and upload-log entries expire.
+// The local cache of a remote's state (manifest-spec.md, "Remote state cache"): which chunks this
+// machine uploaded that no manifest on the remote covers yet, so a push that was killed resumes without
+// sending them again. Only a hint: entries expire, and what manifests the remote holds is re-listed on
+// every push.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Repository } from '../core/repo.js';
-import { writeAtomic } from '../core/store.js';
 
 /** Upload-log entries older than this are not trusted (gc may have removed unreferenced chunks). */
 export const UPLOAD_LOG_TRUST_MS = 60 * 60 * 1000;
@@ -15,14 +14,6 @@ export class RemoteState {
   readonly dir: string;
   constructor(repo: Repository, remoteUrl: string) {
     this.dir = repo.remoteStateDir(remoteUrl);
-  }
-
-  async knownManifests(): Promise<Set<string>> {
-    return new Set((await readLines(path.join(this.dir, 'manifests'))).filter((l) => /^[0-9a-f]{64}$/.test(l)));
-  }
-
-  async setKnownManifests(hashes: Iterable<string>): Promise<void> {
-    await writeAtomic(path.join(this.dir, 'manifests'), [...hashes].sort().join('\n') + '\n');
   }
 
   /** Chunks uploaded recently enough to trust without asking the remote. */
