@@ -11,9 +11,11 @@ set +e
 npx ava "$@" 2>&1 | tee .test-output.log
 status=${PIPESTATUS[0]}
 set -e
-# A plain closing line that any CI reader understands.
-passed=$(grep -Eo '^ *[0-9]+ tests? passed' .test-output.log | grep -Eo '[0-9]+' | tail -1 || true)
+# A plain closing line that any CI reader understands (ava prints no "passed" count when some fail).
+passed=$(grep -c '^ *✔' .test-output.log || true)
 failed=$(grep -Eo '^ *[0-9]+ tests? failed' .test-output.log | grep -Eo '[0-9]+' | tail -1 || true)
+# A crashed test file (uncaught exception) counts as a failure even when no test was marked failed.
+if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
 echo "${passed:-0} passed, ${failed:-0} failed"
 rm -f .test-output.log
 exit "$status"

@@ -23,6 +23,8 @@ let outside: string;
 const CHUNK_DATA = bytesFor('hostile-chunk', 1000);
 const realChunk = hashBytes(CHUNK_DATA);
 let tried = 0;
+// Every test runs serially: they share one repository and check that it holds no temp file, which a
+// concurrent test's pull in flight would otherwise put there.
 
 test.before(async () => {
   const root = await tempDir('ckpt-hostile-');
@@ -105,7 +107,7 @@ const hostileManifests: Array<[string, Buffer, RegExp]> = [
 ];
 
 for (const [what, bytes, pattern] of hostileManifests) {
-  test(`pull refuses a manifest with ${what} before writing anything`, async (t) => {
+  test.serial(`pull refuses a manifest with ${what} before writing anything`, async (t) => {
     const name = `hostile/${what.replace(/[^a-z0-9]+/gi, '-')}`;
     await plantManifest(name, bytes);
     const out = path.join(repo, 'out', name);
@@ -115,14 +117,14 @@ for (const [what, bytes, pattern] of hostileManifests) {
   });
 }
 
-test('a control manifest crafted the same way pulls fine (the crafting itself is sound)', async (t) => {
+test.serial('a control manifest crafted the same way pulls fine (the crafting itself is sound)', async (t) => {
   await plantManifest('hostile/control', packr.pack(good));
   const out = path.join(repo, 'out-control');
   await ok(['pull', 'hostile/control', '--to', out], { cwd: repo });
   t.deepEqual(await fs.readFile(path.join(out, 'a.bin')), bytesFor('hostile-chunk', 1000));
 });
 
-test('pull refuses to write through a symlink in the target that points outside', async (t) => {
+test.serial('pull refuses to write through a symlink in the target that points outside', async (t) => {
   await plantManifest('hostile/through-link', packr.pack({ ...good, files: [file('sub/x.bin')] }));
   const out = path.join(repo, 'linked');
   await fs.mkdir(out);
@@ -133,7 +135,7 @@ test('pull refuses to write through a symlink in the target that points outside'
   t.deepEqual(await tempFilesIn(repo), []);
 });
 
-test('checkout refuses a symlinked directory on the way even when a sibling file is fine', async (t) => {
+test.serial('checkout refuses a symlinked directory on the way even when a sibling file is fine', async (t) => {
   await plantManifest('hostile/sibling', packr.pack({ ...good, files: [file('ok.bin'), file('sub/deep/x.bin')] }));
   const out = path.join(repo, 'linked2');
   await fs.mkdir(path.join(out, 'sub'), { recursive: true });
@@ -143,7 +145,7 @@ test('checkout refuses a symlinked directory on the way even when a sibling file
   t.deepEqual(await fs.readdir(outside), []);
 });
 
-test('add refuses a directory holding a symlink that points outside', async (t) => {
+test.serial('add refuses a directory holding a symlink that points outside', async (t) => {
   const dir = path.join(repo, 'withlink');
   await fs.mkdir(dir);
   await fs.writeFile(path.join(dir, 'a.bin'), 'a');
@@ -168,7 +170,7 @@ const hostilePointers: Array<[string, string]> = [
 ];
 
 for (const [what, text] of hostilePointers) {
-  test(`pull refuses ${what} as a pointer file before writing anything`, async (t) => {
+  test.serial(`pull refuses ${what} as a pointer file before writing anything`, async (t) => {
     const base = `ptr-${what.replace(/[^a-z0-9]+/gi, '-')}`;
     await fs.writeFile(path.join(repo, `${base}.ckpt`), text);
     const r = await cli(['pull', `${base}.ckpt`], { cwd: repo });
@@ -187,7 +189,7 @@ const badRemotes: Array<[string, string[], RegExp]> = [
 ];
 
 for (const [what, args, pattern] of badRemotes) {
-  test(`${what}: one error line and a non-zero exit`, async (t) => {
+  test.serial(`${what}: one error line and a non-zero exit`, async (t) => {
     const r = await cli(args, { cwd: repo, env: { CKPTSYNC_RETRIES: '1' } });
     assertOneErrorLine(t, r, what, pattern);
     const cfg = JSON.parse(await fs.readFile(path.join(repo, '.ckptsync', 'config.json'), 'utf8'));
