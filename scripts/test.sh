@@ -7,6 +7,11 @@ for f in scripts/deps.d/*.sh; do [ -e "$f" ] && bash "$f"; done
 # versions, which npm leaves out of the lock file, and npm ci then refuses the lock as out of sync.
 [ -d node_modules ] && [ -z "${CKPT_REINSTALL:-}" ] || npm install --no-audit --no-fund
 npm run build
+# Every test's temp files go under one directory, removed at the end, so runs never pile up in /tmp.
+TMPDIR=$(mktemp -d /tmp/ckptsync-test.XXXXXX)
+chmod 755 "$TMPDIR" # the WebDAV server's worker user must reach its document root under it
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
 set +e
 npx ava "$@" 2>&1 | tee .test-output.log
 status=${PIPESTATUS[0]}
