@@ -4,6 +4,7 @@
 
 import fs from 'node:fs/promises';
 import { hashBytes } from './hash.js';
+import { loadGearKernel, type GearKernel } from './gear-wasm.js';
 
 export const FASTCDC_ALG = 'fastcdc-gear32';
 
@@ -55,7 +56,8 @@ export interface CutFinder {
   (buf: Uint8Array, start: number, end: number, eof: boolean): number;
 }
 
-export function fastcdcCutFinder(p: ChunkerParams): CutFinder {
+/** `kernel` runs the gear loop: any kernel gives the same cuts (tests compare them); the fastest is the default. */
+export function fastcdcCutFinder(p: ChunkerParams, kernel: GearKernel = defaultGearKernel): CutFinder {
   validateChunker(p);
   if (p.alg !== FASTCDC_ALG) throw new RangeError(`${p.alg} is not a rolling-hash chunker`);
   const bits = Math.round(Math.log2(p.avg));
@@ -67,14 +69,24 @@ export function fastcdcCutFinder(p: ChunkerParams): CutFinder {
     if (n <= p.min) return n;
     const limit = start + Math.min(n, p.max);
     const normal = start + Math.min(n, p.avg);
-    const words = wordView(buf);
-    let i = scan(buf, words, start + p.min, normal, maskS, 0);
-    if (i < 0) i = scan(buf, words, normal, limit, maskL, lastHash);
+    let i = kernel.scan(buf, start + p.min, normal, maskS, 0);
+    if (i < 0) i = kernel.scan(buf, normal, limit, maskL, kernel.hash);
     return (i < 0 ? limit : i + 1) - start;
   };
 }
 
-let lastHash = 0;
+/** The gear loop in JavaScript: the fallback where WebAssembly is unavailable, and the tests' reference. */
+export const jsGearKernel: GearKernel = {
+  hash: 0,
+  scan: (buf, from, to, mask, h) => scan(buf, wordView(buf), from, to, mask, h),
+};
+
+/** The WebAssembly gear loop (src/core/gear-wasm.ts), or null where it cannot load. */
+export const wasmGearKernel: GearKernel | null = loadGearKernel(GEAR);
+const defaultGearKernel = wasmGearKernel ?? jsGearKernel;
+/** Which kernel runs the gear loop by default (CKPTSYNC_CDC=js forces the JavaScript one). */
+export const cutKernel: 'wasm' | 'js' = wasmGearKernel ? 'wasm' : 'js';
+
 const views = new WeakMap<ArrayBufferLike, Uint32Array>();
 
 /** A 32-bit view of the whole ArrayBuffer under buf, so the hot loop reads 4 bytes per load. */
@@ -90,7 +102,7 @@ function wordView(buf: Uint8Array): Uint32Array | null {
 
 /**
  * Rolls the gear hash from h over buf[from, to); returns the first index i where (hash & mask) == 0,
- * or -1 (leaving the hash in lastHash). Reading aligned 32-bit words is ~1.5x faster than bytes.
+ * or -1 (leaving the hash in jsGearKernel.hash). Reading aligned 32-bit words is ~1.5x faster than bytes.
  */
 function scan(buf: Uint8Array, words: Uint32Array | null, from: number, to: number, mask: number, h: number): number {
   const G = GEAR;
@@ -118,7 +130,7 @@ function scan(buf: Uint8Array, words: Uint32Array | null, from: number, to: numb
     h = ((h << 1) + G[buf[i]!]!) | 0;
     if ((h & mask) === 0) return i;
   }
-  lastHash = h;
+  jsGearKernel.hash = h;
   return -1;
 }
 
