@@ -1,4 +1,21 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+// Starts the CLI. oclif reads oclif.manifest.json instead of importing every command file, but only
+// after prepareCommandManifest has checked that the manifest describes this very build (see
+// src/cli/command-manifest.ts); @oclif/core itself is imported only after that check.
+import { fileURLToPath } from 'node:url';
+import { prepareCommandManifest } from '../dist/src/cli/command-manifest.js';
 
-await execute({ dir: import.meta.url });
+// @oclif/core's index checks the running Node against its own engines (>=18) with the full semver
+// package, ~35 ms per start; package.json's engines (>=20.18) are stricter, so the check can never
+// warn for a supported Node. Skipped for this import only, so child processes keep the default.
+const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING;
+process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const plugin = await prepareCommandManifest(root);
+const { execute } = await import('@oclif/core');
+if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING;
+else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck;
+
+// With a plugin in hand (the manifest on disk is stale and could not be replaced), oclif uses it
+// as loaded rather than reading the file.
+await execute(plugin ? { loadOptions: { root, plugins: new Map([[plugin.name, plugin]]) } } : { dir: import.meta.url });
