@@ -9,12 +9,11 @@
 // growing it would detach every view a consumer still holds).
 
 const DATA_AT = 65536;
-const BLOCK = 4 * 65536;
 /** How much input one call into the module rolls over (tests cross this boundary). */
-export const GEAR_WASM_BLOCK = BLOCK;
+export const GEAR_WASM_BLOCK = 65536;
 const HASH_AT = 1024;
 /** Bytes rolled per trip of the unrolled loop; the rest go one at a time. */
-const UNROLL = 8;
+const UNROLL = 4;
 
 /** Unsigned LEB128. */
 function u32(n: number): number[] {
@@ -66,41 +65,44 @@ function step(k: number): number[] {
 /** p += k */
 const advance = (k: number) => [0x20, P, 0x41, ...s32(k), 0x6a, 0x21, P];
 
-const body = [
-  0x00, //                                     no locals beyond the parameters
-  0x02, 0x40, //                               (block $tail
-  0x03, 0x40, //                                 (loop $unrolled
-  0x20, P, 0x41, ...s32(UNROLL), 0x6a, //          (i32.add (local.get $p) (i32.const UNROLL))
-  0x20, END, 0x4b, 0x0d, 1, //                     (br_if $tail (i32.gt_u ... (local.get $end)))
-  ...Array.from({ length: UNROLL }, (_, k) => step(k)).flat(),
-  ...advance(UNROLL),
-  0x0c, 0, //                                      (br $unrolled)
-  0x0b, 0x0b, //                               ))
-  0x02, 0x40, //                               (block $done
-  0x03, 0x40, //                                 (loop $bytes
-  0x20, P, 0x20, END, 0x4f, 0x0d, 1, //            (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-  ...step(0),
-  ...advance(1),
-  0x0c, 0, //                                      (br $bytes)
-  0x0b, 0x0b, //                               ))
-  0x41, ...s32(HASH_AT), 0x20, H, 0x36, 2, 0, // (i32.store (i32.const HASH_AT) (local.get $h))
-  0x41, 0x7f, //                               (i32.const -1)
-  0x0b, //                                     end
-];
+/** The module, with room for `block` bytes of input. */
+function moduleBytes(block: number, unroll: number): Uint8Array<ArrayBuffer> {
+  const body = [
+    0x00, //                                     no locals beyond the parameters
+    0x02, 0x40, //                               (block $tail
+    0x03, 0x40, //                                 (loop $unrolled
+    0x20, P, 0x41, ...s32(unroll), 0x6a, //          (i32.add (local.get $p) (i32.const UNROLL))
+    0x20, END, 0x4b, 0x0d, 1, //                     (br_if $tail (i32.gt_u ... (local.get $end)))
+    ...Array.from({ length: unroll }, (_, k) => step(k)).flat(),
+    ...advance(unroll),
+    0x0c, 0, //                                      (br $unrolled)
+    0x0b, 0x0b, //                               ))
+    0x02, 0x40, //                               (block $done
+    0x03, 0x40, //                                 (loop $bytes
+    0x20, P, 0x20, END, 0x4f, 0x0d, 1, //            (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+    ...step(0),
+    ...advance(1),
+    0x0c, 0, //                                      (br $bytes)
+    0x0b, 0x0b, //                               ))
+    0x41, ...s32(HASH_AT), 0x20, H, 0x36, 2, 0, // (i32.store (i32.const HASH_AT) (local.get $h))
+    0x41, 0x7f, //                               (i32.const -1)
+    0x0b, //                                     end
+  ];
 
-const MODULE = Uint8Array.from([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-  // (type (func (param i32 i32 i32 i32) (result i32)))
-  ...section(1, [1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f]),
-  // (func $scan (type 0))
-  ...section(3, [1, 0]),
-  // (memory 1 + BLOCK / 64 KiB)   ;; no maximum: never grown
-  ...section(5, [1, 0x00, ...u32(DATA_AT / 65536 + BLOCK / 65536)]),
-  // (export "memory" (memory 0)) (export "scan" (func $scan))
-  ...section(7, [2, ...name('memory'), 0x02, 0, ...name('scan'), 0x00, 0]),
-  // (code: one body)
-  ...section(10, [1, ...u32(body.length), ...body]),
-]);
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    // (type (func (param i32 i32 i32 i32) (result i32)))
+    ...section(1, [1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f]),
+    // (func $scan (type 0))
+    ...section(3, [1, 0]),
+    // (memory 1 + BLOCK / 64 KiB)   ;; no maximum: never grown
+    ...section(5, [1, 0x00, ...u32(DATA_AT / 65536 + Math.ceil(block / 65536))]),
+    // (export "memory" (memory 0)) (export "scan" (func $scan))
+    ...section(7, [2, ...name('memory'), 0x02, 0, ...name('scan'), 0x00, 0]),
+    // (code: one body)
+    ...section(10, [1, ...u32(body.length), ...body]),
+  ]);
+}
 
 export interface GearKernel {
   /**
@@ -113,11 +115,11 @@ export interface GearKernel {
 }
 
 /** The kernel with `gear` in its memory, or null where WebAssembly is unavailable. */
-export function loadGearKernel(gear: Uint32Array): GearKernel | null {
+export function loadGearKernel(gear: Uint32Array, block = GEAR_WASM_BLOCK, unroll = UNROLL): GearKernel | null {
   if (typeof WebAssembly !== 'object' || process.env.CKPTSYNC_CDC === 'js') return null;
   let instance: WebAssembly.Instance;
   try {
-    instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
+    instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(block, unroll)));
   } catch {
     return null; // e.g. a runtime that forbids code generation
   }
@@ -129,7 +131,7 @@ export function loadGearKernel(gear: Uint32Array): GearKernel | null {
     hash: 0,
     scan(buf, from, to, mask, h) {
       for (let i = from; i < to; ) {
-        const n = Math.min(BLOCK, to - i);
+        const n = Math.min(block, to - i);
         mem.set(buf.subarray(i, i + n), DATA_AT);
         const at = run(DATA_AT, DATA_AT + n, mask, h);
         if (at >= 0) return i + (at - DATA_AT);
