@@ -86,6 +86,27 @@ export class LocalRemote implements Remote {
     });
   }
 
+  async readInto(key: string, into: Buffer): Promise<number> {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(this.pathOf(key), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`not found on remote: ${key}`, { key });
+      throw e;
+    }
+    try {
+      let n = 0;
+      while (n < into.length) {
+        const { bytesRead } = await fh.read(into, n, into.length - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      return n;
+    } finally {
+      await fh.close();
+    }
+  }
+
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     // Walk from the deepest directory the prefix names completely.
     const slash = prefix.lastIndexOf('/');

@@ -2,7 +2,7 @@
 // pointer file (or --to) says.
 
 import path from 'node:path';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
@@ -21,6 +21,12 @@ export interface PullOptions {
   to?: string;
   /** Only fetch into the store; write no files. */
   noCheckout?: boolean;
+  /**
+   * False: write the files only, without a second copy of their chunks in the local store (half the
+   * writes and the disk space). A later pull still moves only what changed: the chunks it lacks are read
+   * from the files already at the destination when they still hold them.
+   */
+  keepChunks?: boolean;
   concurrency?: number;
   onProgress?: (p: TransferProgress) => void;
   onCheckoutProgress?: (done: number, total: number) => void;
@@ -33,12 +39,15 @@ export interface PullResult {
   path?: string;
   bytesTotal: number;
   bytesDownloaded: number;
+  /** Bytes read from the files already at the destination instead of downloaded. */
+  bytesSeeded: number;
   chunksTotal: number;
   chunksDownloaded: number;
 }
 
 export async function pull(opts: PullOptions): Promise<PullResult> {
   const { repo } = opts;
+  if (opts.noCheckout && opts.keepChunks === false) throw new UsageError('--no-store needs a checkout: without one there would be nothing to keep');
   const t = await resolveTarget(repo, opts.target, { allowRemoteName: true });
   const { remote, owned } = await openRemoteFor(repo, opts.remote);
   try {
@@ -53,7 +62,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     const dest = opts.noCheckout ? undefined : path.resolve(opts.to ?? t.dataPath ?? path.join(repo.root, ...t.name!.split('/')));
     const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest, opts) : await fetchSnapshot(repo, remote, manifest, opts);
     if (t.name) await repo.withLock(() => repo.setRef(t.name!, manifest!));
-    return { name: t.name, manifest, path: dest, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
+    return { name: t.name, manifest, path: dest, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, bytesSeeded: fetched.bytesSeeded ?? 0, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
   } finally {
     if (owned) await remote.close();
   }

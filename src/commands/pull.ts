@@ -11,6 +11,10 @@ export default class Pull extends CkptCommand {
     remote: Flags.string({ char: 'r', description: 'remote name or URL (default: the default remote)' }),
     to: Flags.string({ description: 'where to write the files (default: beside the pointer, or the name under the repository root)' }),
     'no-checkout': Flags.boolean({ description: 'only fetch into the local store', default: false }),
+    'no-store': Flags.boolean({
+      description: 'write the files only, not also a copy of their chunks in the local store (half the disk); a later pull reuses what the files still hold',
+      default: false,
+    }),
     jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
   };
 
@@ -20,11 +24,11 @@ export default class Pull extends CkptCommand {
     const repo = await this.repo(flags.dir);
     const bar = new ProgressLine(`pull ${args.target}`);
     const started = Date.now();
-    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
+    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], keepChunks: !flags['no-store'], concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     this.emit(flags.json, { ...r, seconds: secs }, (x) =>
-      this.log(`pulled ${x.name ?? x.manifest.slice(0, 16)}: downloaded ${formatBytes(x.bytesDownloaded)} (${x.chunksDownloaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesDownloaded)} already here, in ${secs.toFixed(1)}s${x.path ? `; wrote ${x.path}` : ''}`),
+      this.log(`pulled ${x.name ?? x.manifest.slice(0, 16)}: downloaded ${formatBytes(x.bytesDownloaded)} (${x.chunksDownloaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesDownloaded)} already here${x.bytesSeeded ? ` (${formatBytes(x.bytesSeeded)} of it from the old file)` : ''}, in ${secs.toFixed(1)}s${x.path ? `; wrote ${x.path}` : ''}`),
     );
   }
 }

@@ -114,6 +114,17 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   return { manifest, manifestHash, bytes: progress.bytesDone, bytesNew: progress.bytesNew, chunks, chunksNew: writer.written };
 }
 
+/**
+ * The chunks a file would be cut into with `params` (tensor-aware params fall back to nothing when the
+ * file is not in that format, so no time is spent hashing cuts that cannot match), with their hashes.
+ */
+export async function* hashChunks(file: string, params: ChunkerParams): AsyncGenerator<{ offset: number; size: number; hash: string }> {
+  const st = await fs.stat(file);
+  const { chunker, lengths } = await chooseCutter(file, st.size, params);
+  if (chunker.alg !== params.alg) return;
+  for await (const c of chunkFile(file, chunker, undefined, lengths)) yield { offset: c.offset, size: c.data.length, hash: hashBytes(c.data) };
+}
+
 /** The tensor-aware cutters, tried in order; each returns chunk lengths, or null if the file is not its format. */
 const CUTTERS: { alg: string; defaults: ChunkerParams; cuts(file: string, size: number, p: ChunkerParams): Promise<number[] | null> }[] = [
   { alg: SAFETENSORS_ALG, defaults: DEFAULT_SAFETENSORS_CHUNKER, cuts: async (f, n, p) => map(await safetensorsLayout(f, n), (l) => safetensorsCuts(l, p)) },

@@ -38,6 +38,7 @@ export function withRetry(remote: Remote, opts: RetryOptions = {}): Remote {
     stat: (key) => r('stat', key, () => remote.stat(key)),
     put: (key: string, source: ByteSource) => r('put', key, () => remote.put(key, source)),
     get: async (key: string, range?: ByteRange) => resumingBody(remote, key, range, await r('get', key, () => remote.get(key, range)), opts),
+    readInto: remote.readInto && ((key: string, into: Buffer) => r('readInto', key, () => remote.readInto!(key, into))),
     list: (prefix: string) => listRetrying(remote, prefix, opts),
     delete: (key) => r('delete', key, () => remote.delete(key)),
     readDocument: (key) => r('readDocument', key, () => remote.readDocument(key)),

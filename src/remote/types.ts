@@ -56,6 +56,12 @@ export interface Remote {
   put(key: string, source: ByteSource): Promise<void>;
   /** Streams an object, or a range of it. Rejects with NotFoundError when the key is missing. */
   get(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Optional, for drivers that can read without a stream (a local directory): reads the object from its
+   * start into `into` until the object ends or `into` is full, and returns the bytes read. Lets pull
+   * reuse its buffers instead of allocating one per chunk. Rejects with NotFoundError like get().
+   */
+  readInto?(key: string, into: Buffer): Promise<number>;
   /** Every object whose key starts with prefix, in any order, following pagination. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Deletes an object; deleting a missing key is not an error. */

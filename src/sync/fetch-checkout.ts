@@ -10,17 +10,25 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { BufferPool } from '../core/buffer-pool.js';
 import { manifestChunks, type Manifest, type ManifestFile } from '../core/manifest.js';
 import { openTemp, prepareDest, targetOf } from '../core/materialize.js';
 import { ObjectWriter, writevAll } from '../core/object-writer.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
+import { findSeeds, SeedReader, type SeedPiece } from './seed.js';
 import { downloadChunk, type FetchOptions, type FetchResult } from './pull.js';
 import { runBounded, type TransferProgress } from './transfer.js';
 
 export interface FetchCheckoutOptions extends FetchOptions {
   onCheckoutProgress?: (done: number, total: number) => void;
+  /**
+   * False: write the files only, not a second copy of their chunks into the store (half the disk writes
+   * and space). Chunks left out are recorded as cleaned (spec §7), as `clean` does; a chunk the snapshot
+   * holds more than once is still stored, so its later copies are read back from the store.
+   */
+  keepChunks?: boolean;
 }
 
 interface OpenFile {
@@ -46,8 +54,10 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const present = await Promise.all(hashes.map((h) => repo.store.has('chunk', h)));
   const missing = new Set(hashes.filter((_, i) => !present[i]));
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
-  const toMove = [...missing].reduce((n, h) => n + wanted.get(h)!, 0);
-  const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.size };
+  // Chunks the files already at the destination hold are read from there rather than downloaded.
+  const seeds = missing.size ? await findSeeds(manifest, absDest, missing) : new Map<string, SeedPiece>();
+  const toMove = [...missing].reduce((n, h) => n + (seeds.has(h) ? 0 : wanted.get(h)!), 0);
+  const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.size - seeds.size };
   opts.onProgress?.(progress);
   const fileBytes = manifest.files.reduce((n, f) => n + f.size, 0);
   let written = 0;
@@ -55,15 +65,24 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   // Every chunk occurrence, in manifest order; a chunk that repeats is downloaded at its first occurrence
   // and later ones wait for it to be stored, then copy it from the store.
   const pieces: Piece[] = [];
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
   for (const file of manifest.files) {
     let offset = 0;
     file.chunks.forEach((hash, i) => {
       pieces.push({ file, offset, hash, size: file.sizes[i]! });
+      if (seen.has(hash)) repeated.add(hash);
+      seen.add(hash);
       offset += file.sizes[i]!;
     });
   }
   const downloads = new Map<string, Promise<void>>();
   const objects = new ObjectWriter(repo.store);
+  const pool = new BufferPool();
+  const seedReader = new SeedReader(pool);
+  const keep = opts.keepChunks !== false;
+  const notStored: string[] = [];
+  let bytesSeeded = 0;
   const swept = new Set<string>();
   const open = new Map<ManifestFile, Promise<OpenFile>>();
   const complete: OpenFile[] = [];
@@ -98,6 +117,8 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       async (p) => {
         const o = await fileFor(p.file);
         let data: Buffer[];
+        let release = () => {};
+        let fromSeed = false;
         const pending = downloads.get(p.hash);
         if (missing.has(p.hash) && !pending) {
           let stored!: () => void;
@@ -106,27 +127,41 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           done.catch(() => {}); // a waiter sees it; runBounded reports the first failure
           downloads.set(p.hash, done);
           try {
-            data = await downloadChunk(remote, p.hash, p.size); // verified before any byte is used
-            await objects.write('chunk', p.hash, data, false);
+            const seed = seeds.get(p.hash);
+            const seeded = seed ? await seedReader.read(p.hash, seed) : null; // verified, or null
+            ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool))); // verified before any byte is used
+            if (keep || repeated.has(p.hash)) await objects.write('chunk', p.hash, data, false);
+            else notStored.push(p.hash);
             stored();
+            fromSeed = seeded !== null;
           } catch (e) {
+            release();
             failed(e);
             throw e;
           }
-          progress.bytesMoved += p.size;
-          progress.objectsMoved++;
+          if (fromSeed) bytesSeeded += p.size;
+          else {
+            progress.bytesMoved += p.size;
+            progress.objectsMoved++;
+          }
           opts.onProgress?.(progress);
         } else {
           if (pending) await pending;
           data = [await repo.store.get('chunk', p.hash)]; // verified as read
         }
-        await writevAll(o.fh, data, p.offset);
+        try {
+          await writevAll(o.fh, data, p.offset);
+        } finally {
+          release();
+        }
         written += p.size;
         opts.onCheckoutProgress?.(written, fileBytes);
         if (--o.left === 0) await finish(p.file, o);
       },
       opts.signal,
     );
+    // Recorded before any file lands, so verify never sees an unexplained gap in the store.
+    if (notStored.length) await repo.withLock(() => repo.recordCleaned(notStored));
     for (const o of complete) await fs.rename(o.tmp, o.target);
   } catch (e) {
     // No partial file left behind: every temp file, open or complete, is removed.
@@ -141,8 +176,10 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     // rmdir, not rm -r: a directory someone else filled meanwhile stays.
     for (const d of created) await fs.rmdir(d).catch(() => {});
     throw e;
+  } finally {
+    await seedReader.close();
   }
-  return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
+  return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, bytesSeeded, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
 }
 
 /** dir and each of its parents up to and including top. */

@@ -1,6 +1,7 @@
 // Pull: fetch a manifest, download only the chunks missing locally, in parallel, verifying each.
 
 import { IntegrityError } from '../errors.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import { createHasher } from '../core/hash.js';
 import { MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest.js';
 import { ObjectWriter } from '../core/object-writer.js';
@@ -20,6 +21,8 @@ export interface FetchResult {
   manifest: Manifest;
   bytesTotal: number;
   bytesDownloaded: number;
+  /** Of the bytes not in the store, those read from the files already at the destination instead of downloaded. */
+  bytesSeeded?: number;
   chunksTotal: number;
   chunksDownloaded: number;
 }
@@ -32,6 +35,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
   const present = await Promise.all(hashes.map((h) => repo.store.has('chunk', h)));
   const missing = hashes.filter((_, i) => !present[i]);
   const objects = new ObjectWriter(repo.store);
+  const pool = new BufferPool();
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
   const toMove = missing.reduce((n, h) => n + wanted.get(h)!, 0);
   const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.length };
@@ -41,7 +45,12 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
       const size = wanted.get(h)!;
-      await objects.write('chunk', h, await downloadChunk(remote, h, size), false); // known missing above
+      const chunk = await downloadChunk(remote, h, size, pool);
+      try {
+        await objects.write('chunk', h, chunk.data, false); // known missing above
+      } finally {
+        chunk.release();
+      }
       progress.bytesMoved += size;
       progress.objectsMoved++;
       opts.onProgress?.(progress);
@@ -51,8 +60,40 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
   return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
 }
 
-/** Downloads a chunk and verifies it against its hash and size before returning its bytes, as the pieces that arrived. */
-export async function downloadChunk(remote: Remote, h: string, expected: number): Promise<Buffer[]> {
+/** A verified chunk's bytes, as pieces; release() hands any pooled buffer back once they are written. */
+export interface DownloadedChunk {
+  data: Buffer[];
+  release(): void;
+}
+
+/**
+ * Downloads a chunk and verifies it against its hash and size before returning its bytes. A driver that
+ * reads without a stream fills a buffer from `pool`; otherwise the pieces are kept as they arrived.
+ */
+export async function downloadChunk(remote: Remote, h: string, expected: number, pool?: BufferPool): Promise<DownloadedChunk> {
+  if (pool && remote.readInto) {
+    // One byte of room beyond the expected size, so an object that is too long is noticed.
+    const buf = pool.take(expected + 1);
+    try {
+      const n = await remote.readInto(keyOf({ kind: 'chunk', name: h }), buf);
+      const data = buf.subarray(0, n);
+      verifyChunk(remote, h, expected, n, n > expected ? '(longer than expected)' : createHasher().update(data).digest());
+      return { data: [data], release: () => pool.release(buf) };
+    } catch (e) {
+      pool.release(buf);
+      throw e;
+    }
+  }
+  return { data: await streamChunk(remote, h, expected), release: () => {} };
+}
+
+function verifyChunk(remote: Remote, h: string, expected: number, size: number, actual: string): void {
+  if (actual !== h || size !== expected) {
+    throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
+  }
+}
+
+async function streamChunk(remote: Remote, h: string, expected: number): Promise<Buffer[]> {
   // Hashed as it arrives and kept as the received pieces: no second copy of the chunk.
   const stream = await remote.get(keyOf({ kind: 'chunk', name: h }));
   const hasher = createHasher();
@@ -68,9 +109,6 @@ export async function downloadChunk(remote: Remote, h: string, expected: number)
     hasher.update(b);
     parts.push(b);
   }
-  const actual = size > expected ? '(longer than expected)' : hasher.digest();
-  if (actual !== h || size !== expected) {
-    throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
-  }
+  verifyChunk(remote, h, expected, size, size > expected ? '(longer than expected)' : hasher.digest());
   return parts;
 }

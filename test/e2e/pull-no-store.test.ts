@@ -1,0 +1,98 @@
+// pull --no-store writes a checkpoint once (no second copy in the store), and a later pull reads the
+// chunks it lacks from the file already at the destination (verified) instead of downloading them.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { loraEveryFor, loraVersion, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
+import { cli, findFiles, ok, tempDir } from '../helpers.js';
+
+const sha = async (file: string) => crypto.createHash('sha256').update(await fs.readFile(file)).digest('hex');
+const tensors = transformerLayout(16 << 20);
+const v2 = loraVersion(loraEveryFor(tensors, 0.1));
+
+/** A remote holding model.safetensors v1, then v2, plus the pointer file of each: made once for all tests. */
+async function makeRemote() {
+  const remote = path.join(await tempDir(), 'remote');
+  const a = await tempDir('ckpt-nostore-');
+  await ok(['init'], { cwd: a });
+  await ok(['remote', 'add', 'origin', remote], { cwd: a });
+  const pointers: string[] = [];
+  const data: string[] = [];
+  for (const versionOf of [undefined, v2]) {
+    await writeSafetensors(path.join(a, 'model.safetensors'), { seed: 'nostore', tensors, versionOf });
+    await ok(['add', 'model.safetensors'], { cwd: a });
+    await ok(['push', 'model.safetensors'], { cwd: a });
+    pointers.push(await fs.readFile(path.join(a, 'model.safetensors.ckpt'), 'utf8'));
+    data.push(await sha(path.join(a, 'model.safetensors')));
+  }
+  return { remote, pointers, data };
+}
+let shared: ReturnType<typeof makeRemote> | undefined;
+
+/** A fresh repository with the shared remote as origin. */
+async function setup() {
+  const { remote, pointers, data } = await (shared ??= makeRemote());
+  const b = await tempDir('ckpt-nostore-');
+  await ok(['init'], { cwd: b });
+  await ok(['remote', 'add', 'origin', remote], { cwd: b });
+  return { b, pointers, data };
+}
+
+const chunkObjects = async (repo: string) => (await findFiles(path.join(repo, '.ckptsync', 'objects'), '')).length;
+
+test('pull --no-store writes the file but no chunk copy, and verify counts the chunks as remote-only', async (t) => {
+  const { b, pointers, data } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--no-store', '--json'], { cwd: b });
+  t.is(r.json.result.bytesDownloaded, r.json.result.bytesTotal);
+  t.is(await sha(path.join(b, 'model.safetensors')), data[0]);
+  t.is(await chunkObjects(b), 0);
+  const v = await cli(['verify', '--json'], { cwd: b });
+  t.is(v.code, 0, v.stdout + v.stderr);
+  t.deepEqual(await findFiles(b, '.tmp-'), []);
+});
+
+test('a later pull moves only the changed chunks: the rest is read from the file at the destination', async (t) => {
+  const { b, pointers, data } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
+  const first = await ok(['pull', 'model.safetensors.ckpt', '--no-store', '--json'], { cwd: b });
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--no-store', '--json'], { cwd: b });
+  t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
+  t.true(r.json.result.bytesSeeded > 0.8 * first.json.result.bytesTotal, `seeded ${r.json.result.bytesSeeded}`);
+  t.true(r.json.result.bytesDownloaded < 0.15 * first.json.result.bytesTotal, `downloaded ${r.json.result.bytesDownloaded}`);
+  t.is(r.json.result.bytesDownloaded + r.json.result.bytesSeeded, r.json.result.bytesTotal);
+  t.is(await chunkObjects(b), 0);
+});
+
+test('a file at the destination that holds other bytes seeds nothing, and the pull is still exact', async (t) => {
+  const { b, pointers, data } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
+  await fs.writeFile(path.join(b, 'model.safetensors'), crypto.randomBytes(1 << 20));
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--json'], { cwd: b });
+  t.is(r.json.result.bytesSeeded, 0);
+  t.is(r.json.result.bytesDownloaded, r.json.result.bytesTotal);
+  t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
+  t.true((await chunkObjects(b)) > 0, 'without --no-store the chunks are kept');
+});
+
+test('seeding never reads through a symlink at the destination', async (t) => {
+  const { b, pointers } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
+  await ok(['pull', 'model.safetensors.ckpt', '--to', 'real.safetensors', '--no-store'], { cwd: b });
+  await fs.symlink(path.join(b, 'real.safetensors'), path.join(b, 'model.safetensors'));
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--no-store', '--json'], { cwd: b });
+  t.is(r.json.result.bytesSeeded, 0);
+  t.is(r.json.result.bytesDownloaded, r.json.result.bytesTotal);
+});
+
+test('--no-store with --no-checkout is refused: there would be nothing to keep', async (t) => {
+  const { b, pointers } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
+  const r = await cli(['pull', 'model.safetensors.ckpt', '--no-store', '--no-checkout'], { cwd: b });
+  t.is(r.code, 2);
+  t.regex(r.stderr, /--no-store needs a checkout/);
+});
