@@ -1,7 +1,8 @@
 // Remote driver: a WebDAV share (Apache mod_dav, Nextcloud/ownCloud, rclone serve webdav, ...).
 // URLs: webdav://[user[:pass]@]host[:port]/base/path (http) and webdavs://... (https, certificates
 // verified; `caFile` trusts an extra CA). Objects are files at <base>/<key>; uploads PUT a temporary
-// name in the same collection, then MOVE it into place, so readers never see a partial object.
+// name in the same collection, then MOVE it into place, so readers never see a partial object
+// (chunks excepted: they are PUT in place, see putChunk).
 // swapDocument holds a lock made of an atomic MKCOL while it compares content and replaces the document;
 // README.md ("Compare-and-swap") says why neither ETags nor WebDAV LOCK are used.
 
@@ -17,6 +18,7 @@ import {
   TransientError,
   UsageError,
   bufferSource,
+  handleOf,
   isRetryable,
   readAll,
   redactUrl,
@@ -204,6 +206,7 @@ export class WebdavRemote implements Remote {
     const dest = this.pathOf(key);
     const dir = dest.slice(0, dest.lastIndexOf('/'));
     await this.ensureCollection(dir);
+    if (handleOf(key)?.kind === 'chunk') return this.putChunk(key, dest, dir, source);
     const tmp = `${dir}/${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`;
     let moved = false;
     try {
@@ -220,6 +223,26 @@ export class WebdavRemote implements Remote {
       // Best effort: a temp file left by a failure is hidden from list() and harmless.
       if (!moved) void this.send('DELETE', tmp, key).then((r) => r.body.dump()).catch(() => {});
     }
+  }
+
+  /**
+   * Chunks skip the temp name and MOVE: one request instead of two (README, "Speed"). A chunk's name is
+   * its hash, every read is verified against it, and a push counts a chunk as uploaded only once its
+   * PUT was answered, so a partial chunk is never trusted. `If-None-Match: *` keeps an upload from
+   * rewriting a chunk that is already there (a server that writes PUT bodies in place would expose a
+   * short file meanwhile, or leave one if the upload dies); only a copy of the wrong size is replaced.
+   */
+  private async putChunk(key: string, dest: string, dir: string, source: ByteSource): Promise<void> {
+    const headers = { 'content-length': String(source.size), 'content-type': 'application/octet-stream' };
+    const res = await this.send('PUT', dest, key, { headers: { ...headers, 'if-none-match': '*' }, body: source.buffer ?? source.open() });
+    if (res.statusCode === 412) {
+      await res.body.dump().catch(() => {});
+      if ((await this.stat(key))?.size === source.size) return;
+      const again = await this.send('PUT', dest, key, { headers, body: source.buffer ?? source.open() });
+      return this.expect(again, [200, 201, 204], 'PUT', key);
+    }
+    if (res.statusCode === 409) this.knownDirs.delete(dir); // someone removed the collection
+    await this.expect(res, [200, 201, 204], 'PUT', key);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
