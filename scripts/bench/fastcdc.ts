@@ -1,6 +1,8 @@
 // The FastCDC fallback's speed alone, as the main bench's "fastcdc" row measures it (chunkFile over a
 // warm file with the default chunker; chunking only, then chunking + BLAKE3 of every chunk), repeated so
-// one noisy run on a shared 2-core machine does not decide. Also times the bare cut kernels in memory.
+// one noisy run on a shared 2-core machine does not decide. Also times the cut alone in memory. Each line
+// gives wall-clock MB/s and MB per CPU-second of this process (reads included): on a machine shared with
+// other work the second is the steadier figure. CKPTSYNC_CDC=js measures the JavaScript kernel.
 //
 //   node dist/scripts/bench/fastcdc.js [MiB] [runs] [FILE]
 //
@@ -21,10 +23,16 @@ let work: string | undefined;
 
 const mbps = (bytes: number, s: number) => bytes / s / 1e6;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const secondsOf = async (f: () => Promise<void> | void) => {
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+const secondsOf = async (f: () => Promise<void> | void): Promise<Timing> => {
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await f();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6 };
 };
 
 try {
@@ -38,8 +46,8 @@ try {
   }
   const bytes = (await fs.stat(file)).size;
   await fs.readFile(file); // warm page cache, like the main bench's `cat`
-  const chunkOnly: number[] = [];
-  const withHash: number[] = [];
+  const chunkOnly: Timing[] = [];
+  const withHash: Timing[] = [];
   for (let r = 0; r < runs; r++) {
     let n = 0;
     chunkOnly.push(await secondsOf(async () => {
@@ -50,15 +58,17 @@ try {
       for await (const c of chunkFile(file!, DEFAULT_CHUNKER)) hashBytes(c.data);
     }));
   }
-  const fmt = (xs: number[]) => `median ${mbps(bytes, median(xs)).toFixed(0)} MB/s, best ${mbps(bytes, Math.min(...xs)).toFixed(0)} MB/s`;
+  const rate = (xs: number[]) => `median ${mbps(bytes, median(xs)).toFixed(0)}, best ${mbps(bytes, Math.min(...xs)).toFixed(0)}`;
+  const fmt = (ts: Timing[]) => `wall MB/s ${rate(ts.map((t) => t.wall))}; MB/cpu-s ${rate(ts.map((t) => t.cpu))}`;
   console.log(`kernel: ${cutKernel}; ${bytes} bytes; ${runs} runs`);
   console.log(`FastCDC chunking only:    ${fmt(chunkOnly)}`);
   console.log(`FastCDC chunking + BLAKE3: ${fmt(withHash)}`);
   // In memory, no file reads: what the cut kernel alone costs.
   const mem = crypto.randomBytes(Math.min(bytes, 256 << 20));
-  const memRuns: number[] = [];
+  const memRuns: Timing[] = [];
   for (let r = 0; r < runs; r++) memRuns.push(await secondsOf(() => void chunkLengths(mem, DEFAULT_CHUNKER)));
-  console.log(`chunkLengths in memory:    ${fmt(memRuns.map((s) => (s * bytes) / mem.length))}`);
+  const scale = bytes / mem.length;
+  console.log(`chunkLengths in memory:    ${fmt(memRuns.map((t) => ({ wall: t.wall * scale, cpu: t.cpu * scale })))}`);
 } finally {
   if (work) await fs.rm(work, { recursive: true, force: true });
 }

@@ -51,7 +51,8 @@ const topBits = (n: number) => (n >= 32 ? 0xffffffff : ((0xffffffff << (32 - n))
 export interface CutFinder {
   /**
    * Length of the chunk starting at buf[start], given that buf[start, end) is all the data there is
-   * before more arrives. Returns -1 when more data is needed to decide (and !eof).
+   * before more arrives. Returns -1 when more data is needed to decide (and !eof); the next call must then
+   * be for the same chunk with more data (a finder may resume where it stopped).
    */
   (buf: Uint8Array, start: number, end: number, eof: boolean): number;
 }
@@ -63,15 +64,37 @@ export function fastcdcCutFinder(p: ChunkerParams, kernel: GearKernel = defaultG
   const bits = Math.round(Math.log2(p.avg));
   const maskS = topBits(bits + 2);
   const maskL = topBits(Math.max(1, bits - 2));
+  // A chunk longer than what has arrived is scanned as far as the data goes, and the scan resumes there
+  // when the reader asks again with more: a cut found in the bytes already here is final (positions
+  // before min(n, avg) use maskS whatever the final n), so the reader carries only the bytes after the
+  // last cut into its next buffer instead of up to `max` bytes, and no byte is scanned twice.
+  let scanned = p.min; // offset in the pending chunk where the scan resumes (min: nothing pending)
+  let hash = 0;
   return (buf, start, end, eof) => {
     const n = end - start;
-    if (n < p.max && !eof) return -1;
-    if (n <= p.min) return n;
-    const limit = start + Math.min(n, p.max);
-    const normal = start + Math.min(n, p.avg);
-    let i = kernel.scan(buf, start + p.min, normal, maskS, 0);
-    if (i < 0) i = kernel.scan(buf, normal, limit, maskL, kernel.hash);
-    return (i < 0 ? limit : i + 1) - start;
+    if (n <= p.min) return eof ? n : -1;
+    const normal = Math.min(n, p.avg);
+    const limit = Math.min(n, p.max);
+    let from = scanned;
+    let h = from > p.min ? hash : 0;
+    let i = -1;
+    if (from < normal) {
+      i = kernel.scan(buf, start + from, start + normal, maskS, h);
+      h = kernel.hash;
+      from = normal;
+    }
+    if (i < 0 && from < limit) {
+      i = kernel.scan(buf, start + from, start + limit, maskL, h);
+      h = kernel.hash;
+      from = limit;
+    }
+    if (i < 0 && n < p.max && !eof) {
+      scanned = from;
+      hash = h;
+      return -1;
+    }
+    scanned = p.min;
+    return i < 0 ? limit : i + 1 - start;
   };
 }
 

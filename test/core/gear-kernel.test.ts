@@ -144,6 +144,66 @@ test('chunkFile with the wasm kernel cuts a file where the JS kernel cuts it in 
   }
 });
 
+/**
+ * Feeds data to a cut finder the way chunkFile does: it arrives in pieces of random size, and the
+ * unfinished chunk is moved to the front of a fresh buffer (at another offset) before each refill.
+ */
+function streamedLengths(data: Uint8Array, p: ChunkerParams, kernel: GearKernel, maxPiece: number): number[] {
+  const cut = fastcdcCutFinder(p, kernel);
+  const out: number[] = [];
+  let buf = new Uint8Array(0);
+  let start = 0;
+  let arrived = 0;
+  for (;;) {
+    const eof = arrived === data.length;
+    if (start === buf.length && eof) return out;
+    const len = start === buf.length ? -1 : cut(buf, start, buf.length, eof);
+    if (len >= 0) {
+      out.push(len);
+      start += len;
+      continue;
+    }
+    const piece = 1 + crypto.randomInt(maxPiece);
+    const next = Math.min(data.length, arrived + piece);
+    const lead = crypto.randomInt(8);
+    const fresh = new Uint8Array(lead + buf.length - start + next - arrived);
+    fresh.set(buf.subarray(start), lead);
+    fresh.set(data.subarray(arrived, next), lead + buf.length - start);
+    buf = fresh;
+    start = lead;
+    arrived = next;
+  }
+}
+
+test('a chunk whose data arrives in pieces is cut where it is cut all at once, by both kernels', (t) => {
+  for (const p of PARAMS.filter((x) => x.max <= 1 << 20)) {
+    const data = crypto.randomBytes(Math.max(512 << 10, p.max * 6) + crypto.randomInt(1000));
+    const want = lengths(data, p, jsGearKernel);
+    for (const maxPiece of [1 + Math.max(p.max >> 4, 512), p.avg, p.max * 2]) {
+      t.deepEqual(streamedLengths(data, p, wasm, maxPiece), want, `${JSON.stringify(p)} pieces <= ${maxPiece}`);
+      t.deepEqual(streamedLengths(data, p, jsGearKernel, maxPiece), want, `js ${JSON.stringify(p)} pieces <= ${maxPiece}`);
+    }
+  }
+});
+
+test('chunkFile cuts where chunking in memory does for small parameters and read sizes', async (t) => {
+  const dir = await tempDir();
+  try {
+    const file = path.join(dir, 'f');
+    const data = crypto.randomBytes((3 << 20) + 12345);
+    await fs.writeFile(file, data);
+    for (const p of [fc(64, 128, 4096), fc(2048, 8192, 32768), fc(64, 1 << 16, 3 * GEAR_WASM_BLOCK + 17)]) {
+      for (const bufferBytes of [1000, 40000, 1 << 20]) {
+        const got: number[] = [];
+        for await (const c of chunkFile(file, p, bufferBytes)) got.push(c.data.length);
+        t.deepEqual(got, lengths(data, p, jsGearKernel), `${JSON.stringify(p)} reads of ${bufferBytes}`);
+      }
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('CKPTSYNC_CDC=js selects the JavaScript kernel in a fresh process, with the same cuts', async (t) => {
   // Deterministic data both processes can build: BLAKE3-free, from a counter through SHA-256.
   const script = `
