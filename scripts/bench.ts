@@ -162,6 +162,14 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
       const pull = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
       await fs.rm(pullRepo, { recursive: true, force: true });
+      // pull --no-store (the files only, no chunk copy in the store), then v2 over it: seeded from v1's file.
+      await fs.mkdir(pullRepo, { recursive: true });
+      await ckpt(['init'], pullRepo);
+      await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
+      const lean = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--no-store', '--json'], pullRepo, loc.env);
+      const leanV2 = await ckpt(['pull', 'm2', '-r', name, '--to', path.join(pullRepo, 'out'), '--no-store', '--json'], pullRepo, loc.env);
+      const leanV2r = result<{ bytesDownloaded: number; bytesSeeded: number }>(leanV2);
+      await fs.rm(pullRepo, { recursive: true, force: true });
       // rclone copy of the same bytes up to the same server, then down again.
       const cfg = path.join(work, 'rclone.conf');
       await fs.writeFile(cfg, loc.rclone.config);
@@ -176,10 +184,12 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       rows.push(
         { section: `transfer ${L}`, what: `push v1 → ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pushes[0]!.seconds)), peer: f1(mbps(ds.bytes, up.seconds)), ratio: f1(up.seconds / pushes[0]!.seconds) },
         { section: `transfer ${L}`, what: `pull v1 ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pull.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / pull.seconds) },
+        { section: `transfer ${L}`, what: `pull v1 --no-store ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, lean.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / lean.seconds) },
+        { section: `transfer ${L}`, what: `pull v2 --no-store over v1 ← ${name}: s (MB downloaded / read from v1's file)`, ours: `${f1(leanV2.seconds)} (${MB(leanV2r.bytesDownloaded)} / ${MB(leanV2r.bytesSeeded)})`, peer: f1(dl.seconds), ratio: f1(leanV2.seconds / dl.seconds) },
         { section: `transfer ${L}`, what: `push v2 → ${name} (s) vs rclone copy of the whole file`, ours: f1(pushes[1]!.seconds), peer: f1(up.seconds), ratio: f1(pushes[1]!.seconds / up.seconds) },
-        { section: `memory ${L}`, what: `peak RSS push / pull ${name} (MiB) vs rclone up / down`, ours: `${f1(pushes[0]!.rssMiB)} / ${f1(pull.rssMiB)}`, peer: `${f1(up.rssMiB)} / ${f1(dl.rssMiB)}`, ratio: '' },
+        { section: `memory ${L}`, what: `peak RSS push / pull / pull --no-store ${name} (MiB) vs rclone up / down`, ours: `${f1(pushes[0]!.rssMiB)} / ${f1(pull.rssMiB)} / ${f1(lean.rssMiB)}`, peer: `${f1(up.rssMiB)} / ${f1(dl.rssMiB)}`, ratio: '' },
       );
-      Object.assign(rec, { pull: { seconds: pull.seconds, rssMiB: pull.rssMiB }, rclone: { up: up.seconds, down: dl.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
+      Object.assign(rec, { pull: { seconds: pull.seconds, rssMiB: pull.rssMiB }, pullNoStore: { seconds: lean.seconds, rssMiB: lean.rssMiB, v2: { seconds: leanV2.seconds, ...leanV2r } }, rclone: { up: up.seconds, down: dl.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
     }
     results[`transfer.${L}.${name}`] = rec;
   }
