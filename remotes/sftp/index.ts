@@ -23,7 +23,7 @@ import {
 } from '../../src/remote/index.js';
 import { SshPool, isStatus } from './connections.js';
 import { expandPath, localUser, readSshConfig, sshSettingsFor } from './ssh-config.js';
-import { call, closeHandle, fstat, mkdirp, open, readStream, readdir, renameNoReplace, replace, stat, unlink, writeAll } from './transfer.js';
+import { call, closeHandle, fstat, mkdirp, open, readAllInto, readStream, readdir, renameNoReplace, replace, stat, unlink, writeAll } from './transfer.js';
 import { SftpStatus, type HostKeyPolicy, type SftpConfig } from './wire.js';
 
 export type { SftpConfig } from './wire.js';
@@ -136,6 +136,19 @@ export class SftpRemote implements Remote {
     const body = readStream(s.sftp, h, range?.offset ?? 0, end, done, (e) => this.pool.typedError(e, 'get', p));
     s.conn.lost.catch((e) => body.destroy(e)); // a piece asked for as the connection died is never answered
     return body;
+  }
+
+  /** Reads straight into the caller's buffer: no stream, no per-piece buffers (see transfer.ts readAllInto). */
+  async readInto(key: string, into: Buffer): Promise<number> {
+    const p = this.pathOf(key);
+    return this.pool.run('get', p, async (sftp) => {
+      const h = await open(sftp, p, 'r');
+      try {
+        return into.length === 0 ? 0 : await readAllInto(sftp, h, into);
+      } finally {
+        await closeHandle(sftp, h).catch(() => {});
+      }
+    });
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

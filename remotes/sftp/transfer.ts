@@ -101,6 +101,37 @@ async function readAt(sftp: SFTPWrapper, h: Buffer, pos: number, len: number): P
 }
 
 /**
+ * Reads an open file from its start into `into` until the file ends or `into` is full, DEPTH requests in
+ * flight, each landing at its own offset (no intermediate buffers); returns the bytes read. Every request
+ * has settled when it returns or throws, so the caller may close the handle.
+ */
+export async function readAllInto(sftp: SFTPWrapper, h: Buffer, into: Buffer): Promise<number> {
+  let eof = into.length; // lowered to the first short read: the file ends there
+  let next = 0;
+  let failed: unknown;
+  const piece = async (pos: number, len: number) => {
+    let got = 0;
+    while (got < len) {
+      const n = await call<number>((cb) => sftp.read(h, into, pos + got, len - got, pos + got, cb as never));
+      if (!n) break;
+      got += n;
+    }
+    if (got < len) eof = Math.min(eof, pos + got);
+  };
+  const worker = async () => {
+    while (!failed && next < eof) {
+      const pos = next;
+      const len = Math.min(PIECE, into.length - pos);
+      next += len;
+      await piece(pos, len).catch((e) => void (failed ??= e));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DEPTH, Math.ceil(into.length / PIECE)) }, worker));
+  if (failed) throw failed;
+  return eof;
+}
+
+/**
  * A stream of bytes [start, end) of an open handle, DEPTH requests ahead of the reader. `done` runs once
  * the stream ends or is destroyed (it closes the handle); errors go through mapError.
  */
