@@ -37,6 +37,8 @@ export interface ConformanceOptions {
   name: string;
   /** Starts the live server once for the whole file; returns the target and a stop function. */
   start(): Promise<{ target: ConformanceTarget; stop(): Promise<void> }>;
+  /** The driver implements the optional readInto: its scenario is registered (tests are declared before any remote is opened). */
+  readInto?: boolean;
 }
 
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
@@ -77,6 +79,26 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     tt.is((await getBuffer(r, empty)).length, 0);
     tt.is((await r.stat(empty))?.size, 0);
   });
+
+  if (options.readInto) {
+    test.serial(t('readInto returns the whole object, fills a smaller buffer, gives 0 for an empty object and NotFoundError for a missing key'), async (tt) => {
+      const r = await open();
+      const data = crypto.randomBytes(1_000_003); // several of any driver's read requests, the last one short
+      const key = keyOf({ kind: 'chunk', name: fakeHash('ri') });
+      await r.put(key, bufferSource(data));
+      const big = Buffer.alloc(2 << 20, 0xaa);
+      tt.is(await r.readInto!(key, big), data.length);
+      tt.true(big.subarray(0, data.length).equals(data));
+      tt.is(big[data.length], 0xaa, 'nothing is written past the object');
+      const small = Buffer.alloc(300_001);
+      tt.is(await r.readInto!(key, small), small.length);
+      tt.true(small.equals(data.subarray(0, small.length)));
+      const empty = keyOf({ kind: 'chunk', name: fakeHash('ri-empty') });
+      await r.put(empty, bufferSource(Buffer.alloc(0)));
+      tt.is(await r.readInto!(empty, Buffer.alloc(4096)), 0);
+      await tt.throwsAsync(() => r.readInto!(keyOf({ kind: 'chunk', name: fakeHash('ri-missing') }), Buffer.alloc(4096)), { instanceOf: NotFoundError });
+    });
+  }
 
   test.serial(t('byte-range get returns exactly the range'), async (tt) => {
     const r = await open();

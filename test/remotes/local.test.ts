@@ -8,6 +8,7 @@ import type { Remote } from '../../src/remote/types.js';
 
 runRemoteConformance(test, {
   name: 'local',
+  readInto: true,
   async start() {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-local-remote-'));
     const roots = new Map<Remote, string>();

@@ -23,6 +23,7 @@ const track = async (p: Promise<Remote>) => {
 
 runRemoteConformance(test, {
   name: 'sftp',
+  readInto: true,
   async start() {
     srv = await start();
     // The driver reads ~/.ssh like ssh does; this process plays the user of the temp HOME, with no agent.
