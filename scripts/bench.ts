@@ -257,7 +257,7 @@ async function memoryCheck(gib: number, work: string): Promise<void> {
   const remoteDir = path.join(work, `mem-${gib}-remote`);
   await ckpt(['remote', 'add', 'r', remoteDir], repoDir);
   const pushRun = await ckpt(['push', 'm', '-r', 'r', '--json'], repoDir);
-  await fs.rm(file);
+  await fs.rm(repoDir, { recursive: true, force: true }); // disk: at 16 GiB, four copies would not fit
   const pullDir = path.join(work, `mem-${gib}-pull`);
   await fs.mkdir(pullDir);
   await ckpt(['init'], pullDir);

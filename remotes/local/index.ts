@@ -19,6 +19,7 @@ import {
   type ObjectInfo,
   type Remote,
   type RemoteFactory,
+  writevAll,
 } from '../../src/remote/index.js';
 
 export interface LocalConfig {
@@ -55,10 +56,19 @@ export class LocalRemote implements Remote {
     await fsp.mkdir(path.dirname(dest), { recursive: true });
     const tmp = `${dest}${TMP_MARK}${crypto.randomBytes(6).toString('hex')}`;
     try {
-      if (source.buffer) await fsp.writeFile(tmp, source.buffer);
-      else await pipeline(source.open(), fs.createWriteStream(tmp));
-      const written = (await fsp.stat(tmp)).size;
-      if (written !== source.size) throw new Error(`short write of ${key}: ${written} of ${source.size} bytes`);
+      if (source.buffer) {
+        // One system call for the whole object, which must arrive whole (fs.writeFile splits at 512 KiB).
+        const fh = await fsp.open(tmp, 'wx');
+        try {
+          await writevAll(fh, [source.buffer], 0);
+        } finally {
+          await fh.close();
+        }
+      } else {
+        await pipeline(source.open(), fs.createWriteStream(tmp));
+        const written = (await fsp.stat(tmp)).size;
+        if (written !== source.size) throw new Error(`short write of ${key}: ${written} of ${source.size} bytes`);
+      }
       await fsp.rename(tmp, dest);
     } catch (e) {
       await fsp.rm(tmp, { force: true });

@@ -15,3 +15,4 @@ export {
   isRetryable,
   redactSecrets,
 } from '../errors.js';
+export { writevAll } from '../core/object-writer.js';

@@ -4,6 +4,7 @@
 
 import { manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import { bufferSource } from '../remote/source.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
@@ -75,15 +76,23 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     objectsToMove: missing.length,
   };
   opts.onProgress?.(progress);
-  const readChunk = opts.readChunk ?? ((h: string) => repo.store.get('chunk', h)); // verified: a corrupt local chunk is never uploaded
+  // Verified as read: a corrupt local chunk is never uploaded.
+  const pool = new BufferPool();
+  const readChunk = opts.readChunk
+    ? async (h: string) => ({ data: await opts.readChunk!(h), release: () => {} })
+    : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
   const log = new UploadLogBatcher(state);
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
   const uploading = runBounded(
     missing,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
-      const data = await readChunk(h);
-      await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
+      const { data, release } = await readChunk(h);
+      try {
+        await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
+      } finally {
+        release();
+      }
       log.add(h); // so a killed push resumes without sending it again
       progress.bytesMoved += data.length;
       progress.objectsMoved++;
