@@ -5,6 +5,7 @@
 
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
+import { fillFrom } from '../../src/remote/fill.js';
 import {
   AuthError,
   NotFoundError,
@@ -157,6 +158,11 @@ export class B2Remote implements Remote {
       throw new TransientError(`B2 ignored the byte range of ${key} (status ${res.statusCode})`, { key });
     }
     return res.body;
+  }
+
+  /** The body's pieces are copied into the caller's buffer as they arrive (src/remote/fill.ts). */
+  async readInto(key: string, into: Buffer): Promise<number> {
+    return fillFrom(await this.get(key), into);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

@@ -29,6 +29,7 @@ const nameIn = (r: Remote, key: string) => `${urls.get(r)!.replace(/^b2:\/\/[^/]
 
 runRemoteConformance(test, {
   name: 'b2',
+  readInto: true,
   async start() {
     emu = await startB2Emulator({ maxPageSize: 250, minPartSize: 64 << 10 });
     return {
