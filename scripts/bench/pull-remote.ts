@@ -2,7 +2,9 @@
 // fresh child process under /usr/bin/time (scripts/bench/measure.ts). The variants alternate in every
 // round (the machine is shared and noisy) and medians are reported. The "stream" variant is the same
 // driver with readInto deleted from the opened remote, so pull falls back to get(): no switch in the engine.
-//   node dist/scripts/bench/pull-remote.js --server sftp|webdav|s3|b2|local [--size MiB] [--rounds N] [--jobs N]
+// With --cli, a third variant runs the real command, `node bin/run.js pull m1 --remote URL --to out`
+// (it uses readInto when the driver has it; only for servers whose URL needs no settings).
+//   node dist/scripts/bench/pull-remote.js --server sftp|webdav|s3|b2|local [--size MiB] [--rounds N] [--jobs N] [--cli]
 // Child mode (run by the above): --child readInto|stream URL SETTINGS_JSON DIR
 
 import fs from 'node:fs/promises';
@@ -59,6 +61,7 @@ async function startServer(name: string): Promise<LiveServer> {
   return mod.start();
 }
 
+const secs = (x: number) => (Number.isNaN(x) ? 'not measured' : `${x.toFixed(2)} s`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -83,24 +86,40 @@ async function main(): Promise<void> {
     await fs.rm(file);
 
     const self = fileURLToPath(import.meta.url);
-    const results: Record<string, { mbs: number[]; rss: number[]; cpu: number[] }> = { readInto: { mbs: [], rss: [], cpu: [] }, stream: { mbs: [], rss: [], cpu: [] } };
+    const cli = process.argv.includes('--cli') && Object.keys(server.settings).length === 0;
+    const variants = ['readInto', 'stream', ...(cli ? ['cli'] : [])];
+    const results: Record<string, { mbs: number[]; rss: number[]; cpu: number[] }> = {};
+    for (const v of variants) results[v] = { mbs: [], rss: [], cpu: [] };
+    const bin = path.resolve(path.dirname(self), '../../../bin/run.js');
+    let pulledBytes = 0; // from the library runs; round 0 starts with one
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? ['readInto', 'stream'] : ['stream', 'readInto'];
+      const order = round % 2 === 0 ? variants : [...variants].reverse();
       for (const variant of order) {
         const dir = path.join(work, `pull-${round}-${variant}`);
-        const args = [self, '--child', variant, url, JSON.stringify(server.settings), dir, ...(jobs ? ['--jobs', jobs] : [])];
-        const run = await measure(process.execPath, args, { env: server.env });
-        const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { seconds: number; cpu: number; bytes: number };
+        let out: { seconds: number; cpu: number; bytes: number };
+        let run: Awaited<ReturnType<typeof measure>>;
+        if (variant === 'cli') {
+          // Wall time of the whole command (startup included); cpu is not measured for it.
+          await init({ dir });
+          const jobArgs = jobs ? ['--jobs', jobs] : [];
+          run = await measure(process.execPath, [bin, 'pull', 'm1', '--remote', url, '--to', path.join(dir, 'out'), ...jobArgs], { env: server.env, cwd: dir });
+          out = { seconds: run.seconds, cpu: NaN, bytes: pulledBytes };
+        } else {
+          const args = [self, '--child', variant, url, JSON.stringify(server.settings), dir, ...(jobs ? ['--jobs', jobs] : [])];
+          run = await measure(process.execPath, args, { env: server.env });
+          out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { seconds: number; cpu: number; bytes: number };
+          pulledBytes = out.bytes;
+        }
         const mbs = out.bytes / 1e6 / out.seconds;
         results[variant]!.mbs.push(mbs);
         results[variant]!.rss.push(run.rssMiB);
         results[variant]!.cpu.push(out.cpu);
-        console.log(`round ${round} ${variant.padEnd(8)}: ${mbs.toFixed(0)} MB/s, peak RSS ${run.rssMiB.toFixed(0)} MiB, cpu ${out.cpu.toFixed(2)} s (${out.seconds.toFixed(2)} s)`);
+        console.log(`round ${round} ${variant.padEnd(8)}: ${mbs.toFixed(0)} MB/s, peak RSS ${run.rssMiB.toFixed(0)} MiB, cpu ${secs(out.cpu)} (${out.seconds.toFixed(2)} s)`);
         await fs.rm(dir, { recursive: true, force: true });
       }
     }
     for (const [variant, r] of Object.entries(results)) {
-      console.log(`${serverName} ${sizeMiB} MiB, median of ${rounds}: ${variant.padEnd(8)} ${median(r.mbs).toFixed(0)} MB/s, peak RSS ${median(r.rss).toFixed(0)} MiB, cpu ${median(r.cpu).toFixed(2)} s`);
+      console.log(`${serverName} ${sizeMiB} MiB, median of ${rounds}: ${variant.padEnd(8)} ${median(r.mbs).toFixed(0)} MB/s, peak RSS ${median(r.rss).toFixed(0)} MiB, cpu ${secs(median(r.cpu))}`);
     }
   } finally {
     await server.stop();
