@@ -110,14 +110,18 @@ export class WebdavRemote implements Remote {
     try {
       return await this.pool.request({ method: method as Dispatcher.HttpMethod, path, headers, body: opts.body });
     } catch (e) {
-      const code = String((e as { code?: string }).code ?? (e as Error).name);
-      if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-        throw new ConfigError(`${this.displayUrl}: the server's TLS certificate is not trusted (${code}); set caFile to trust a private CA`, { code });
-      }
-      // Network failures are worth another try; anything else (e.g. the upload source failing) is not.
-      if (!isRetryable(e) && !code.startsWith('UND_ERR')) throw e;
-      throw new TransientError(`${method} ${key || '/'} on ${this.displayUrl} failed: ${code}`, { key, method }, { cause: e });
+      throw this.requestError(e, method, key);
     }
+  }
+
+  private requestError(e: unknown, method: string, key: string): unknown {
+    const code = String((e as { code?: string }).code ?? (e as Error).name);
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+      return new ConfigError(`${this.displayUrl}: the server's TLS certificate is not trusted (${code}); set caFile to trust a private CA`, { code });
+    }
+    // Network failures are worth another try; anything else (e.g. the upload source failing) is not.
+    if (!isRetryable(e) && !code.startsWith('UND_ERR')) return e;
+    return new TransientError(`${method} ${key || '/'} on ${this.displayUrl} failed: ${code}`, { key, method }, { cause: e });
   }
 
   /** Turns an unexpected answer into a typed error, after draining the body to free the connection. */
@@ -258,6 +262,57 @@ export class WebdavRemote implements Remote {
       return range ? Readable.from(slice(res.body, range.offset, range.length)) : res.body;
     }
     return this.fail(res, 'GET', key);
+  }
+
+  /**
+   * A GET whose body pieces are copied into the caller's buffer straight from undici's handler, without a
+   * body stream: 256 MiB over loopback, 140 vs 108 MB/s and 2.5 vs 2.7 CPU-s against get() (README, "Speed").
+   */
+  async readInto(key: string, into: Buffer): Promise<number> {
+    const headers: Record<string, string> = {};
+    if (this.authHeader) headers.authorization = this.authHeader;
+    const path = this.pathOf(key);
+    return new Promise<number>((resolve, reject) => {
+      let n = 0;
+      let status = 0;
+      let retryAfter: string | undefined;
+      let full = false;
+      let abort: (e?: Error) => void = () => {};
+      const handler = {
+        onConnect: (a: (e?: Error) => void) => void (abort = a),
+        onHeaders: (code: number, raw: Buffer[]) => {
+          status = code;
+          for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString().toLowerCase() === 'retry-after') retryAfter = raw[i + 1]!.toString();
+          return true;
+        },
+        onData: (piece: Buffer) => {
+          if (status !== 200) return true; // an error page: ignored, onComplete reports the status
+          const room = into.length - n;
+          if (piece.length > room) {
+            // Longer than the buffer: take what fits and drop the connection rather than read the rest.
+            into.set(piece.subarray(0, room), n);
+            n = into.length;
+            full = true;
+            abort(new Error('buffer full'));
+            return false;
+          }
+          into.set(piece, n);
+          n += piece.length;
+          return true;
+        },
+        onComplete: () => {
+          if (status === 200) return resolve(n);
+          const res = { statusCode: status, headers: retryAfter ? { 'retry-after': retryAfter } : {}, body: { dump: async () => {} } };
+          this.fail(res as unknown as Response, 'GET', key).catch(reject);
+        },
+        onError: (e: Error) => (full ? resolve(n) : reject(this.requestError(e, 'GET', key))),
+      };
+      try {
+        this.pool.dispatch({ method: 'GET', path, headers }, handler as unknown as Dispatcher.DispatchHandler);
+      } catch (e) {
+        reject(this.requestError(e, 'GET', key));
+      }
+    });
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

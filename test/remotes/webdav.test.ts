@@ -38,6 +38,7 @@ const proxiedUrl = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.p
 
 runRemoteConformance(test, {
   name: 'webdav',
+  readInto: true,
   async start() {
     server = await start();
     proxy = await startFaultProxy(server.port);
