@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from '../../src/remote/undici.js';
 import {
   AuthError,
   ConfigError,
