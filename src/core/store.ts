@@ -47,6 +47,23 @@ export class ObjectStore {
     return hash;
   }
 
+  /**
+   * has() for many objects, a bounded number at a time: all at once, the requests queued for a 16 GiB
+   * checkpoint's ~17,000 chunks alone raised a pull's peak memory by tens of megabytes.
+   */
+  async hasMany(kind: ObjectKind, hashes: readonly string[], concurrency = 64): Promise<boolean[]> {
+    const out = new Array<boolean>(hashes.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < hashes.length) {
+        const i = next++;
+        out[i] = await this.has(kind, hashes[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, hashes.length) }, worker));
+    return out;
+  }
+
   /** Reads an object and checks its hash; a mismatch is an IntegrityError naming the object. */
   async get(kind: ObjectKind, hash: string): Promise<Buffer> {
     let data: Buffer;

@@ -51,7 +51,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const manifest: Manifest = await loadManifest(repo, manifestHash, remote);
   const wanted = manifestChunks(manifest);
   const hashes = [...wanted.keys()];
-  const present = await Promise.all(hashes.map((h) => repo.store.has('chunk', h)));
+  const present = await repo.store.hasMany('chunk', hashes);
   const missing = new Set(hashes.filter((_, i) => !present[i]));
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
   // Chunks the files already at the destination hold are read from there rather than downloaded.

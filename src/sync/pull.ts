@@ -32,7 +32,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
   const manifest = await loadManifest(repo, manifestHash, remote);
   const wanted = manifestChunks(manifest);
   const hashes = [...wanted.keys()];
-  const present = await Promise.all(hashes.map((h) => repo.store.has('chunk', h)));
+  const present = await repo.store.hasMany('chunk', hashes);
   const missing = hashes.filter((_, i) => !present[i]);
   const objects = new ObjectWriter(repo.store);
   const pool = new BufferPool();
