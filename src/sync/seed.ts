@@ -1,15 +1,18 @@
 // Seeding a pull from the files already at its destination, as rsync uses its basis file: chunks of the
-// new version that the old file still holds are read from it instead of downloaded. The old file is cut
-// with the new file's chunker, so unchanged tensors (and, with FastCDC, unchanged runs of bytes) give
-// the same chunk hashes. Every seeded chunk is hashed again when it is read, so a file that changes in
-// between costs a download, never a wrong byte.
+// new version that the old file still holds are read from it instead of downloaded. First at the same
+// offsets: a tensor that did not change sits where it was, and only the missing chunks' bytes are read
+// (a pull whose store holds the old version reads just the changed chunks' ranges, and finds nothing).
+// Then, for a FastCDC file most of which is still missing, the whole old file is cut with the new file's
+// chunker, which finds runs of bytes that moved. Every seeded chunk is hashed again when it is read, so a
+// file that changes in between costs a download, never a wrong byte.
 
 import fs from 'node:fs/promises';
 import type { BufferPool } from '../core/buffer-pool.js';
 import { createHasher } from '../core/hash.js';
 import { hashChunks } from '../core/ingest.js';
 import { targetOf } from '../core/materialize.js';
-import type { Manifest } from '../core/manifest.js';
+import { FASTCDC_ALG } from '../core/chunker.js';
+import type { Manifest, ManifestFile } from '../core/manifest.js';
 
 export interface SeedPiece {
   path: string;
@@ -27,6 +30,9 @@ export async function findSeeds(manifest: Manifest, absDest: string, wanted: Rea
     const st = await fs.lstat(target).catch(() => null);
     if (!st?.isFile()) continue; // never through a symlink
     try {
+      await seedSameOffsets(target, st.size, f, wanted, seeds);
+      const left = f.chunks.reduce((n, h, i) => n + (wanted.has(h) && !seeds.has(h) ? f.sizes[i]! : 0), 0);
+      if (f.chunker.alg !== FASTCDC_ALG || left * 2 <= f.size) continue;
       for await (const c of hashChunks(target, f.chunker)) {
         if (wanted.has(c.hash) && !seeds.has(c.hash)) seeds.set(c.hash, { path: target, offset: c.offset, size: c.size });
       }
@@ -35,6 +41,26 @@ export async function findSeeds(manifest: Manifest, absDest: string, wanted: Rea
     }
   }
   return seeds;
+}
+
+/** Seeds the wanted chunks of f that the old file holds at the same offsets. */
+async function seedSameOffsets(target: string, size: number, f: ManifestFile, wanted: ReadonlySet<string>, seeds: Map<string, SeedPiece>): Promise<void> {
+  const fh = await fs.open(target, 'r');
+  try {
+    let buf = Buffer.alloc(0);
+    let offset = 0;
+    for (const [i, h] of f.chunks.entries()) {
+      const len = f.sizes[i]!;
+      if (wanted.has(h) && !seeds.has(h) && offset + len <= size) {
+        if (buf.length < len) buf = Buffer.allocUnsafeSlow(len);
+        const { bytesRead } = await fh.read(buf, 0, len, offset);
+        if (bytesRead === len && createHasher().update(buf.subarray(0, len)).digest() === h) seeds.set(h, { path: target, offset, size: len });
+      }
+      offset += len;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Reads seeded chunks, each verified against its hash; null when the file no longer holds it. */

@@ -96,3 +96,29 @@ test('--no-store with --no-checkout is refused: there would be nothing to keep',
   t.is(r.code, 2);
   t.regex(r.stderr, /--no-store needs a checkout/);
 });
+
+test('bytes that moved (an insertion near the start of a FastCDC file) are still found in the old file', async (t) => {
+  const remote = path.join(await tempDir(), 'remote');
+  const a = await tempDir('ckpt-nostore-');
+  await ok(['init'], { cwd: a });
+  await ok(['remote', 'add', 'origin', remote], { cwd: a });
+  const v1 = crypto.randomBytes(8 << 20);
+  const v2 = Buffer.concat([v1.subarray(0, 1000), crypto.randomBytes(4096), v1.subarray(1000)]);
+  const pointers: string[] = [];
+  for (const data of [v1, v2]) {
+    await fs.writeFile(path.join(a, 'x.bin'), data);
+    await ok(['add', 'x.bin'], { cwd: a });
+    await ok(['push', 'x.bin'], { cwd: a });
+    pointers.push(await fs.readFile(path.join(a, 'x.bin.ckpt'), 'utf8'));
+  }
+  const b = await tempDir('ckpt-nostore-');
+  await ok(['init'], { cwd: b });
+  await ok(['remote', 'add', 'origin', remote], { cwd: b });
+  await fs.writeFile(path.join(b, 'x.bin.ckpt'), pointers[0]!);
+  await ok(['pull', 'x.bin.ckpt', '--no-store'], { cwd: b });
+  await fs.writeFile(path.join(b, 'x.bin.ckpt'), pointers[1]!);
+  const r = await ok(['pull', 'x.bin.ckpt', '--no-store', '--json'], { cwd: b });
+  t.true((await fs.readFile(path.join(b, 'x.bin'))).equals(v2));
+  t.true(r.json.result.bytesSeeded > v1.length / 2, `seeded ${r.json.result.bytesSeeded}`);
+  t.is(r.json.result.bytesDownloaded + r.json.result.bytesSeeded, r.json.result.bytesTotal);
+});
