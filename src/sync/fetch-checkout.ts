@@ -147,7 +147,9 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           opts.onProgress?.(progress);
         } else {
           if (pending) await pending;
-          data = [await repo.store.get('chunk', p.hash)]; // verified as read
+          const stored = await repo.store.getPooled('chunk', p.hash, p.size, pool); // verified as read
+          data = [stored.data];
+          release = stored.release;
         }
         try {
           await writevAll(o.fh, data, p.offset);
