@@ -19,6 +19,7 @@ import {
   type ObjectInfo,
   type Remote,
   type RemoteFactory,
+  readFully,
   writevAll,
 } from '../../src/remote/index.js';
 
@@ -105,13 +106,7 @@ export class LocalRemote implements Remote {
       throw e;
     }
     try {
-      let n = 0;
-      while (n < into.length) {
-        const { bytesRead } = await fh.read(into, n, into.length - n, n);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-      }
-      return n;
+      return await readFully(fh, into, 0);
     } finally {
       await fh.close();
     }

@@ -4,6 +4,7 @@
 
 import fs from 'node:fs/promises';
 import { hashBytes } from './hash.js';
+import { readFully } from './file-io.js';
 import { loadGearKernel, type GearKernel } from './gear-wasm.js';
 
 export const FASTCDC_ALG = 'fastcdc-gear32';
@@ -205,12 +206,7 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
   let filePos = 0;
   /** Fills slab.buf[room, room + block) from the file; resolves to the bytes read (0 at end of file). */
   const readInto = async (s: Slab): Promise<number> => {
-    let n = 0;
-    while (n < block) {
-      const { bytesRead } = await fh.read(s.buf, room + n, block - n, filePos + n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
+    const n = await readFully(fh, s.buf.subarray(room, room + block), filePos);
     filePos += n;
     return n;
   };

@@ -3,22 +3,8 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { writevAll } from './file-io.js';
 import { tempPathFor, type ObjectKind, type ObjectStore } from './store.js';
-
-/**
- * writev that writes every byte or throws: a single writev may write only part (a disk filling up), and
- * a short object or target file must never be renamed into place as if whole.
- */
-export async function writevAll(fh: fs.FileHandle, bufs: Uint8Array[], position: number): Promise<void> {
-  let rest = bufs.filter((b) => b.length > 0);
-  while (rest.length) {
-    let { bytesWritten: n } = await fh.writev(rest, position);
-    if (n === 0) throw new Error(`wrote 0 bytes at offset ${position}`);
-    position += n;
-    while (rest.length && n >= rest[0]!.length) n -= rest.shift()!.length;
-    if (n > 0) rest[0] = rest[0]!.subarray(n);
-  }
-}
 
 export class ObjectWriter {
   private readonly dirs = new Set<string>();

@@ -7,7 +7,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
+import { runBounded } from './bounded.js';
 import { hashBytes } from './hash.js';
+import { readFully } from './file-io.js';
 import { removeStaleTemps, TMP_MARK } from './temps.js';
 
 export type ObjectKind = 'chunk' | 'manifest';
@@ -53,14 +55,7 @@ export class ObjectStore {
    */
   async hasMany(kind: ObjectKind, hashes: readonly string[], concurrency = 64): Promise<boolean[]> {
     const out = new Array<boolean>(hashes.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < hashes.length) {
-        const i = next++;
-        out[i] = await this.has(kind, hashes[i]!);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, hashes.length) }, worker));
+    await runBounded([...hashes.keys()], concurrency, async (i) => void (out[i] = await this.has(kind, hashes[i]!)));
     return out;
   }
 
@@ -91,9 +86,9 @@ export class ObjectStore {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
         throw e;
       }
-      let n = 0;
+      let n: number;
       try {
-        for (let r = 1; r > 0 && n < buf.length; n += r) r = (await fh.read(buf, n, buf.length - n, n)).bytesRead;
+        n = await readFully(fh, buf, 0);
       } finally {
         await fh.close();
       }

@@ -15,4 +15,4 @@ export {
   isRetryable,
   redactSecrets,
 } from '../errors.js';
-export { writevAll } from '../core/object-writer.js';
+export { readFully, writevAll } from '../core/file-io.js';

@@ -11,6 +11,7 @@ import type { BufferPool } from '../core/buffer-pool.js';
 import { createHasher } from '../core/hash.js';
 import { hashChunks } from '../core/ingest.js';
 import { targetOf } from '../core/materialize.js';
+import { readFully } from '../core/file-io.js';
 import { FASTCDC_ALG } from '../core/chunker.js';
 import type { Manifest, ManifestFile } from '../core/manifest.js';
 
@@ -53,8 +54,8 @@ async function seedSameOffsets(target: string, size: number, f: ManifestFile, wa
       const len = f.sizes[i]!;
       if (wanted.has(h) && !seeds.has(h) && offset + len <= size) {
         if (buf.length < len) buf = Buffer.allocUnsafeSlow(len);
-        const { bytesRead } = await fh.read(buf, 0, len, offset);
-        if (bytesRead === len && createHasher().update(buf.subarray(0, len)).digest() === h) seeds.set(h, { path: target, offset, size: len });
+        const piece = buf.subarray(0, len);
+        if ((await readFully(fh, piece, offset)) === len && createHasher().update(piece).digest() === h) seeds.set(h, { path: target, offset, size: len });
       }
       offset += len;
     }
@@ -76,9 +77,8 @@ export class SeedReader {
     }
     const buf = this.pool.take(piece.size);
     try {
-      const { bytesRead } = await (await fh).read(buf, 0, piece.size, piece.offset);
       const data = buf.subarray(0, piece.size);
-      if (bytesRead !== piece.size || createHasher().update(data).digest() !== hash) {
+      if ((await readFully(await fh, data, piece.offset)) !== piece.size || createHasher().update(data).digest() !== hash) {
         this.pool.release(buf);
         return null;
       }
