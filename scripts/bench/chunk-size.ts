@@ -1,6 +1,7 @@
-// Chunk size vs requests: the measurement behind the "no packs" decision (manifest-spec.md §2.5).
-// For the safetensors cutter at several `avg` sizes: bytes uploaded for a sparse 1 MiB update, chunk
-// (= request) count, and push time of version 1 to the loopback WebDAV and S3 servers.
+// Chunk size vs requests: the measurement behind the "no packs, deltas" decision (manifest-spec.md §2.5).
+// For the safetensors cutter at several `avg` sizes: bytes uploaded for a sparse 1 MiB update (whole
+// chunks, and with deltas), chunk (= request) count, and push time of version 1 to the loopback WebDAV
+// and S3 servers.
 //
 //   node dist/scripts/bench/chunk-size.js [MiB]
 
@@ -25,7 +26,7 @@ await writeSafetensors(path.join(work, 'v1.safetensors'), { tensors });
 await writeSafetensors(path.join(work, 'v3.safetensors'), { tensors, patch: { tensor: big.name, offset: (3 << 19) + 4099, length: 1 << 20, seed: 'sparse' } });
 const servers: [string, LiveServer][] = [];
 for (const n of ['webdav', 's3']) servers.push([n, await ((await import(`../../test/servers/${n}.js`)) as { start(): Promise<LiveServer> }).start()]);
-const lines = ['| avg | chunks v1 | v3 uploaded | ' + servers.map(([n]) => `push v1 ${n} (s) / requests`).join(' | ') + ' |', '|---|---|---|' + servers.map(() => '---|').join('')];
+const lines = ['| avg | chunks v1 | v3 uploaded, whole chunks | v3 uploaded, deltas | ' + servers.map(([n]) => `push v1 ${n} (s) / requests`).join(' | ') + ' |', '|---|---|---|---|' + servers.map(() => '---|').join('')];
 try {
   for (const avg of [256 << 10, 512 << 10, 1 << 20]) {
     const dir = path.join(work, `avg-${avg}`);
@@ -43,14 +44,18 @@ try {
       const r = await connect({ url, settings: server.settings });
       const counted = countingRemote(r);
       const t0 = Date.now();
-      await push({ repo, target: 'v1', remote: counted.remote });
+      await push({ repo, target: 'v1', remote: counted.remote, deltas: false });
       const secs = (Date.now() - t0) / 1000;
       cells.push(`${secs.toFixed(2)} / ${counted.total()}`);
       await r.close();
     }
-    await push({ repo, target: 'v1', remote: path.join(work, `local-${avg}`) });
-    const p3 = await push({ repo, target: 'v3', remote: path.join(work, `local-${avg}`) });
-    lines.push(`| ${avg >> 10} KiB | ${a1.chunks} | ${(p3.bytesUploaded / 1e6).toFixed(2)} MB (${a3.chunksNew} chunks) | ${cells.join(' | ')} |`);
+    const v3 = async (deltas: boolean) => {
+      const remote = path.join(work, `local-${avg}-${deltas}`);
+      await push({ repo, target: 'v1', remote });
+      const p3 = await push({ repo, target: 'v3', remote, deltas });
+      return `${(p3.bytesUploaded / 1e6).toFixed(2)} MB (${p3.chunksUploaded} chunks, ${p3.chunksAsDeltas} as deltas)`;
+    };
+    lines.push(`| ${avg >> 10} KiB | ${a1.chunks} | ${await v3(false)} | ${await v3(true)} | ${cells.join(' | ')} |`);
   }
 } finally {
   for (const [, s] of servers) await s.stop();

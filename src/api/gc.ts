@@ -1,12 +1,12 @@
-// gc: delete remote manifests no name reaches and chunks no remaining manifest names (manifest-spec.md,
-// "Garbage collection and locks"). Runs under the exclusive gc lock, only while no push holds a lease,
+// gc: delete remote manifests no name reaches, then chunk deltas and chunks no remaining manifest names
+// (manifest-spec.md, "Garbage collection and locks"; a delta's base is kept whole while the delta lives). Runs under the exclusive gc lock, only while no push holds a lease,
 // and keeps anything younger than the grace period, so a push on another machine never loses an object.
 
 import { IntegrityError, UsageError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, MANIFEST_LIMITS, manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
-import { handleOf, keyOf, prefixOf } from '../remote/layout.js';
+import { handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
@@ -34,6 +34,8 @@ export interface GcResult {
   manifestsReachable: number;
   manifestsDeleted: number;
   chunksDeleted: number;
+  /** Chunk deltas (spec §8a) deleted because their chunk is unreachable. */
+  deltasDeleted: number;
   bytesFreed: number;
   /** Unreachable objects kept because they are younger than the grace period. */
   keptYoung: number;
@@ -60,7 +62,7 @@ export async function gc(opts: GcOptions): Promise<GcResult> {
 }
 
 async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<GcResult> {
-  const result: GcResult = { names: 0, manifestsReachable: 0, manifestsDeleted: 0, chunksDeleted: 0, bytesFreed: 0, keptYoung: 0, dryRun, warnings: [] };
+  const result: GcResult = { names: 0, manifestsReachable: 0, manifestsDeleted: 0, chunksDeleted: 0, deltasDeleted: 0, bytesFreed: 0, keptYoung: 0, dryRun, warnings: [] };
   const startedAt = Date.now();
   const young = (mtimeMs?: number) => mtimeMs === undefined || startedAt - mtimeMs < graceMs;
 
@@ -76,6 +78,7 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
     for (const e of ref.doc.history) reachable.add(e.target);
   }
   const liveChunks = new Set<string>();
+  const liveBases = new Set<string>();
   const keepChunksOf = async (m: string): Promise<void> => {
     let data: Buffer;
     try {
@@ -108,6 +111,21 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
     result.manifestsDeleted++;
     result.bytesFreed += o.size;
   }
+  // A delta lives while its chunk does (or while it is young); the base it is rebuilt from then lives too (§8a).
+  for await (const o of remote.list(prefixOf('delta'))) {
+    const h = handleOf(o.key);
+    if (h?.kind !== 'delta') continue;
+    const { chunk, base } = parseDeltaName(h.name);
+    if (!liveChunks.has(chunk) && young(o.mtimeMs)) result.keptYoung++;
+    else if (!liveChunks.has(chunk)) {
+      if (!dryRun) await remote.delete(o.key);
+      result.deltasDeleted++;
+      result.bytesFreed += o.size;
+      continue;
+    }
+    liveBases.add(base);
+  }
+  for (const b of liveBases) liveChunks.add(b);
   for await (const o of remote.list(prefixOf('chunk'))) {
     const h = handleOf(o.key);
     if (h?.kind !== 'chunk' || liveChunks.has(h.name)) continue;

@@ -32,6 +32,8 @@ export interface PushOptions {
   chunker?: ChunkerParams | 'auto';
   /** With fromFile: write PATH.ckpt and the .gitignore entry (default true). */
   pointer?: boolean;
+  /** Send a changed chunk as a delta against the remote's previous version of it when smaller (default true; spec §8a). */
+  deltas?: boolean;
 }
 
 export async function push(opts: PushOptions): Promise<PushResult> {

@@ -1,10 +1,11 @@
-// verify: re-hash the local store; with a remote, check that every manifest's chunks are there and
-// every name points at a manifest that exists.
+// verify: re-hash the local store; with a remote, check that every manifest's chunks are there (whole, or
+// as a delta whose base is there whole: spec §8a) and every name points at a manifest that exists.
 
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
-import { handleOf, keyOf, prefixOf } from '../remote/layout.js';
+import { handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
+import { readChunkFromDelta } from '../sync/chunk-deltas.js';
 import { readAll } from '../remote/source.js';
 import { runBounded } from '../sync/transfer.js';
 import type { Remote } from '../remote/types.js';
@@ -91,7 +92,13 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
       const h = handleOf(o.key);
       if (h?.kind === 'chunk') chunkSizes.set(h.name, o.size);
     }
+    const deltaBase = new Map<string, string>();
+    for await (const o of remote.list(prefixOf('delta'))) {
+      const h = handleOf(o.key);
+      if (h?.kind === 'delta') deltaBase.set(parseDeltaName(h.name).chunk, parseDeltaName(h.name).base);
+    }
     r.chunks = chunkSizes.size;
+    const deltaOnly = new Map<string, number>();
     if (opts.deep) {
       await runBounded([...chunkSizes.keys()], opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
         const data = await readAll(await remote.get(keyOf({ kind: 'chunk', name: h })));
@@ -109,12 +116,27 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
         manifests.add(h.name);
         for (const [c, size] of manifestChunks(m)) {
           const got = chunkSizes.get(c);
-          if (got === undefined) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h.name}` });
+          const base = deltaBase.get(c);
+          if (got === undefined && base !== undefined) {
+            if (!chunkSizes.has(base)) problems.push({ kind: 'missing-chunk', object: base, detail: `base of the delta of chunk ${c}` });
+            else deltaOnly.set(c, size);
+          } else if (got === undefined) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h.name}` });
           else if (got !== size) problems.push({ kind: 'corrupt-chunk', object: c, detail: `${got} bytes on the remote, ${size} expected` });
         }
       } catch (e) {
         problems.push({ kind: 'corrupt-manifest', object: h.name, detail: (e as Error).message });
       }
+    }
+    if (opts.deep) {
+      // A chunk stored only as a delta is rebuilt from its (whole, verified) base and checked against its hash.
+      const wholeBase = async (b: string) => {
+        const data = await readAll(await remote.get(keyOf({ kind: 'chunk', name: b })));
+        if (hashBytes(data) !== b) throw new Error(`its base ${b} is corrupt`);
+        return data;
+      };
+      await runBounded([...deltaOnly], opts.concurrency ?? remote.features.defaultConcurrency, async ([c, size]) => {
+        await readChunkFromDelta(remote, c, size, wholeBase).catch((e: Error) => problems.push({ kind: 'corrupt-chunk', object: c, detail: e.message }));
+      });
     }
     for await (const o of remote.list(prefixOf('ref'))) {
       const h = handleOf(o.key);

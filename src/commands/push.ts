@@ -12,6 +12,11 @@ export default class Push extends CkptCommand {
     as: Flags.string({ description: 'name to push as on the remote (default: its local name)' }),
     force: Flags.boolean({ description: 'move the name even if another writer moved it meanwhile', default: false }),
     jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
+    deltas: Flags.boolean({
+      description: 'send a changed chunk as a delta against the remote\'s previous version of it when that is smaller (--no-deltas: always whole)',
+      default: true,
+      allowNo: true,
+    }),
     'from-file': Flags.boolean({
       description:
         'TARGET is a file or directory: chunk it and upload straight from it, storing only its manifest locally (for machines short on disk). Writes PATH.ckpt like add, but sets no local name; pull PATH.ckpt brings the data back',
@@ -27,14 +32,14 @@ export default class Push extends CkptCommand {
     const bar = new ProgressLine(`push ${args.target}`);
     const signal = onInterrupt();
     const started = Date.now();
-    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, fromFile: flags['from-file'], onProgress: bar.transfer, signal });
+    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, fromFile: flags['from-file'], deltas: flags.deltas, onProgress: bar.transfer, signal });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     this.emit(flags.json, { ...r, seconds: secs }, (x) =>
       this.log(
         x.chunksUploaded === 0 && !x.changed
           ? `${x.name} is up to date on the remote`
-          : `pushed ${x.name}: uploaded ${formatBytes(x.bytesUploaded)} (${x.chunksUploaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesUploaded)} already there, in ${secs.toFixed(1)}s`,
+          : `pushed ${x.name}: uploaded ${formatBytes(x.bytesUploaded)} (${x.chunksUploaded} of ${x.chunksTotal} chunks${x.chunksAsDeltas ? `, ${x.chunksAsDeltas} as deltas` : ''}), ${formatBytes(x.bytesAlreadyThere)} already there, in ${secs.toFixed(1)}s`,
       ),
     );
   }

@@ -3,15 +3,18 @@
 
 import { UsageError } from '../errors.js';
 
-export type HandleKind = 'chunk' | 'manifest' | 'ref' | 'lock';
+export type HandleKind = 'chunk' | 'delta' | 'manifest' | 'ref' | 'lock';
 
 export interface Handle {
   kind: HandleKind;
-  /** A lowercase hex BLAKE3 hash for chunks and manifests; a ref name for refs and locks. */
+  /**
+   * A lowercase hex BLAKE3 hash for chunks and manifests; for a delta, `<chunk hash>-<base hash>`
+   * (deltaName); a ref name for refs and locks.
+   */
   name: string;
 }
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 /** The document at the remote's root that names the layout version. */
 export const REMOTE_CONFIG_KEY = 'ckptsync-remote.json';
 
@@ -23,6 +26,10 @@ export function keyOf(handle: Handle): string {
     case 'chunk':
       assertHash(handle.name);
       return `chunks/${handle.name.slice(0, 2)}/${handle.name}`;
+    case 'delta': {
+      const { chunk, base } = parseDeltaName(handle.name);
+      return `deltas/${chunk.slice(0, 2)}/${chunk}-${base}`;
+    }
     case 'manifest':
       assertHash(handle.name);
       return `manifests/${handle.name}`;
@@ -37,13 +44,32 @@ export function keyOf(handle: Handle): string {
 
 /** The prefix under which all objects of a kind live, for listing. */
 export function prefixOf(kind: HandleKind): string {
-  return { chunk: 'chunks/', manifest: 'manifests/', ref: 'refs/', lock: 'locks/' }[kind];
+  return { chunk: 'chunks/', delta: 'deltas/', manifest: 'manifests/', ref: 'refs/', lock: 'locks/' }[kind];
+}
+
+/** The prefix under which every delta of one chunk lives (one per base it was stored against). */
+export function deltaPrefixOf(chunk: string): string {
+  assertHash(chunk);
+  return `deltas/${chunk.slice(0, 2)}/${chunk}-`;
+}
+
+export function deltaName(chunk: string, base: string): string {
+  return `${chunk}-${base}`;
+}
+
+export function parseDeltaName(name: string): { chunk: string; base: string } {
+  const [chunk = '', base = ''] = name.split('-');
+  assertHash(chunk);
+  assertHash(base);
+  return { chunk, base };
 }
 
 /** Parses a key back to its handle, or null for keys outside the layout (temp files, foreign objects). */
 export function handleOf(key: string): Handle | null {
   let m = /^chunks\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(key);
   if (m && key.slice(7, 9) === m[1]!.slice(0, 2)) return { kind: 'chunk', name: m[1]! };
+  m = /^deltas\/[0-9a-f]{2}\/([0-9a-f]{64})-([0-9a-f]{64})$/.exec(key);
+  if (m && key.slice(7, 9) === m[1]!.slice(0, 2)) return { kind: 'delta', name: deltaName(m[1]!, m[2]!) };
   m = /^manifests\/([0-9a-f]{64})$/.exec(key);
   if (m) return { kind: 'manifest', name: m[1]! };
   m = /^refs\/(.+)\.ref$/.exec(key);

@@ -19,7 +19,7 @@ import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { findSeeds, SeedReader, type SeedPiece } from './seed.js';
-import { downloadChunk, type FetchOptions, type FetchResult } from './pull.js';
+import { downloadChunk, remoteBases, type FetchOptions, type FetchResult } from './pull.js';
 import { runBounded, type TransferProgress } from './transfer.js';
 
 export interface FetchCheckoutOptions extends FetchOptions {
@@ -80,6 +80,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const downloads = new Map<string, Promise<void>>();
   const objects = new ObjectWriter(repo.store);
   const pool = new BufferPool();
+  const bases = remoteBases(repo, remote);
   const seedReader = new SeedReader(pool);
   const keep = opts.keepChunks !== false;
   const notStored: string[] = [];
@@ -130,7 +131,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           try {
             const seed = seeds.get(p.hash);
             const seeded = seed ? await seedReader.read(p.hash, seed) : null; // verified, or null
-            ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool))); // verified before any byte is used
+            ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool, bases))); // verified before any byte is used
             if (keep || repeated.has(p.hash)) await objects.write('chunk', p.hash, data, false);
             else notStored.push(p.hash);
             stored();

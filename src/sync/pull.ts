@@ -1,6 +1,7 @@
 // Pull: fetch a manifest, download only the chunks missing locally, in parallel, verifying each.
 
 import { IntegrityError } from '../errors.js';
+import { baseReader, readChunkFromDelta, type BaseReader } from './chunk-deltas.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import { createHasher } from '../core/hash.js';
 import { MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest.js';
@@ -36,6 +37,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
   const missing = hashes.filter((_, i) => !present[i]);
   const objects = new ObjectWriter(repo.store);
   const pool = new BufferPool();
+  const bases = remoteBases(repo, remote);
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
   const toMove = missing.reduce((n, h) => n + wanted.get(h)!, 0);
   const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.length };
@@ -45,7 +47,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
       const size = wanted.get(h)!;
-      const chunk = await downloadChunk(remote, h, size, pool);
+      const chunk = await downloadChunk(remote, h, size, pool, bases);
       try {
         await objects.write('chunk', h, chunk.data, false); // known missing above
       } finally {
@@ -66,11 +68,28 @@ export interface DownloadedChunk {
   release(): void;
 }
 
+/** Bases for chunks stored as deltas (spec §8a): from the local store, else downloaded whole. */
+export function remoteBases(repo: Repository, remote: Remote): BaseReader {
+  return baseReader(repo.store, async (b, size) => Buffer.concat((await downloadWhole(remote, b, size)).data));
+}
+
 /**
  * Downloads a chunk and verifies it against its hash and size before returning its bytes. A driver that
- * reads without a stream fills a buffer from `pool`; otherwise the pieces are kept as they arrived.
+ * reads without a stream fills a buffer from `pool`; otherwise the pieces are kept as they arrived. With
+ * `bases`, a chunk the remote holds only as a delta (spec §8a) is rebuilt from it.
  */
-export async function downloadChunk(remote: Remote, h: string, expected: number, pool?: BufferPool): Promise<DownloadedChunk> {
+export async function downloadChunk(remote: Remote, h: string, expected: number, pool?: BufferPool, bases?: BaseReader): Promise<DownloadedChunk> {
+  try {
+    return await downloadWhole(remote, h, expected, pool);
+  } catch (e) {
+    if (!bases || (e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    const data = await readChunkFromDelta(remote, h, expected, bases);
+    if (!data) throw e;
+    return { data: [data], release: () => {} };
+  }
+}
+
+async function downloadWhole(remote: Remote, h: string, expected: number, pool?: BufferPool): Promise<DownloadedChunk> {
   if (pool && remote.readInto) {
     // One byte of room beyond the expected size, so an object that is too long is noticed.
     const buf = pool.take(expected + 1);

@@ -2,7 +2,7 @@
 // "Ordering invariants": chunks before manifest before name). What the remote lacks is worked out
 // from its manifests, not by asking about each chunk.
 
-import { manifestChunks } from '../core/manifest.js';
+import { manifestChunks, type Manifest } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import { bufferSource } from '../remote/source.js';
@@ -13,6 +13,7 @@ import { moveRemoteRef, readRemoteRef } from './refs.js';
 import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { UploadLogBatcher } from './upload-log.js';
+import { deltaBases, DeltaWriter } from './chunk-deltas.js';
 import { runBounded, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
@@ -26,6 +27,8 @@ export interface PushOptions {
    * the checkpoint file instead (fileChunkReader); either way the reader MUST return only bytes that hash to `hash`.
    */
   readChunk?: (hash: string) => Promise<Buffer>;
+  /** Store a new chunk as a delta against the chunk at its place in the remote's previous version where that is smaller (spec §8a). Default true. */
+  deltas?: boolean;
 }
 
 export interface PushResult {
@@ -34,16 +37,21 @@ export interface PushResult {
   /** False when the remote name already pointed at this manifest. */
   changed: boolean;
   bytesTotal: number;
+  /** Bytes sent for chunks (a chunk sent as a delta counts its delta's size). */
   bytesUploaded: number;
   chunksTotal: number;
   chunksUploaded: number;
+  /** Of the chunks uploaded, those sent as deltas. */
+  chunksAsDeltas: number;
+  /** Bytes of the chunks the remote already held (not uploaded). */
+  bytesAlreadyThere: number;
 }
 
 export async function pushSnapshot(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions = {}): Promise<PushResult> {
   const manifest = await loadManifest(repo, manifestHash);
   const wanted = manifestChunks(manifest);
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
-  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0 };
+  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal };
 
   const before = await readRemoteRef(remote, name);
   if (before?.doc.target === manifestHash && (await remote.stat(keyOf({ kind: 'manifest', name: manifestHash })))) {
@@ -53,13 +61,13 @@ export async function pushSnapshot(repo: Repository, remote: Remote, name: strin
   // gc must not sweep while we decide what the remote already holds (manifest-spec.md, §10b).
   const lease = await holdPushLease(remote);
   try {
-    return await pushUnderLease(repo, remote, name, manifestHash, opts, wanted, result, before?.doc.target ?? null);
+    return await pushUnderLease(repo, remote, name, manifest, manifestHash, opts, wanted, result, before?.doc.target ?? null);
   } finally {
     await lease.release().catch(() => {}); // an unreleased holding expires by itself
   }
 }
 
-async function pushUnderLease(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult, beforeTarget: string | null): Promise<PushResult> {
+async function pushUnderLease(repo: Repository, remote: Remote, name: string, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult, beforeTarget: string | null): Promise<PushResult> {
   const bytesTotal = result.bytesTotal;
   const state = new RemoteState(repo, remote.displayUrl);
   const listed = await listRemoteManifests(remote);
@@ -81,6 +89,11 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   const readChunk = opts.readChunk
     ? async (h: string) => ({ data: await opts.readChunk!(h), release: () => {} })
     : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
+  const deltas =
+    opts.deltas === false || missing.length === 0
+      ? null
+      : new DeltaWriter(repo.store, remote, deltaBases(manifest, await Promise.all([...listed].map((m) => loadManifest(repo, m))), new Set(missing)), pool);
+  let bytesSent = 0;
   const log = new UploadLogBatcher(state);
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
   const uploading = runBounded(
@@ -88,11 +101,15 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
       const { data, release } = await readChunk(h);
+      let sent: number | null;
       try {
-        await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
+        sent = deltas ? await deltas.put(h, data) : null;
+        if (sent === null) await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
       } finally {
         release();
       }
+      bytesSent += sent ?? data.length;
+      if (sent !== null) result.chunksAsDeltas++;
       log.add(h); // so a killed push resumes without sending it again
       progress.bytesMoved += data.length;
       progress.objectsMoved++;
@@ -105,7 +122,8 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     throw e;
   });
   await log.flush();
-  result.bytesUploaded = progress.bytesMoved;
+  result.bytesUploaded = bytesSent;
+  result.bytesAlreadyThere = progress.bytesSkipped;
   result.chunksUploaded = progress.objectsMoved;
 
   if (!listed.has(manifestHash)) {

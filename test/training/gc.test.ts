@@ -17,13 +17,13 @@ import { barrier, localRemote, newRepo, randomBytes, writeAndAdd } from './fixtu
 const MB = 1 << 20;
 const SHORT = { graceMs: 0, allowShortGrace: true };
 
-/** A remote whose chunk uploads wait until `open()` is called, and which reports the first one. */
+/** A remote whose chunk uploads (whole or as deltas) wait until `open()` is called, and which reports the first one. */
 function gatedUploads(remote: Remote) {
   const first = barrier();
   const gate = barrier();
   const wrapped: Remote = Object.create(remote);
   wrapped.put = async (key, source) => {
-    if (key.startsWith(prefixOf('chunk'))) {
+    if (key.startsWith(prefixOf('chunk')) || key.startsWith(prefixOf('delta'))) {
       first.hit();
       await gate.reached;
     }
@@ -60,7 +60,8 @@ test('gc › a push in progress blocks gc; gc waits, then deletes nothing the pu
   t.true(shared.length > 0, 'the new version reuses chunks only the unnamed old manifest names');
 
   const gated = gatedUploads(s.remote);
-  const pushing = pushSnapshot(s.repo, gated.remote, 'new', s.mB);
+  // Whole chunks, so that every chunk of B is an object of its own (deltas and gc: test/e2e/deltas.test.ts).
+  const pushing = pushSnapshot(s.repo, gated.remote, 'new', s.mB, { deltas: false });
   await gated.firstUpload; // the push has listed the old manifest and decided to skip the shared chunks
 
   const refused = await t.throwsAsync(gc({ remote: s.url, ...SHORT }));
