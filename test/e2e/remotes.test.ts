@@ -1,11 +1,11 @@
 // The CLI end to end against every network driver's live server: push, pull into a fresh repository,
-// byte-identical, and the remote verified whole.
+// byte-identical, and the remote verified whole; a sparse update goes up as deltas and comes back whole.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { loraVersion, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
+import { loraVersion, tensorBytes, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
 import { ok, tempDir } from '../helpers.js';
 import type { LiveServer } from '../servers/types.js';
 import * as b2 from '../servers/b2.js';
@@ -44,11 +44,23 @@ for (const [name, server] of Object.entries(servers)) {
       const pulled = await ok(['pull', 'm/v2', '--to', 'm.safetensors', '--json'], { cwd: b, env });
       t.is(pulled.json.result.bytesDownloaded, pulled.json.result.bytesTotal);
       t.is(await sha(path.join(b, 'm.safetensors')), await sha(path.join(a, 'm.safetensors')));
+
+      // v3: 64 KiB rewritten in place across a chunk boundary of the largest tensor.
+      const big = tensors.reduce((x, y) => (tensorBytes(y) > tensorBytes(x) ? y : x));
+      await writeSafetensors(path.join(a, 'm3.safetensors'), { seed: name, tensors, patch: { tensor: big.name, offset: (1 << 20) - (32 << 10), length: 64 << 10, seed: 'sparse' } });
+      await ok(['add', 'm3.safetensors', '--name', 'm/v3'], { cwd: a, env });
+      const p3 = await ok(['push', 'm/v3', '--json'], { cwd: a, env });
+      t.is(p3.json.result.chunksAsDeltas, 2);
+      t.true(p3.json.result.bytesUploaded < 70 << 10, `v3 uploaded ${p3.json.result.bytesUploaded}`);
+      const c = await repo(); // no base here: each is downloaded whole, then the deltas applied
+      await ok(['pull', 'm/v3', '--to', 'm3.safetensors'], { cwd: c, env });
+      t.is(await sha(path.join(c, 'm3.safetensors')), await sha(path.join(a, 'm3.safetensors')));
+
       const listed = await ok(['ls', '--remote', 'origin', '--json'], { cwd: b, env });
-      t.deepEqual(listed.json.result.map((e: { name: string }) => e.name), ['m/v1', 'm/v2']);
+      t.deepEqual(listed.json.result.map((e: { name: string }) => e.name), ['m/v1', 'm/v2', 'm/v3']);
       const v = await ok(['verify', '--remote', 'origin', '--deep', '--json'], { cwd: b, env });
       t.deepEqual(v.json.result.problems, []);
-      t.is(v.json.result.manifests, 2);
+      t.is(v.json.result.manifests, 3);
     } finally {
       await live.stop();
     }
