@@ -12,14 +12,41 @@ const PATCH_HEADER_BYTES = 8; // offset, length
 const MERGE_GAP = 16;
 /** Equal regions are skipped a block at a time with one native compare. */
 const BLOCK = 4096;
+/** The first pass counts differing blocks of this size: a rewritten chunk is refused without a byte loop. */
+const COARSE = 512;
+
+/**
+ * A cheap test that a delta of `target` over `base` may fit in `budget` bytes: false for different sizes,
+ * for a chunk rewritten throughout (sampled blocks tell, without reading the rest), and when the COARSE
+ * blocks the two differ in already exceed the budget (changes scattered a few bytes per block are not
+ * worth a delta). Looks at the bytes only to decide whether to try: a caller may run it on a base it has
+ * not verified yet.
+ */
+export function mayFit(target: Buffer, base: Buffer, budget: number): boolean {
+  const n = target.length;
+  if (n === 0 || base.length !== n || n > 0xffffffff) return false;
+  const samples = Math.min(32, Math.floor(n / COARSE));
+  let differing = 0;
+  for (let k = 0; k < samples; k++) {
+    const at = Math.floor((k * (n - COARSE)) / Math.max(1, samples - 1));
+    if (target.compare(base, at, at + COARSE, at, at + COARSE) !== 0) differing++;
+  }
+  if (samples >= 8 && (differing / samples) * n > budget * 1.25) return false;
+  let coarse = 0;
+  for (let i = 0; i < n; i += COARSE) {
+    const end = Math.min(n, i + COARSE);
+    if (target.compare(base, i, end, i, end) !== 0 && (coarse += end - i) > budget) return false;
+  }
+  return true;
+}
 
 /**
  * Encodes `target` as patches over `base` (same length), or returns null when the delta would exceed
- * `budget` bytes (the caller then stores the chunk whole). Stops scanning as soon as the budget is spent.
+ * `budget` bytes or mayFit says it cannot fit (the caller then stores the chunk whole).
  */
 export function encodeDelta(target: Buffer, base: Buffer, baseHash: string, budget: number): Buffer | null {
+  if (!mayFit(target, base, budget)) return null;
   const n = target.length;
-  if (n === 0 || base.length !== n || n > 0xffffffff) return null;
   const patches: number[] = []; // offset, length pairs
   let bytes = HEADER_BYTES;
   let i = nextDifference(target, base, 0);

@@ -68,15 +68,17 @@ export class ObjectStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
       throw e;
     }
-    await this.verify(kind, hash, data);
+    await this.verifyObject(kind, hash, data);
     return data;
   }
 
   /**
    * get() into a buffer from `pool` (no allocation per object; push reads a gigabyte of chunks this way).
    * `size` is what the manifest says; release() hands the buffer back once the bytes are used.
+   * `verify: false` only for a caller that looks at the bytes before deciding to use them, and then
+   * calls verifyObject before it does (push's delta prefilter).
    */
-  async getPooled(kind: ObjectKind, hash: string, size: number, pool: BufferPool): Promise<{ data: Buffer; release(): void }> {
+  async getPooled(kind: ObjectKind, hash: string, size: number, pool: BufferPool, verify = true): Promise<{ data: Buffer; release(): void }> {
     const buf = pool.take(size + 1); // one byte of room, so an object longer than expected is noticed
     try {
       let fh: fs.FileHandle;
@@ -93,7 +95,7 @@ export class ObjectStore {
         await fh.close();
       }
       const data = buf.subarray(0, n);
-      await this.verify(kind, hash, data);
+      if (verify) await this.verifyObject(kind, hash, data);
       return { data, release: () => pool.release(buf) };
     } catch (e) {
       pool.release(buf);
@@ -101,7 +103,8 @@ export class ObjectStore {
     }
   }
 
-  private async verify(kind: ObjectKind, hash: string, data: Uint8Array): Promise<void> {
+  /** Checks bytes read from the store against their hash; a corrupt object is removed (IntegrityError). */
+  async verifyObject(kind: ObjectKind, hash: string, data: Uint8Array): Promise<void> {
     const actual = hashBytes(data);
     if (actual !== hash) {
       // Removed so that the next pull, which skips objects already present, fetches it again.

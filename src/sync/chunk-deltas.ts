@@ -5,7 +5,7 @@
 // whole object is missing; either way the rebuilt bytes are verified against the chunk's hash.
 
 import { IntegrityError } from '../errors.js';
-import { applyDelta, deltaHeader, encodeDelta } from '../core/delta.js';
+import { applyDelta, deltaHeader, encodeDelta, mayFit } from '../core/delta.js';
 import { createHasher } from '../core/hash.js';
 import type { Manifest } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
@@ -58,11 +58,20 @@ export class DeltaWriter {
   /** Uploads `data` (chunk `hash`, verified) as a delta and returns the bytes sent, or null to send it whole. */
   async put(hash: string, data: Buffer): Promise<number | null> {
     const base = this.bases.get(hash);
-    if (!base || !(await this.store.has('chunk', base))) return null;
-    const b = await this.store.getPooled('chunk', base, data.length, this.pool); // verified as read
-    let delta: Buffer | null;
+    if (!base) return null;
+    // Read unverified for the cheap test (most rewritten chunks stop there); verified before it is used.
+    const b = await this.store.getPooled('chunk', base, data.length, this.pool, false).catch((e: unknown) => {
+      if ((e as { code?: unknown }).code === 'NOT_FOUND') return null; // not here (pushed from a file elsewhere): send whole
+      throw e;
+    });
+    if (!b) return null;
+    const budget = Math.floor(data.length * DELTA_BUDGET);
+    let delta: Buffer | null = null;
     try {
-      delta = encodeDelta(data, b.data, base, Math.floor(data.length * DELTA_BUDGET));
+      if (mayFit(data, b.data, budget)) {
+        await this.store.verifyObject('chunk', base, b.data);
+        delta = encodeDelta(data, b.data, base, budget);
+      }
     } finally {
       b.release();
     }
