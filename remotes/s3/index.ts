@@ -29,6 +29,8 @@ import {
   type RemoteSettings,
   type VersionedDocument,
 } from '../../src/remote/index.js';
+import { fillFrom } from '../../src/remote/fill.js';
+import { S3DataPath } from './data-path.js';
 import { withBakeryLock, type MarkerStore } from './lock.js';
 import { multipartUpload } from './multipart.js';
 import { codeOf, isPreconditionFailed, mapS3Error, statusOf, type CasMode, type S3Config } from './wire.js';
@@ -45,6 +47,8 @@ export class S3Remote implements Remote {
   readonly displayUrl: string;
   private readonly client: S3Client;
   private readonly agents: (http.Agent | https.Agent)[];
+  /** Chunk GET/PUT without the SDK (data-path.ts); undefined with sdkData. */
+  private readonly data?: S3DataPath;
   private casSupport?: Promise<boolean>;
 
   constructor(private readonly config: S3Config) {
@@ -74,6 +78,7 @@ export class S3Remote implements Remote {
       // whole request and, without throwOnRequestTimeout, only logs a warning: a stall would hang.)
       requestHandler: { httpAgent: this.agents[0], httpsAgent: this.agents[1], connectionTimeout: Math.min(10_000, config.timeoutMs), socketTimeout: config.timeoutMs },
     });
+    if (!config.sdkData) this.data = new S3DataPath(config, this.client, this.displayUrl);
   }
 
   private keyOf(key: string): string {
@@ -107,6 +112,7 @@ export class S3Remote implements Remote {
         multipartUpload(this.client, this.config.bucket, Key, source, { partSize, concurrency: partConcurrency }),
       );
     }
+    if (this.data) return this.data.put(Key, key, source.buffer ?? source.open(), source.size);
     await this.putObject(key, { Key, Body: source.buffer ?? source.open(), ContentLength: source.size });
   }
 
@@ -119,6 +125,7 @@ export class S3Remote implements Remote {
       if (!(await this.stat(key))) throw mapS3Error({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }, `get ${key}`, key);
       return Readable.from([]);
     }
+    if (this.data) return this.data.get(this.keyOf(key), key, range);
     const out = await this.send('get', key, () =>
       this.client.send(
         new GetObjectCommand({
@@ -130,6 +137,12 @@ export class S3Remote implements Remote {
     );
     // In Node the SDK's body is the http.IncomingMessage itself: streamed, never buffered.
     return (out.Body as Readable | undefined) ?? Readable.from([]);
+  }
+
+  /** Reads an object into the caller's buffer (pull's reused buffers): straight from the response on the own data path. */
+  async readInto(key: string, into: Buffer): Promise<number> {
+    if (this.data) return this.data.readInto(this.keyOf(key), key, into);
+    return fillFrom(await this.get(key), into);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -269,6 +282,7 @@ export class S3Remote implements Remote {
   }
 
   async close(): Promise<void> {
+    await this.data?.close();
     this.client.destroy();
     for (const a of this.agents) a.destroy();
   }
@@ -330,6 +344,7 @@ export const s3Remote = {
     { name: 'maxSockets', help: 'keep-alive connections per remote', default: 64 },
     { name: 'timeoutSeconds', help: 'a request silent this long (no bytes either way) is dropped and retried', default: 60 },
     { name: 'cas', help: 'how refs are swapped: auto (probe for conditional writes), conditional, or lock', default: 'auto' },
+    { name: 'sdkData', help: 'chunk GET/PUT through the AWS SDK instead of signed undici requests (for comparisons); also $CKPTSYNC_S3_SDK_DATA=1', default: false },
   ],
   parse(url: string, settings: RemoteSettings): S3Config {
     const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
@@ -359,6 +374,7 @@ export const s3Remote = {
       maxSockets: int(settings.maxSockets, 'maxSockets', 64),
       timeoutMs: int(settings.timeoutSeconds, 'timeoutSeconds', 60) * 1000,
       cas,
+      sdkData: bool(pick(settings, 'sdkData', 'CKPTSYNC_S3_SDK_DATA'), 'sdkData') ?? false,
     };
   },
   async create(config: S3Config): Promise<Remote> {

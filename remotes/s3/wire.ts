@@ -25,6 +25,8 @@ export interface S3Config {
   /** A connection that takes longer to connect, or is silent longer while a request is in flight, is dropped (TransientError). */
   timeoutMs: number;
   cas: CasMode;
+  /** Chunk GET/PUT through the AWS SDK instead of the driver's own signed undici requests (data-path.ts); for A/B comparisons. */
+  sdkData: boolean;
 }
 
 /** The shape of errors thrown by the SDK (S3ServiceException) and by its HTTP transport. */
@@ -109,4 +111,23 @@ function isTransportError(err: unknown): boolean {
   const e = err as SdkError & { errno?: unknown };
   const text = `${e?.code ?? ''} ${e?.name ?? ''} ${e?.message ?? ''}`;
   return /ECONNRESET|EPIPE|ECONNREFUSED|ETIMEDOUT|socket hang up|ECONNABORTED|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|premature close/i.test(text);
+}
+
+/** How much of an error answer's body is read for its <Code> and <Message>: S3's are a few hundred bytes. */
+export const ERROR_BODY_LIMIT = 16 << 10;
+
+/**
+ * An HTTP answer of the driver's own data path as an SdkError, so mapS3Error treats it as it treats the
+ * SDK's: the XML <Code>/<Message> of S3's error body, the status, and Retry-After.
+ */
+export function responseError(status: number, body: string, retryAfter?: string): SdkError {
+  const tag = (name: string) => /^[\s\S]{0,4096}?<Error>/.test(body) ? new RegExp(`<${name}>([^<]{0,1024})</${name}>`).exec(body)?.[1] : undefined;
+  // A HEAD-like answer without a body (or a proxy's HTML page) still has a status worth a name.
+  const code = tag('Code') ?? (status === 404 ? 'NotFound' : status === 403 ? 'Forbidden' : `HTTP${status}`);
+  const message = tag('Message') ?? `HTTP ${status}`;
+  return { name: code, Code: code, message: unescapeXml(message), $metadata: { httpStatusCode: status }, $response: { headers: { 'retry-after': retryAfter } } };
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
 }

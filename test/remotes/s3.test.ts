@@ -13,6 +13,7 @@ const closeLater: Remote[] = [];
 
 runRemoteConformance(test, {
   name: 's3',
+  readInto: true,
   async start() {
     server = await start();
     // Credentials come from the environment, as for a user (the AWS chain); the endpoint from settings.

@@ -1,0 +1,238 @@
+// The S3 driver's chunk data path: GET (whole, ranged, or into a caller's buffer) and single-request PUT
+// as undici requests signed by sigv4.ts, bypassing the AWS SDK's middleware stack, which costs about
+// twice the client CPU per byte (README.md, "Speed"). Everything else (list, head, delete, multipart,
+// conditional writes, the lock) stays on the SDK, and so do credentials and region: they are asked of
+// the SDK client once and again when the credentials are about to expire.
+
+import { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
+import { Pool, type Dispatcher } from '../../src/remote/undici.js';
+import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
+import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
+
+/** Credentials are asked for again this long before they expire (the SDK's own providers refresh 5 min before). */
+const EXPIRY_MARGIN_MS = 60_000;
+
+interface Endpoint {
+  pool: Pool;
+  /** The Host header, as signed. */
+  host: string;
+  /** Path up to the key: '' (virtual-hosted) or '/bucket' (path style), after any path of the endpoint URL. */
+  base: string;
+}
+
+/** Where a bucket's objects are: the configured endpoint, else AWS's regional endpoint. */
+export function objectBaseUrl(config: Pick<S3Config, 'endpoint' | 'pathStyle' | 'bucket'>, region: string): { origin: string; base: string } {
+  const bucket = encodeS3Path(config.bucket);
+  if (config.endpoint) {
+    const u = new URL(config.endpoint);
+    const root = encodeS3Path(decodeURIComponent(u.pathname.replace(/\/+$/, '')));
+    if (config.pathStyle) return { origin: u.origin, base: `${root}/${bucket}` };
+    return { origin: `${u.protocol}//${config.bucket}.${u.host}`, base: root };
+  }
+  // Virtual-hosted only for names that are one DNS label: a dotted name would not match the *.s3 certificate.
+  const dnsLabel = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(config.bucket);
+  if (dnsLabel && !config.pathStyle) return { origin: `https://${config.bucket}.s3.${region}.amazonaws.com`, base: '' };
+  return { origin: `https://s3.${region}.amazonaws.com`, base: `/${bucket}` };
+}
+
+export class S3DataPath {
+  private readonly signer = new SigV4Signer();
+  private endpoint?: Promise<Endpoint & { region: string }>;
+  private creds?: { value: SigningCredentials; refreshAt: number };
+  private credsInFlight?: Promise<SigningCredentials>;
+  private closed = false;
+
+  constructor(
+    private readonly config: S3Config,
+    private readonly client: S3Client,
+    private readonly displayUrl: string,
+  ) {}
+
+  /** Streams an object or a range of it (S3 keys as stored, i.e. with the remote's prefix). */
+  async get(objectKey: string, key: string, range?: ByteRange): Promise<Readable> {
+    const what = `get ${key} on ${this.displayUrl}`;
+    const extra = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : undefined;
+    const { pool, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256, extra);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await pool.request({ method: 'GET', path, headers });
+    } catch (e) {
+      throw this.transportError(e, what, key);
+    }
+    if (res.statusCode === 206 || (res.statusCode === 200 && !range)) return res.body;
+    // A store that ignores Range sends the whole object: cut the range out of it.
+    if (res.statusCode === 200 && range) return Readable.from(slice(res.body, range.offset, range.length));
+    throw mapS3Error(responseError(res.statusCode, await boundedText(res.body), header(res.headers['retry-after'])), what, key);
+  }
+
+  /**
+   * Reads an object from its start into `into` until it ends or `into` is full; returns the bytes read.
+   * Body pieces are copied into `into` from undici's handler as they arrive, with no body stream in
+   * between (as the WebDAV driver does), and a longer object's connection is dropped once `into` is full.
+   */
+  async readInto(objectKey: string, key: string, into: Buffer): Promise<number> {
+    const what = `get ${key} on ${this.displayUrl}`;
+    const { pool, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
+    return new Promise<number>((resolve, reject) => {
+      let n = 0;
+      let status = 0;
+      let retryAfter: string | undefined;
+      let full = false;
+      const errorBody: Buffer[] = [];
+      let errorBytes = 0;
+      let abort: (e?: Error) => void = () => {};
+      const handler = {
+        onConnect: (a: (e?: Error) => void) => void (abort = a),
+        onHeaders: (code: number, raw: Buffer[]) => {
+          status = code;
+          for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString().toLowerCase() === 'retry-after') retryAfter = raw[i + 1]!.toString();
+          return true;
+        },
+        onData: (piece: Buffer) => {
+          if (status !== 200) {
+            // An error answer: keep its start for <Code>/<Message>, drop the rest.
+            if (errorBytes < ERROR_BODY_LIMIT) errorBody.push(Buffer.from(piece.subarray(0, ERROR_BODY_LIMIT - errorBytes)));
+            errorBytes += piece.length;
+            return true;
+          }
+          const room = into.length - n;
+          if (piece.length > room) {
+            into.set(piece.subarray(0, room), n);
+            n = into.length;
+            full = true;
+            abort(new Error('buffer full'));
+            return false;
+          }
+          into.set(piece, n);
+          n += piece.length;
+          return true;
+        },
+        onComplete: () => {
+          if (status === 200) return resolve(n);
+          reject(mapS3Error(responseError(status, Buffer.concat(errorBody).toString('utf8'), retryAfter), what, key));
+        },
+        onError: (e: Error) => (full ? resolve(n) : reject(this.transportError(e, what, key))),
+      };
+      try {
+        pool.dispatch({ method: 'GET', path, headers }, handler as unknown as Dispatcher.DispatchHandler);
+      } catch (e) {
+        reject(this.transportError(e, what, key));
+      }
+    });
+  }
+
+  /** One PUT request of a whole object (below the multipart threshold). The payload is not hashed: chunks are verified by their own hash. */
+  async put(objectKey: string, key: string, body: Buffer | Readable, size: number): Promise<void> {
+    const what = `put ${key} on ${this.displayUrl}`;
+    const { pool, path, headers } = await this.prepare('PUT', objectKey, key, UNSIGNED_PAYLOAD, { 'content-length': String(size) });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await pool.request({ method: 'PUT', path, headers, body });
+    } catch (e) {
+      throw this.transportError(e, what, key);
+    }
+    if (res.statusCode === 200) {
+      await res.body.dump().catch(() => {});
+      return;
+    }
+    throw mapS3Error(responseError(res.statusCode, await boundedText(res.body), header(res.headers['retry-after'])), what, key);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const ep = await this.endpoint?.catch(() => undefined);
+    await ep?.pool.destroy().catch(() => {});
+  }
+
+  private async prepare(method: string, objectKey: string, key: string, payloadHash: string, extra?: Record<string, string>) {
+    const [ep, creds] = await Promise.all([this.resolveEndpoint(key), this.credentials(key)]);
+    const path = `${ep.base}/${encodeS3Path(objectKey)}`;
+    const headers = this.signer.sign({ method, path, headers: { host: ep.host, ...extra }, payloadHash, region: ep.region }, creds);
+    return { pool: ep.pool, path, headers };
+  }
+
+  private resolveEndpoint(key: string): Promise<Endpoint & { region: string }> {
+    if (this.closed) throw new Error(`${this.displayUrl}: the remote is closed`);
+    this.endpoint ??= (async () => {
+      const region = await this.client.config.region();
+      const { origin, base } = objectBaseUrl(this.config, region);
+      const { timeoutMs, maxSockets } = this.config;
+      const pool = new Pool(origin, {
+        connections: maxSockets,
+        // Idle timeouts, as on the SDK path: a stalled server is dropped and retried, a slow but moving body is not cut.
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        connectTimeout: Math.min(10_000, timeoutMs),
+      });
+      return { pool, host: new URL(origin).host, base, region };
+    })();
+    this.endpoint.catch(() => (this.endpoint = undefined)); // a failed lookup is tried again next time
+    return this.endpoint.catch((e) => Promise.reject(mapS3Error(e, `resolve the region of ${this.displayUrl}`, key)));
+  }
+
+  /** The SDK's credentials (its chain: env, profile, SSO, IMDS...), cached until shortly before they expire. */
+  private async credentials(key: string): Promise<SigningCredentials> {
+    const c = this.creds;
+    if (c && Date.now() < c.refreshAt) return c.value;
+    this.credsInFlight ??= this.client.config
+      .credentials()
+      .then((id) => {
+        const value = { accessKeyId: id.accessKeyId, secretAccessKey: id.secretAccessKey, sessionToken: id.sessionToken };
+        this.creds = { value, refreshAt: id.expiration ? id.expiration.getTime() - EXPIRY_MARGIN_MS : Infinity };
+        return value;
+      })
+      .finally(() => (this.credsInFlight = undefined));
+    try {
+      return await this.credsInFlight;
+    } catch (e) {
+      throw mapS3Error(e, `get credentials for ${this.displayUrl}`, key);
+    }
+  }
+
+  /** A failure with no HTTP answer: certificate problems are configuration, socket-level failures are worth a retry. */
+  private transportError(e: unknown, what: string, key: string): Error {
+    const code = String((e as { code?: string })?.code ?? (e as Error)?.name ?? '');
+    const message = redactSecrets(String((e as Error)?.message ?? e));
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+      return new ConfigError(`S3 ${what}: the server's TLS certificate is not trusted (${code})`, { code, key });
+    }
+    if (isRetryable(e) || (code.startsWith('UND_ERR') && !/INVALID_ARG|NOT_SUPPORTED|ABORTED/.test(code))) {
+      return new TransientError(`S3 ${what} failed on the network: ${code}: ${message}`, { key, code }, { cause: e });
+    }
+    return mapS3Error(e, what, key);
+  }
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The start of an error answer's body, at most ERROR_BODY_LIMIT bytes; the rest is not read. */
+async function boundedText(body: Readable): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const piece of body as AsyncIterable<Buffer>) {
+      parts.push(piece);
+      n += piece.length;
+      if (n >= ERROR_BODY_LIMIT) break; // leaving the loop destroys the body
+    }
+  } catch {
+    // a body cut off mid-way still has a status worth reporting
+  }
+  return Buffer.concat(parts).subarray(0, ERROR_BODY_LIMIT).toString('utf8');
+}
+
+async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  const end = offset + length;
+  for await (const piece of body) {
+    const from = Math.max(offset - pos, 0);
+    const to = Math.min(end - pos, piece.length);
+    if (from < to) yield piece.subarray(from, to);
+    pos += piece.length;
+    if (pos >= end) return;
+  }
+}
