@@ -2,6 +2,7 @@
 // S3 endpoint...). URLs: s3://bucket/prefix. Objects are S3 objects at <prefix><key>.
 // swapDocument uses conditional PutObject (If-Match / If-None-Match) when the store honours it, which
 // is probed once per remote; otherwise a bakery lock made of marker objects (lock.ts). See README.md.
+// Chunk GET/PUT go through data-path.ts (undici and our own SigV4), everything else through the SDK.
 
 import crypto from 'node:crypto';
 import http from 'node:http';
