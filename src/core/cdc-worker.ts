@@ -5,6 +5,7 @@
 // at least 31 bytes earlier. The main thread applies the rule to the candidates reported here.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadCandidateScanner } from './cdc-wasm.js';
 import { loadGearKernel, type GearKernel } from './gear-wasm.js';
 
 /** main -> worker: scan u8(buf)[from, to) with the hash warmed over [from - warm, from). */
@@ -40,6 +41,8 @@ const jsKernel: GearKernel = {
   },
 };
 const kernel = loadGearKernel(gear) ?? jsKernel;
+/** Two lanes at once where WebAssembly loads (CKPTSYNC_CDC_SCAN=loop keeps the one-lane loop, for A/B runs). */
+const scanner = process.env.CKPTSYNC_CDC_SCAN === 'loop' ? null : loadCandidateScanner(gear);
 
 /** The hash at `at` of a scan started with h = 0 at `lo` (at most the last 32 bytes count). */
 function windowHash(u8: Uint8Array, lo: number, at: number): number {
@@ -55,19 +58,36 @@ export function findCandidates(job: ScanJob): { pos: Int32Array; strong: Uint8Ar
   let strong = new Uint8Array(64);
   let count = 0;
   let h = job.from > lo ? windowHash(u8, lo, job.from - 1) : 0;
+  const grow = () => {
+    const p2 = new Int32Array(count * 2);
+    p2.set(pos);
+    pos = p2;
+    const s2 = new Uint8Array(count * 2);
+    s2.set(strong);
+    strong = s2;
+  };
+  if (scanner) {
+    scanner.scan(
+      u8,
+      job.from,
+      job.to,
+      job.maskL,
+      h,
+      (at) => windowHash(u8, lo, at - 1),
+      (at, hash) => {
+        if (count === pos.length) grow();
+        pos[count] = at - job.from;
+        strong[count++] = (hash & job.maskS) === 0 ? 1 : 0;
+      },
+    );
+    return { pos: pos.slice(0, count), strong: strong.slice(0, count) };
+  }
   for (let i = job.from; i < job.to; ) {
     const at = kernel.scan(u8, i, job.to, job.maskL, h);
     if (at < 0) break;
     // The kernel stops at a hit without reporting its hash: recompute it from the window (hits are rare).
     h = windowHash(u8, lo, at);
-    if (count === pos.length) {
-      const p2 = new Int32Array(count * 2);
-      p2.set(pos);
-      pos = p2;
-      const s2 = new Uint8Array(count * 2);
-      s2.set(strong);
-      strong = s2;
-    }
+    if (count === pos.length) grow();
     pos[count] = at - job.from;
     strong[count] = (h & job.maskS) === 0 ? 1 : 0;
     count++;

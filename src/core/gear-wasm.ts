@@ -16,7 +16,7 @@ const HASH_AT = 1024;
 const UNROLL = 4;
 
 /** Unsigned LEB128. */
-function u32(n: number): number[] {
+export function u32(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -28,7 +28,7 @@ function u32(n: number): number[] {
 }
 
 /** Signed LEB128 (i32.const immediates). */
-function s32(n: number): number[] {
+export function s32(n: number): number[] {
   const out: number[] = [];
   for (;;) {
     const b = n & 0x7f;
@@ -38,8 +38,8 @@ function s32(n: number): number[] {
   }
 }
 
-const section = (id: number, payload: number[]) => [id, ...u32(payload.length), ...payload];
-const name = (s: string) => [...u32(s.length), ...Buffer.from(s, 'latin1')];
+export const section = (id: number, payload: number[]) => [id, ...u32(payload.length), ...payload];
+export const name = (s: string) => [...u32(s.length), ...Buffer.from(s, 'latin1')];
 
 // Locals: the four parameters of scan(p, end, mask, h).
 const P = 0;

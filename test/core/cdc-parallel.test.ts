@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { chunkFileParallel, cdcWorkerCount, stopCdcWorkers } from '../../src/core/cdc-parallel.js';
+import { loadCandidateScanner } from '../../src/core/cdc-wasm.js';
 import { chunkFile, DEFAULT_CHUNKER, fastcdcCutFinder, GEAR, jsGearKernel, PARALLEL_CDC_MIN_BYTES, type ChunkerParams } from '../../src/core/chunker.js';
 import { repoRoot, tempDir } from '../helpers.js';
 
@@ -197,4 +198,32 @@ test('chunkFile cuts min == max parameters every max bytes on both paths (a full
     t.deepEqual(seq, reference(data, p));
     t.deepEqual(await parallelLengths(file, p, 2, 1000), seq);
   });
+});
+
+test('the WebAssembly candidate scanner reports every position (and hash) the JS gear loop hits, across window copies', (t) => {
+  const scanner = loadCandidateScanner(GEAR);
+  if (!scanner) return t.fail('WebAssembly candidate scanner did not load');
+  const data = crypto.randomBytes(3 * 65536 + 4321);
+  for (const [from, to] of [[0, data.length], [31, 65536 + 31], [100, 100], [5000, 5001], [65535, 3 * 65536 + 1]] as const) {
+    for (const bits of [2, 5, 12]) {
+      const mask = (0xffffffff << (32 - bits)) | 0;
+      const want: [number, number][] = [];
+      let h = 0;
+      for (let i = from; i < to; i++) {
+        h = ((h << 1) + GEAR[data[i]!]!) | 0;
+        if ((h & mask) === 0) want.push([i, h]);
+      }
+      const got: [number, number][] = [];
+      const warm = (at: number) => {
+        let w = 0;
+        for (let i = Math.max(from, at - 31); i < at; i++) w = ((w << 1) + GEAR[data[i]!]!) | 0;
+        return w;
+      };
+      scanner.scan(data, from, to, mask, 0, warm, (i, hash) => got.push([i, hash]));
+      // Lanes after the first start from a 31-byte warm-up: the same hash once 32 bytes are in.
+      const settled = (xs: [number, number][]) => xs.filter(([i]) => (i - from) % 65536 >= 31 || i - from < 65536);
+      t.deepEqual(settled(got), settled(want), `[${from}, ${to}) ${bits} bits`);
+      t.true(want.length > 0 || to - from < 100);
+    }
+  }
 });
