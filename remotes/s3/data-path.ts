@@ -198,7 +198,7 @@ export class S3DataPath {
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
       return new ConfigError(`S3 ${what}: the server's TLS certificate is not trusted (${code})`, { code, key });
     }
-    if (isRetryable(e) || (code.startsWith('UND_ERR') && !/INVALID_ARG|NOT_SUPPORTED|ABORTED/.test(code))) {
+    if (isRetryable(e) || (code.startsWith('UND_ERR') && !/INVALID_ARG|NOT_SUPPORTED|ABORTED|CONTENT_LENGTH_MISMATCH/.test(code))) {
       return new TransientError(`S3 ${what} failed on the network: ${code}: ${message}`, { key, code }, { cause: e });
     }
     return mapS3Error(e, what, key);

@@ -66,6 +66,7 @@ async function startStandIn() {
     if (name === 'missing') return xml(404, 'NoSuchKey', 'The specified key does not exist.');
     if (name === 'denied') return xml(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
     if (name === 'busy') return xml(503, 'SlowDown', 'Please reduce your request rate.', { 'retry-after': '2' });
+    if (name === 'stall') return void res.writeHead(200, { 'content-length': 1000 }).write('x'); // then silence
     if (req.method === 'PUT') return res.writeHead(200, { etag: '"x"' }).end(String(body.length === Number(req.headers['content-length'])));
     const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
     if (range) return res.writeHead(206).end(object.subarray(Number(range[1]), Number(range[2]) + 1));
@@ -73,7 +74,7 @@ async function startStandIn() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { seen, endpoint, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { seen, endpoint, stop: () => new Promise<void>((resolve) => (server.close(() => resolve()), server.closeAllConnections())) };
 }
 
 const open = (endpoint: string, extra: Record<string, string> = {}): Promise<Remote> =>
@@ -134,6 +135,19 @@ test('s3 data path › S3 error answers become typed errors: NoSuchKey → NotFo
       t.regex(busy!.message, /SlowDown/);
       t.is((busy as TransientError).retryAfterMs, 2000);
     }
+  } finally {
+    await r.close();
+    await s.stop();
+  }
+});
+
+test('s3 data path › a body that stalls is dropped after timeoutSeconds as a TransientError (get and readInto)', async (t) => {
+  const s = await startStandIn();
+  const r = await open(s.endpoint, { timeoutSeconds: '1' });
+  try {
+    await t.throwsAsync(readAll(await r.get('chunks/ab/stall')), { instanceOf: Error, message: /timeout|terminated|aborted/i });
+    const err = await t.throwsAsync(r.readInto!('chunks/ab/stall', Buffer.alloc(4096)), { instanceOf: TransientError });
+    t.regex(err!.message, /UND_ERR_BODY_TIMEOUT/);
   } finally {
     await r.close();
     await s.stop();
