@@ -62,7 +62,8 @@ const sha256Hex = (data: string) => crypto.createHash('sha256').update(data, 'ut
  * last one is kept: four HMACs fewer per request, which matters at thousands of chunk requests a second.
  */
 export class SigV4Signer {
-  private cached?: { id: string; key: Buffer };
+  /** The last signing key, for the secret it was derived from (held as the credentials are). */
+  private cached?: { secret: string; scope: string; key: Buffer };
 
   /** The canonical request, string to sign and signature; exported for tests against AWS's examples. */
   compute(req: RequestToSign, creds: SigningCredentials) {
@@ -93,11 +94,10 @@ export class SigV4Signer {
   }
 
   private signingKey(secret: string, day: string, region: string, service: string): Buffer {
-    // The cache key holds a digest of the secret, not the secret itself.
-    const id = `${sha256Hex(secret)}/${day}/${region}/${service}`;
-    if (this.cached?.id === id) return this.cached.key;
+    const c = this.cached;
+    if (c && c.secret === secret && c.scope === `${day}/${region}/${service}`) return c.key;
     const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), region), service), 'aws4_request');
-    this.cached = { id, key };
+    this.cached = { secret, scope: `${day}/${region}/${service}`, key };
     return key;
   }
 }
