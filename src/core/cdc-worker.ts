@@ -41,7 +41,7 @@ const jsKernel: GearKernel = {
   },
 };
 const kernel = loadGearKernel(gear) ?? jsKernel;
-/** Two lanes at once where WebAssembly loads (CKPTSYNC_CDC_SCAN=loop keeps the one-lane loop, for A/B runs). */
+/** The record-every-hit scanner where WebAssembly loads (CKPTSYNC_CDC_SCAN=loop uses the cut loop instead, for A/B runs). */
 const scanner = process.env.CKPTSYNC_CDC_SCAN === 'loop' ? null : loadCandidateScanner(gear);
 
 /** The hash at `at` of a scan started with h = 0 at `lo` (at most the last 32 bytes count). */
