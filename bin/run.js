@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// --max-semi-space-size=4 (MiB; Node 20's default grows to 16): a pull allocates many short-lived
+// objects (HTTP pieces, SDK middleware), and a smaller young generation keeps its peak RSS ~10 MiB lower
+// with less CPU, not more (1 GiB from S3: 149 -> 139 MiB, 7.8 -> 6.9 CPU-s; local: no change). The flag
+// only works at startup, hence the shebang (`env -S`); `node bin/run.js` runs without it.
 // Starts the CLI. oclif reads oclif.manifest.json instead of importing every command file, but only
 // after prepareCommandManifest has checked that the manifest describes this very build (see
 // src/cli/command-manifest.ts); @oclif/core itself is imported only after that check.

@@ -69,7 +69,9 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : x >= 10
 const MB = (b: number) => `${(b / 1e6).toFixed(b >= 1e8 ? 0 : 2)} MB`;
 
 function ckpt(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-  return measure(process.execPath, [CLI, ...args], { cwd, env: { ...env, CKPTSYNC_NO_PROGRESS: '1' } });
+  // Run as the executable a user runs (its shebang sets Node's flags), with this Node first on PATH.
+  const PATH = `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+  return measure(CLI, args, { cwd, env: { ...env, PATH, CKPTSYNC_NO_PROGRESS: '1' } });
 }
 function result<T>(r: Run): T {
   return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { result: T }).result;
