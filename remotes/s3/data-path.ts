@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
 import { Pool, type Dispatcher } from '../../src/remote/undici.js';
+import { dispatchInto, type DispatchedFill } from '../../src/remote/fill.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
 import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
 
@@ -70,57 +71,19 @@ export class S3DataPath {
   /**
    * Reads an object from its start into `into` until it ends or `into` is full; returns the bytes read.
    * Body pieces are copied into `into` from undici's handler as they arrive, with no body stream in
-   * between (as the WebDAV driver does), and a longer object's connection is dropped once `into` is full.
+   * between (dispatchInto, shared with the WebDAV driver), and a longer object's connection is dropped once full.
    */
   async readInto(objectKey: string, key: string, into: Buffer): Promise<number> {
     const what = `get ${key} on ${this.displayUrl}`;
     const { pool, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
-    return new Promise<number>((resolve, reject) => {
-      let n = 0;
-      let status = 0;
-      let retryAfter: string | undefined;
-      let full = false;
-      const errorBody: Buffer[] = [];
-      let errorBytes = 0;
-      let abort: (e?: Error) => void = () => {};
-      const handler = {
-        onConnect: (a: (e?: Error) => void) => void (abort = a),
-        onHeaders: (code: number, raw: Buffer[]) => {
-          status = code;
-          for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString().toLowerCase() === 'retry-after') retryAfter = raw[i + 1]!.toString();
-          return true;
-        },
-        onData: (piece: Buffer) => {
-          if (status !== 200) {
-            // An error answer: keep its start for <Code>/<Message>, drop the rest.
-            if (errorBytes < ERROR_BODY_LIMIT) errorBody.push(Buffer.from(piece.subarray(0, ERROR_BODY_LIMIT - errorBytes)));
-            errorBytes += piece.length;
-            return true;
-          }
-          const room = into.length - n;
-          if (piece.length > room) {
-            into.set(piece.subarray(0, room), n);
-            n = into.length;
-            full = true;
-            abort(new Error('buffer full'));
-            return false;
-          }
-          into.set(piece, n);
-          n += piece.length;
-          return true;
-        },
-        onComplete: () => {
-          if (status === 200) return resolve(n);
-          reject(mapS3Error(responseError(status, Buffer.concat(errorBody).toString('utf8'), retryAfter), what, key));
-        },
-        onError: (e: Error) => (full ? resolve(n) : reject(this.transportError(e, what, key))),
-      };
-      try {
-        pool.dispatch({ method: 'GET', path, headers }, handler as unknown as Dispatcher.DispatchHandler);
-      } catch (e) {
-        reject(this.transportError(e, what, key));
-      }
-    });
+    let r: DispatchedFill;
+    try {
+      r = await dispatchInto(pool, { method: 'GET', path, headers }, into, ERROR_BODY_LIMIT);
+    } catch (e) {
+      throw this.transportError(e, what, key);
+    }
+    if (r.status === 200) return r.bytes;
+    throw mapS3Error(responseError(r.status, r.errorBody, r.retryAfter), what, key);
   }
 
   /** One PUT request of a whole object (below the multipart threshold). The payload is not hashed: chunks are verified by their own hash. */

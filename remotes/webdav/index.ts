@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from '../../src/remote/undici.js';
+import { dispatchInto, type DispatchedFill } from '../../src/remote/fill.js';
 import {
   AuthError,
   ConfigError,
@@ -272,47 +273,15 @@ export class WebdavRemote implements Remote {
     const headers: Record<string, string> = {};
     if (this.authHeader) headers.authorization = this.authHeader;
     const path = this.pathOf(key);
-    return new Promise<number>((resolve, reject) => {
-      let n = 0;
-      let status = 0;
-      let retryAfter: string | undefined;
-      let full = false;
-      let abort: (e?: Error) => void = () => {};
-      const handler = {
-        onConnect: (a: (e?: Error) => void) => void (abort = a),
-        onHeaders: (code: number, raw: Buffer[]) => {
-          status = code;
-          for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString().toLowerCase() === 'retry-after') retryAfter = raw[i + 1]!.toString();
-          return true;
-        },
-        onData: (piece: Buffer) => {
-          if (status !== 200) return true; // an error page: ignored, onComplete reports the status
-          const room = into.length - n;
-          if (piece.length > room) {
-            // Longer than the buffer: take what fits and drop the connection rather than read the rest.
-            into.set(piece.subarray(0, room), n);
-            n = into.length;
-            full = true;
-            abort(new Error('buffer full'));
-            return false;
-          }
-          into.set(piece, n);
-          n += piece.length;
-          return true;
-        },
-        onComplete: () => {
-          if (status === 200) return resolve(n);
-          const res = { statusCode: status, headers: retryAfter ? { 'retry-after': retryAfter } : {}, body: { dump: async () => {} } };
-          this.fail(res as unknown as Response, 'GET', key).catch(reject);
-        },
-        onError: (e: Error) => (full ? resolve(n) : reject(this.requestError(e, 'GET', key))),
-      };
-      try {
-        this.pool.dispatch({ method: 'GET', path, headers }, handler as unknown as Dispatcher.DispatchHandler);
-      } catch (e) {
-        reject(this.requestError(e, 'GET', key));
-      }
-    });
+    let r: DispatchedFill;
+    try {
+      r = await dispatchInto(this.pool, { method: 'GET', path, headers }, into);
+    } catch (e) {
+      throw this.requestError(e, 'GET', key);
+    }
+    if (r.status === 200) return r.bytes;
+    const res = { statusCode: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {}, body: { dump: async () => {} } };
+    return this.fail(res as unknown as Response, 'GET', key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {

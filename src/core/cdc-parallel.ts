@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { readFully } from './file-io.js';
 import { fastcdcMasks, GEAR, validateChunker, FASTCDC_ALG, type ChunkerParams, type RawChunk } from './chunker.js';
 import type { ScanJob, ScanReply } from './cdc-worker.js';
+import { SlabPool } from './slabs.js';
 
 /** Bytes before the region that the workers' hash is warmed over: the window is 32 bytes. */
 const WARM = 31;
@@ -145,25 +146,7 @@ class SharedSlab {
   }
 }
 
-const freeSlabs = new Map<number, SharedSlab[]>();
-const MAX_FREE_SLAB_BYTES = 64 << 20;
-let freeSlabBytes = 0;
-
-function takeSlab(size: number): SharedSlab {
-  const s = freeSlabs.get(size)?.pop();
-  if (!s) return new SharedSlab(new SharedArrayBuffer(size));
-  freeSlabBytes -= size;
-  s.refs = 1;
-  return s;
-}
-
-function releaseSlab(s: SharedSlab): void {
-  if (--s.refs !== 0 || freeSlabBytes + s.buf.length > MAX_FREE_SLAB_BYTES) return;
-  const list = freeSlabs.get(s.buf.length);
-  if (list) list.push(s);
-  else freeSlabs.set(s.buf.length, [s]);
-  freeSlabBytes += s.buf.length;
-}
+const slabs = new SlabPool<SharedSlab>((size) => new SharedSlab(new SharedArrayBuffer(size)));
 
 interface Loaded {
   /** File offset of slab.buf[room]. */
@@ -204,7 +187,7 @@ export async function* chunkFileParallel(path: string, params: ChunkerParams, op
   // as their read is done and run while the consumer is still on earlier slabs.
   let chain: Promise<{ fileAt: number; eof: boolean; last: Buffer }> = Promise.resolve({ fileAt: 0, eof: false, last: Buffer.alloc(0) });
   const launch = () => {
-    const slab = takeSlab(size);
+    const slab = slabs.take(size);
     const read = chain.then(async (prev) => {
       if (prev.eof) return { fileAt: prev.fileAt, n: 0, eof: true, warm: 0 };
       slab.buf.set(prev.last, room - prev.last.length);
@@ -265,7 +248,7 @@ export async function* chunkFileParallel(path: string, params: ChunkerParams, op
         got = await next.done;
         const tail = end - start;
         cur.buf.copy(next.slab.buf, room - tail, start, end);
-        releaseSlab(cur);
+        slabs.release(cur);
         cur = next.slab;
         start = room - tail;
         end = room + got.n;
@@ -279,19 +262,7 @@ export async function* chunkFileParallel(path: string, params: ChunkerParams, op
         }
         continue;
       }
-      const slab = cur;
-      yield {
-        offset: fileOffset,
-        data: cur.buf.subarray(start, start + len),
-        hold: () => {
-          slab.refs++;
-          let released = false;
-          return () => {
-            if (!released) releaseSlab(slab);
-            released = true;
-          };
-        },
-      };
+      yield slabs.chunk(cur, fileOffset, start, len);
       start += len;
       fileOffset += len;
     }
@@ -299,9 +270,9 @@ export async function* chunkFileParallel(path: string, params: ChunkerParams, op
     // Every slab still being read or scanned is released only once nobody writes or reads it.
     for (const a of ahead) {
       await a.done.catch(() => {});
-      releaseSlab(a.slab);
+      slabs.release(a.slab);
     }
-    if (cur) releaseSlab(cur);
+    if (cur) slabs.release(cur);
     await fh.close();
   }
 }

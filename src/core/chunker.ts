@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import { hashBytes } from './hash.js';
 import { readFully } from './file-io.js';
 import { loadGearKernel, type GearKernel } from './gear-wasm.js';
+import { SlabPool, type Slab } from './slabs.js';
 
 export const FASTCDC_ALG = 'fastcdc-gear32';
 
@@ -171,11 +172,8 @@ export interface RawChunk {
   hold(): () => void;
 }
 
-/** A read buffer shared by the chunks cut from it; reused only once nobody holds it. */
-class Slab {
-  refs = 1; // the reader's own reference
-  constructor(readonly buf: Buffer) {}
-}
+/** Read buffers for chunkFile, shared by every chunkFile in the process. */
+const slabs = new SlabPool<Slab>((size) => ({ refs: 1, buf: Buffer.allocUnsafeSlow(size) }));
 
 /**
  * Cuts a file into chunks. Reads go into slabs of `bufferBytes` (plus head room for a chunk that spans
@@ -212,7 +210,7 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
   if (plannedLengths?.some((n) => n > room)) throw new RangeError(`${path}: a planned chunk is larger than the chunker's max`);
   const block = Math.max(bufferBytes, params.max);
   const size = room + block;
-  const acquire = () => takeSlab(size);
+  const acquire = () => slabs.take(size);
   const fh = await fs.open(path, 'r');
   let filePos = 0;
   /** Fills slab.buf[room, room + block) from the file; resolves to the bytes read (0 at end of file). */
@@ -251,7 +249,7 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
         const tail = end - start;
         cur.buf.copy(next.slab.buf, room - tail, start, end);
         n = await next.read;
-        releaseSlab(cur);
+        slabs.release(cur);
         cur = next.slab;
         start = room - tail;
         end = room + n;
@@ -259,19 +257,7 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
         if (!eof) prefetch();
         continue;
       }
-      const slab = cur;
-      yield {
-        offset: fileOffset,
-        data: cur.buf.subarray(start, start + len),
-        hold: () => {
-          slab.refs++;
-          let released = false;
-          return () => {
-            if (!released) releaseSlab(slab);
-            released = true;
-          };
-        },
-      };
+      yield slabs.chunk(cur, fileOffset, start, len);
       start += len;
       fileOffset += len;
     }
@@ -279,9 +265,9 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
     const p = pending as { slab: Slab; read: Promise<number> } | null;
     if (p) {
       await p.read.catch(() => {});
-      releaseSlab(p.slab);
+      slabs.release(p.slab);
     }
-    if (cur) releaseSlab(cur); // the reader's own reference; chunks still held keep it until released
+    if (cur) slabs.release(cur); // the reader's own reference; chunks still held keep it until released
     await fh.close();
   }
 }
@@ -289,29 +275,6 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
 /** Files at least this large are cut with the parallel FastCDC path when worker threads are available. */
 export const PARALLEL_CDC_MIN_BYTES = 16 << 20;
 
-/**
- * Free slabs by size, shared by every chunkFile in the process: ingest cuts file after file, and
- * without sharing each file's slabs were left to the collector (a 4-shard add peaked ~60 MiB higher).
- */
-const freeSlabs = new Map<number, Slab[]>();
-const MAX_FREE_SLAB_BYTES = 64 << 20;
-let freeSlabBytes = 0;
-
-function takeSlab(size: number): Slab {
-  const s = freeSlabs.get(size)?.pop();
-  if (!s) return new Slab(Buffer.allocUnsafeSlow(size));
-  freeSlabBytes -= size;
-  s.refs = 1;
-  return s;
-}
-
-function releaseSlab(s: Slab): void {
-  if (--s.refs !== 0 || freeSlabBytes + s.buf.length > MAX_FREE_SLAB_BYTES) return;
-  const list = freeSlabs.get(s.buf.length);
-  if (list) list.push(s);
-  else freeSlabs.set(s.buf.length, [s]);
-  freeSlabBytes += s.buf.length;
-}
 
 /** Chunks an in-memory buffer (tests and small inputs). Returns chunk lengths. */
 export function chunkLengths(data: Uint8Array, params: ChunkerParams = DEFAULT_CHUNKER): number[] {
