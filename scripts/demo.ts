@@ -68,4 +68,13 @@ console.log(`\n$ ckptsync ls --remote origin\n${listing.stdout}`);
 const v = run(lab, 'verify', '--remote', 'origin');
 console.log(`  remote holds ${v.chunks} chunks, ${v.manifests} manifests, ${v.names} names; problems: ${v.problems.length}`);
 console.log(`\nTwo versions of a ${mb(a1.bytes)} checkpoint cost ${mb(p1.bytesUploaded + p2.bytesUploaded)} on the remote (${a2.chunksNew} new chunks for v2).`);
-if (!same || v.problems.length) process.exit(1);
+if (!same || v.problems.length) {
+  console.log(`\nThe demo's files are kept in ${work} for a look.`);
+  process.exit(1);
+}
+// A demo that succeeded leaves nothing behind in the temp directory, unless asked to keep it.
+if (process.argv.includes('--dir')) console.log(`\nThe demo's files are in ${work}.`);
+else {
+  fs.rmSync(work, { recursive: true, force: true });
+  console.log(`\nRemoved the demo's files (${work}); run with --dir DIR to keep them.`);
+}
