@@ -5,9 +5,10 @@
 // whole object is missing; either way the rebuilt bytes are verified against the chunk's hash.
 
 import { IntegrityError } from '../errors.js';
+import { runBounded } from '../core/bounded.js';
 import { applyDelta, deltaHeader, encodeDelta, mayFit } from '../core/delta.js';
 import { createHasher } from '../core/hash.js';
-import type { Manifest } from '../core/manifest.js';
+import type { Manifest, ManifestFile } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
 import type { BufferPool } from '../core/buffer-pool.js';
 import { deltaName, handleOf, keyOf, prefixOf } from '../remote/layout.js';
@@ -19,27 +20,39 @@ export const DELTA_BUDGET = 0.75;
 
 /**
  * Base candidates for the chunks a push uploads: chunk hash -> base chunk hash. For each file of
- * `manifest` holding a chunk in `missing`, the remote file (of `remoteManifests`) with the same size and
- * chunk count that shares the most chunks at the same positions; each missing chunk's base is that
- * file's chunk at the same position, if it has the same size. Files sharing no chunk get no bases.
+ * `manifest` holding a chunk in `missing`, the remote file (of the manifests `remoteManifests` names,
+ * read one at a time through `load`: only the best match per file is kept, so memory does not grow with
+ * the remote's history) with the same size and chunk count that shares the most chunks at the same
+ * positions; each missing chunk's base is that file's chunk at the same position, if it has the same
+ * size. Files sharing no chunk get no bases.
  */
-export function deltaBases(manifest: Manifest, remoteManifests: Iterable<Manifest>, missing: ReadonlySet<string>): Map<string, string> {
-  const remoteFiles = [...remoteManifests].flatMap((m) => m.files);
-  const bases = new Map<string, string>();
-  for (const f of manifest.files) {
-    if (!f.chunks.some((h) => missing.has(h))) continue;
-    let best: { chunks: string[]; sizes: number[] } | null = null;
-    let bestScore = 0;
-    for (const g of remoteFiles) {
-      if (g.size !== f.size || g.chunks.length !== f.chunks.length) continue;
-      let score = 0;
-      for (let i = 0; i < f.chunks.length; i++) if (g.chunks[i] === f.chunks[i]) score++;
-      if (score > bestScore) [best, bestScore] = [g, score];
+export async function deltaBases(
+  manifest: Manifest,
+  remoteManifests: Iterable<string>,
+  load: (hash: string) => Promise<Manifest>,
+  missing: ReadonlySet<string>,
+): Promise<Map<string, string>> {
+  const wanting = manifest.files.filter((f) => f.chunks.some((h) => missing.has(h)));
+  const best = new Map<ManifestFile, { file: ManifestFile; score: number; from: string }>();
+  if (wanting.length === 0) return new Map();
+  // A few read at once; each is scored and dropped as it arrives.
+  await runBounded([...remoteManifests], 8, async (m) => {
+    for (const g of (await load(m)).files) {
+      for (const f of wanting) {
+        if (g.size !== f.size || g.chunks.length !== f.chunks.length) continue;
+        let score = 0;
+        for (let i = 0; i < f.chunks.length; i++) if (g.chunks[i] === f.chunks[i]) score++;
+        const cur = best.get(f);
+        // Ties go to the smaller manifest hash, so the choice does not depend on which read finished first.
+        if (score > (cur?.score ?? 0) || (cur && score === cur.score && m < cur.from)) best.set(f, { file: g, score, from: m });
+      }
     }
-    if (!best) continue;
+  });
+  const bases = new Map<string, string>();
+  for (const [f, { file: g }] of best) {
     f.chunks.forEach((h, i) => {
-      const b = best.chunks[i]!;
-      if (missing.has(h) && b !== h && best.sizes[i] === f.sizes[i] && !bases.has(h)) bases.set(h, b);
+      const b = g.chunks[i]!;
+      if (missing.has(h) && b !== h && g.sizes[i] === f.sizes[i] && !bases.has(h)) bases.set(h, b);
     });
   }
   return bases;

@@ -92,7 +92,7 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   const deltas =
     opts.deltas === false || missing.length === 0
       ? null
-      : new DeltaWriter(repo.store, remote, deltaBases(manifest, await Promise.all([...listed].map((m) => loadManifest(repo, m))), new Set(missing)), pool);
+      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, listed, (m) => loadManifest(repo, m), new Set(missing)), pool);
   let bytesSent = 0;
   const log = new UploadLogBatcher(state);
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
