@@ -61,8 +61,26 @@ test('chunk sizes respect min and max, and cover the input exactly', (t) => {
   t.deepEqual(chunkLengths(Buffer.alloc(100), small), [100]);
 });
 
-test('an edit in one region leaves the chunks of untouched regions identical', (t) => {
-  const data = crypto.randomBytes(4 << 20);
+// FastCDC resynchronises after an edit within a few chunks, but not always within 3: over 200 random
+// 4 MiB inputs, an in-place overwrite changed more than 3 of ~500 chunks 4% of the time (worst 10), so a
+// test on fresh random data each run failed now and then. Fixed seeds make it reproducible; the bound
+// of 12 still fails for any chunker that does not resynchronise (a fixed-size one changes ~250 after an
+// insertion).
+const seeded = (size: number, seed: number) => {
+  const out = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeUInt32LE(x >>> 0, i);
+  }
+  return out;
+};
+
+for (const seed of [1, 2, 3])
+test(`an edit in one region leaves the chunks of untouched regions identical (seed ${seed})`, (t) => {
+  const data = seeded(4 << 20, seed);
   const hashes = (d: Uint8Array) => {
     const out: string[] = [];
     let off = 0;
@@ -76,12 +94,12 @@ test('an edit in one region leaves the chunks of untouched regions identical', (
   const edited = Buffer.concat([data.subarray(0, 2 << 20), Buffer.from('inserted bytes shift everything after'), data.subarray(2 << 20)]);
   const after = hashes(edited);
   const common = before.filter((h) => after.includes(h)).length;
-  t.true(common >= before.length - 3, `${before.length - common} of ${before.length} chunks changed`);
+  t.true(common >= before.length - 12, `${before.length - common} of ${before.length} chunks changed`);
   // Overwriting in place (same length) changes only the chunks around it too.
   const overwritten = Buffer.from(data);
-  crypto.randomBytes(1000).copy(overwritten, 1 << 20);
+  seeded(1000, seed + 100).copy(overwritten, 1 << 20);
   const o = hashes(overwritten);
-  t.true(before.filter((h) => o.includes(h)).length >= before.length - 3);
+  t.true(before.filter((h) => o.includes(h)).length >= before.length - 12, `${before.length - before.filter((h) => o.includes(h)).length} of ${before.length} chunks changed`);
 });
 
 test('chunkFile streams a file into the same chunks as chunking it in memory', async (t) => {
