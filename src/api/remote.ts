@@ -4,7 +4,7 @@ import { ConfigError, UsageError } from '../errors.js';
 import { registerBuiltinRemotes } from '../builtin-remotes.js';
 import type { Repository } from '../core/repo.js';
 import { openRemote, redactUrl, schemeOf, loadFactory } from '../remote/registry.js';
-import { withRetry, type RetryOptions } from '../remote/retry.js';
+import { retrying, withRetry, type RetryOptions } from '../remote/retry.js';
 import type { Remote } from '../remote/types.js';
 
 export interface ResolvedRemote {
@@ -38,7 +38,10 @@ export interface OpenOptions {
 /** Opens a remote wrapped in the retry policy. */
 export async function connect(resolved: ResolvedRemote, opts: OpenOptions = {}): Promise<Remote> {
   registerBuiltinRemotes();
-  return withRetry(await openRemote(resolved.url, resolved.settings), opts.retry);
+  // Setting a connection up meets the same flaky network as any request (a session cut mid-handshake, a
+  // 503 from an authorization call), so it is retried under the same policy as the operations.
+  const remote = await retrying('connect', redactUrl(resolved.url), () => openRemote(resolved.url, resolved.settings), opts.retry);
+  return withRetry(remote, opts.retry);
 }
 
 export async function openRemoteFor(repo: Repository | null, spec?: string | Remote, opts: OpenOptions = {}): Promise<{ remote: Remote; owned: boolean }> {
