@@ -5,6 +5,7 @@ import test from 'ava';
 import { chunkFile, chunkLengths, DEFAULT_CHUNKER, GEAR, type ChunkerParams } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { tempDir } from '../helpers.js';
+import { randomBytes as seeded } from '../training/fixture.js';
 
 /** The cut rule exactly as manifest-spec.md §2.1 words it, one byte at a time. */
 function referenceLengths(data: Uint8Array, p: ChunkerParams): number[] {
@@ -66,18 +67,6 @@ test('chunk sizes respect min and max, and cover the input exactly', (t) => {
 // test on fresh random data each run failed now and then. Fixed seeds make it reproducible; the bound
 // of 12 still fails for any chunker that does not resynchronise (a fixed-size one changes ~250 after an
 // insertion).
-const seeded = (size: number, seed: number) => {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out.writeUInt32LE(x >>> 0, i);
-  }
-  return out;
-};
-
 for (const seed of [1, 2, 3])
 test(`an edit in one region leaves the chunks of untouched regions identical (seed ${seed})`, (t) => {
   const data = seeded(4 << 20, seed);
