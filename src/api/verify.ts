@@ -95,7 +95,9 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
     const deltaBase = new Map<string, string>();
     for await (const o of remote.list(prefixOf('delta'))) {
       const h = handleOf(o.key);
-      if (h?.kind === 'delta') deltaBase.set(parseDeltaName(h.name).chunk, parseDeltaName(h.name).base);
+      if (h?.kind !== 'delta') continue;
+      const { chunk, base } = parseDeltaName(h.name);
+      deltaBase.set(chunk, base);
     }
     r.chunks = chunkSizes.size;
     const deltaOnly = new Map<string, number>();

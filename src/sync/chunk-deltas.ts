@@ -11,7 +11,7 @@ import { createHasher } from '../core/hash.js';
 import type { Manifest, ManifestFile } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
 import type { BufferPool } from '../core/buffer-pool.js';
-import { deltaName, handleOf, keyOf, prefixOf } from '../remote/layout.js';
+import { deltaName, handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
 import { bufferSource, readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 
@@ -118,7 +118,7 @@ export async function readChunkFromDelta(remote: Remote, hash: string, size: num
   const what = `delta ${key} on ${remote.displayUrl}`;
   const delta = await readAll(await remote.get(key), 2 * size + 1024);
   const header = deltaHeader(delta, what);
-  const named = handleOf(key)!.name.split('-')[1];
+  const named = parseDeltaName(handleOf(key)!.name).base;
   if (header.base !== named || header.size !== size) throw new IntegrityError(`${what} does not match its name (base ${header.base}, ${header.size} bytes)`, { hash });
   const data = applyDelta(delta, await readBase(header.base, size), what);
   const actual = createHasher().update(data).digest();

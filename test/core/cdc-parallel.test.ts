@@ -10,10 +10,10 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { chunkFileParallel, cdcWorkerCount, stopCdcWorkers } from '../../src/core/cdc-parallel.js';
 import { loadCandidateScanner } from '../../src/core/cdc-wasm.js';
-import { chunkFile, DEFAULT_CHUNKER, fastcdcCutFinder, GEAR, jsGearKernel, PARALLEL_CDC_MIN_BYTES, type ChunkerParams } from '../../src/core/chunker.js';
+import { chunkFile, DEFAULT_CHUNKER, GEAR, jsGearKernel, PARALLEL_CDC_MIN_BYTES, type ChunkerParams } from '../../src/core/chunker.js';
 import { repoRoot, tempDir } from '../helpers.js';
+import { byteWithoutCuts, cutLengths, fc, pairCuttingAtOnce } from './cdc-fixtures.js';
 
-const fc = (min: number, avg: number, max: number): ChunkerParams => ({ alg: 'fastcdc-gear32', min, avg, max });
 const PARAMS: ChunkerParams[] = [
   fc(64, 64, 64), // every chunk exactly 64: no candidate is ever used
   fc(64, 64, 128), // min + 31 > avg: the recomputed prefix uses both masks
@@ -26,12 +26,7 @@ const PARAMS: ChunkerParams[] = [
 ];
 
 /** The reference: the JavaScript kernel over the whole input in memory. */
-function reference(data: Uint8Array, p: ChunkerParams): number[] {
-  const cut = fastcdcCutFinder(p, jsGearKernel);
-  const out: number[] = [];
-  for (let start = 0; start < data.length; start += out.at(-1)!) out.push(cut(data, start, data.length, true));
-  return out;
-}
+const reference = (data: Uint8Array, p: ChunkerParams): number[] => cutLengths(data, p, jsGearKernel);
 
 async function parallelLengths(file: string, p: ChunkerParams, threads: number, bufferBytes: number): Promise<number[]> {
   const out: number[] = [];
@@ -55,20 +50,6 @@ async function withFile<T>(data: Uint8Array, f: (file: string) => Promise<T>): P
   }
 }
 
-/** A byte whose repetition never satisfies maskL: data without any cut point. */
-function byteWithoutCuts(p: ChunkerParams): number {
-  const maskL = (0xffffffff << (32 - Math.max(1, Math.log2(p.avg) - 2))) >>> 0;
-  for (let b = 0; b < 256; b++) {
-    let h = 0;
-    let cuts = false;
-    for (let i = 0; i < 64 && !cuts; i++) {
-      h = ((h << 1) + GEAR[b]!) >>> 0;
-      cuts = (h & maskL) === 0;
-    }
-    if (!cuts) return b;
-  }
-  throw new Error('every byte value cuts');
-}
 
 test('parallel cuts of random files match the JS reference for every parameter set, with one and two workers', async (t) => {
   for (const p of PARAMS) {
@@ -121,10 +102,7 @@ test('cut candidates right after min (inside the recomputed 31 positions) cut wh
   // A byte pair whose second byte satisfies maskS of fc(64, 64, 256) from h = 0: runs of it cut every
   // min + 2 bytes, a cut inside the prefix the workers' window hash cannot see.
   const p = fc(64, 64, 256);
-  let pair: Buffer | undefined;
-  for (let x = 0; x < 65536 && !pair; x++) {
-    if ((((GEAR[x >> 8]! << 1) + GEAR[x & 0xff]!) >>> 24) === 0) pair = Buffer.of(x >> 8, x & 0xff);
-  }
+  const pair = pairCuttingAtOnce();
   if (!pair) return t.fail('no byte pair satisfies maskS');
   const run = (n: number) => Buffer.concat(Array.from({ length: n }, () => pair!));
   const data = Buffer.concat([run(2500), crypto.randomBytes(3001), run(400), crypto.randomBytes(70_000), run(33), crypto.randomBytes(1)]);

@@ -8,21 +8,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { chunkFile, cutKernel, DEFAULT_CHUNKER, fastcdcCutFinder, GEAR, jsGearKernel, wasmGearKernel, type ChunkerParams } from '../../src/core/chunker.js';
+import { chunkFile, cutKernel, DEFAULT_CHUNKER, fastcdcCutFinder, jsGearKernel, wasmGearKernel, type ChunkerParams } from '../../src/core/chunker.js';
 import { GEAR_WASM_BLOCK } from '../../src/core/gear-wasm.js';
 import type { GearKernel } from '../../src/core/gear-wasm.js';
 import { repoRoot, tempDir } from '../helpers.js';
+import { byteWithoutCuts, cutLengths, fc, pairCuttingAtOnce } from './cdc-fixtures.js';
 
 const wasm = wasmGearKernel!;
 
-function lengths(data: Uint8Array, p: ChunkerParams, kernel: GearKernel): number[] {
-  const cut = fastcdcCutFinder(p, kernel);
-  const out: number[] = [];
-  for (let start = 0; start < data.length; start += out.at(-1)!) out.push(cut(data, start, data.length, true));
-  return out;
-}
+const lengths = cutLengths;
 
-const fc = (min: number, avg: number, max: number): ChunkerParams => ({ alg: 'fastcdc-gear32', min, avg, max });
 const PARAMS: ChunkerParams[] = [
   fc(64, 64, 64), // every chunk exactly 64: no byte is ever scanned
   fc(64, 64, 128),
@@ -34,20 +29,6 @@ const PARAMS: ChunkerParams[] = [
   DEFAULT_CHUNKER,
 ];
 
-/** A byte whose repetition never satisfies maskL (hence never maskS either): data with no cut point. */
-function byteWithoutCuts(p: ChunkerParams): number {
-  const maskL = (0xffffffff << (32 - Math.max(1, Math.log2(p.avg) - 2))) >>> 0;
-  for (let b = 0; b < 256; b++) {
-    let h = 0;
-    let cuts = false;
-    for (let i = 0; i < 64 && !cuts; i++) {
-      h = ((h << 1) + GEAR[b]!) >>> 0;
-      cuts = (h & maskL) === 0;
-    }
-    if (!cuts) return b;
-  }
-  throw new Error('every byte value cuts');
-}
 
 test('WebAssembly is the default kernel on this runtime', (t) => {
   t.is(cutKernel, 'wasm');
@@ -88,10 +69,7 @@ test('data that cuts as soon as the hash can is cut identically by both kernels'
   // No single byte satisfies maskS (top 8 bits) on its own, so find a pair that does on its second byte:
   // runs of that pair cut every min + 2 bytes.
   const p = fc(64, 64, 256);
-  let pair: Buffer | undefined;
-  for (let x = 0; x < 65536 && !pair; x++) {
-    if ((((GEAR[x >> 8]! << 1) + GEAR[x & 0xff]!) >>> 24) === 0) pair = Buffer.of(x >> 8, x & 0xff);
-  }
+  const pair = pairCuttingAtOnce();
   if (!pair) return t.fail('no byte pair satisfies maskS');
   const run = (n: number) => Buffer.concat(Array.from({ length: n }, () => pair!));
   const data = Buffer.concat([run(2500), crypto.randomBytes(3001), run(400), crypto.randomBytes(1)]);

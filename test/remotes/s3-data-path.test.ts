@@ -7,27 +7,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
 import s3Remote from '../../remotes/s3/index.js';
 import { S3DataPath, objectBaseUrl } from '../../remotes/s3/data-path.js';
+import { smithySigner } from './smithy-signer.js';
 import { AuthError, NotFoundError, TransientError, bufferSource, readAll, type Remote } from '../../src/remote/index.js';
 
 const creds = { accessKeyId: 'AKIDDATAPATHTEST', secretAccessKey: 'data-path-secret-never-printed', sessionToken: 'session/token+abc=' };
 const object = crypto.randomBytes(300_000);
 
-class Sha256 {
-  private readonly h: crypto.Hash | crypto.Hmac;
-  constructor(secret?: string | Uint8Array) {
-    this.h = secret ? crypto.createHmac('sha256', secret) : crypto.createHash('sha256');
-  }
-  update(data: string | Uint8Array) {
-    this.h.update(data);
-  }
-  async digest() {
-    return new Uint8Array(this.h.digest());
-  }
-}
-const smithy = new SignatureV4({ credentials: creds, region: 'us-east-1', service: 's3', sha256: Sha256 as unknown as ConstructorParameters<typeof SignatureV4>[0]['sha256'], uriEscapePath: false, applyChecksum: false });
+const smithy = smithySigner(creds, 'us-east-1');
 
 interface Seen {
   method: string;
@@ -80,10 +68,20 @@ async function startStandIn() {
 const open = (endpoint: string, extra: Record<string, string> = {}): Promise<Remote> =>
   s3Remote.create(s3Remote.parse('s3://bkt/some prefix', { endpoint, region: 'us-east-1', ...creds, ...extra }));
 
-test('s3 data path › get, ranged get, readInto and put carry a SigV4 signature the SDK signer reproduces, with the session token and no SDK headers', async (t) => {
+/** Runs `fn` with a fresh stand-in and the driver opened on it (settings `extra`), closing both after. */
+async function onStandIn(extra: Record<string, string>, fn: (s: Awaited<ReturnType<typeof startStandIn>>, r: Remote) => Promise<void>): Promise<void> {
   const s = await startStandIn();
-  const r = await open(s.endpoint);
+  const r = await open(s.endpoint, extra);
   try {
+    await fn(s, r);
+  } finally {
+    await r.close();
+    await s.stop();
+  }
+}
+
+test('s3 data path › get, ranged get, readInto and put carry a SigV4 signature the SDK signer reproduces, with the session token and no SDK headers', async (t) => {
+  await onStandIn({}, async (s, r) => {
     t.true((await readAll(await r.get('chunks/ab/ok'))).equals(object));
     t.true((await readAll(await r.get('chunks/ab/ok', { offset: 1000, length: 5000 }))).equals(object.subarray(1000, 6000)));
     const buf = Buffer.alloc(1 << 20);
@@ -100,32 +98,22 @@ test('s3 data path › get, ranged get, readInto and put carry a SigV4 signature
     t.is(s.seen[1]!.headers.range, 'bytes=1000-5999');
     t.is(s.seen[3]!.headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD');
     t.is(s.seen[3]!.headers['content-length'], String(object.length));
-  } finally {
-    await r.close();
-    await s.stop();
-  }
+  });
 });
 
 test('s3 data path › sdkData=true (or CKPTSYNC_S3_SDK_DATA=1) sends chunk requests through the SDK instead', async (t) => {
-  const s = await startStandIn();
-  const r = await open(s.endpoint, { sdkData: 'true' });
-  try {
+  await onStandIn({ sdkData: 'true' }, async (s, r) => {
     t.true((await readAll(await r.get('chunks/ab/ok'))).equals(object));
     t.truthy(s.seen[0]!.headers['amz-sdk-invocation-id']);
     process.env.CKPTSYNC_S3_SDK_DATA = '1';
     t.true(s3Remote.parse('s3://bkt/p', { endpoint: s.endpoint }).sdkData);
     delete process.env.CKPTSYNC_S3_SDK_DATA;
     t.false(s3Remote.parse('s3://bkt/p', { endpoint: s.endpoint }).sdkData);
-  } finally {
-    await r.close();
-    await s.stop();
-  }
+  });
 });
 
 test('s3 data path › S3 error answers become typed errors: NoSuchKey → NotFoundError, SignatureDoesNotMatch → AuthError without the secret, SlowDown → TransientError with Retry-After', async (t) => {
-  const s = await startStandIn();
-  const r = await open(s.endpoint);
-  try {
+  await onStandIn({}, async (s, r) => {
     for (const read of [(k: string) => r.get(k), (k: string) => r.readInto!(k, Buffer.alloc(1024)), (k: string) => r.put(k, bufferSource(object))]) {
       await t.throwsAsync(read('chunks/ab/missing'), { instanceOf: NotFoundError });
       const denied = await t.throwsAsync(read('chunks/ab/denied'), { instanceOf: AuthError });
@@ -135,23 +123,15 @@ test('s3 data path › S3 error answers become typed errors: NoSuchKey → NotFo
       t.regex(busy!.message, /SlowDown/);
       t.is((busy as TransientError).retryAfterMs, 2000);
     }
-  } finally {
-    await r.close();
-    await s.stop();
-  }
+  });
 });
 
 test('s3 data path › a body that stalls is dropped after timeoutSeconds as a TransientError (get and readInto)', async (t) => {
-  const s = await startStandIn();
-  const r = await open(s.endpoint, { timeoutSeconds: '1' });
-  try {
+  await onStandIn({ timeoutSeconds: '1' }, async (s, r) => {
     await t.throwsAsync(readAll(await r.get('chunks/ab/stall')), { instanceOf: Error, message: /timeout|terminated|aborted/i });
     const err = await t.throwsAsync(r.readInto!('chunks/ab/stall', Buffer.alloc(4096)), { instanceOf: TransientError });
     t.regex(err!.message, /UND_ERR_BODY_TIMEOUT/);
-  } finally {
-    await r.close();
-    await s.stop();
-  }
+  });
 });
 
 test('s3 data path › a connection refused is a TransientError', async (t) => {
