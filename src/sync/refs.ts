@@ -26,10 +26,14 @@ export interface MoveRefResult {
 
 export async function moveRemoteRef(remote: Remote, name: string, target: string, opts: MoveRefOptions = {}): Promise<MoveRefResult> {
   const key = keyOf({ kind: 'ref', name });
+  let firstSeen: string | null | undefined;
   for (let attempt = 0; ; attempt++) {
     const cur = await readRemoteRef(remote, name);
     const curTarget = cur?.doc.target ?? null;
-    if (curTarget === target) return { doc: cur!.doc, changed: false };
+    if (attempt === 0) firstSeen = curTarget;
+    // On a later attempt the name may already point at target because our swap landed and only its
+    // answer was lost (a retried request): the name did move during this call.
+    if (curTarget === target) return { doc: cur!.doc, changed: firstSeen !== target };
     const moved = opts.expected !== undefined && curTarget !== opts.expected;
     const next = withMove(cur?.doc ?? null, name, newEntry(target, moved ? 'conflict' : 'set'));
     const version = await remote.swapDocument(key, encodeRef(next), cur?.version ?? null);

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestFn } from 'ava';
-import { AuthError, NotFoundError, RefConflictError } from '../../src/errors.js';
+import { AuthError, NotFoundError, RefConflictError, TransientError } from '../../src/errors.js';
 import { fileRangeSource, bufferSource, readAll } from '../../src/remote/source.js';
 import { withRetry } from '../../src/remote/retry.js';
 import { keyOf } from '../../src/remote/layout.js';
@@ -226,6 +226,32 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     const targets = doc.history.map((h) => h.target);
     tt.true(targets.includes(ta) && targets.includes(tb), 'both updates are in the history');
     tt.is(doc.target, outcomes[0]!.status === 'fulfilled' ? ta : tb);
+  });
+
+  test.serial(t('a name move whose answer was lost is retried and still reported as a move'), async (tt) => {
+    const r = await open();
+    const base = fakeHash('lost-base');
+    await moveRemoteRef(r, 'lost/model', base, { expected: null });
+    // The swap lands on the server, then its answer is lost (a reset after the write): the retry finds
+    // the document changed under it, and moveRemoteRef must see that the change is its own.
+    let lost = 0;
+    const answerLost = {
+      displayUrl: r.displayUrl,
+      features: r.features,
+      readDocument: (key: string) => r.readDocument(key),
+      swapDocument: async (key: string, data: Buffer, expected: string | null) => {
+        const version = await r.swapDocument(key, data, expected);
+        if (lost++ === 0) throw new TransientError('connection reset after the write');
+        return version;
+      },
+    } as Remote;
+    const next = fakeHash('lost-next');
+    const moved = await moveRemoteRef(withRetry(answerLost, { baseDelayMs: 1 }), 'lost/model', next, { expected: base });
+    tt.is(lost, 2, 'the swap was sent again after the lost answer');
+    tt.true(moved.changed, 'the name moved during this call');
+    const doc = (await readRemoteRef(r, 'lost/model'))!.doc;
+    tt.is(doc.target, next);
+    tt.deepEqual(doc.history.map((h) => h.target), [base, next], 'written once, no conflict entry');
   });
 
   test.serial(t('bad credentials give AuthError at once, not a retry loop'), async (tt) => {
