@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import {
+  LockHeldError,
   NotFoundError,
   UsageError,
   bufferSource,
@@ -156,12 +157,7 @@ export class LocalRemote implements Remote {
   async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
     const dest = this.pathOf(key);
     await fsp.mkdir(path.dirname(dest), { recursive: true });
-    const release = await lockfile.lock(dest, {
-      realpath: false,
-      lockfilePath: `${dest}.lock`,
-      stale: 30_000,
-      retries: { retries: 200, minTimeout: 5, maxTimeout: 100, factor: 1.3 },
-    });
+    const release = await this.lockDocument(dest);
     try {
       const current = await this.readDocument(key);
       if ((current?.version ?? null) !== expected) return null;
@@ -172,8 +168,31 @@ export class LocalRemote implements Remote {
     }
   }
 
+  /**
+   * The lock is held for one small read and write. A live holder refreshes it every 5 s; one killed
+   * mid-swap (a push hit by SIGKILL) leaves it behind, and it counts as stale after 10 s, well inside
+   * the ~45 s this waits, so the next writer takes it over instead of failing.
+   */
+  private async lockDocument(dest: string): Promise<() => Promise<void>> {
+    try {
+      return await lockfile.lock(dest, {
+        realpath: false,
+        lockfilePath: `${dest}.lock`,
+        stale: DOCUMENT_LOCK_STALE_MS,
+        update: DOCUMENT_LOCK_STALE_MS / 2,
+        retries: { retries: 250, minTimeout: 5, maxTimeout: 200, factor: 1.3 },
+      });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ELOCKED') throw new LockHeldError(`${dest} is locked by another writer that has held it for over 45 s`);
+      throw e;
+    }
+  }
+
   async close(): Promise<void> {}
 }
+
+/** A document lock not refreshed for this long belongs to a dead process. */
+const DOCUMENT_LOCK_STALE_MS = 10_000;
 
 function versionOf(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');

@@ -9,6 +9,7 @@ export {
   CkptError,
   ConfigError,
   HostKeyError,
+  LockHeldError,
   NotFoundError,
   TransientError,
   UsageError,

@@ -30,3 +30,26 @@ runRemoteConformance(test, {
     };
   },
 });
+
+test('a document lock left by a writer killed mid-swap is taken over once stale, not reported as held', async (t) => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-local-lock-'));
+  try {
+    const r = await localRemote.create(localRemote.parse(root));
+    const key = 'refs/model.ref';
+    t.truthy(await r.swapDocument(key, Buffer.from('v1'), null));
+    const v1 = (await r.readDocument(key))!.version;
+    // What SIGKILL leaves mid-swap: the lock directory, last refreshed 8 s ago, and nobody to remove it.
+    const lock = path.join(root, `${key}.lock`);
+    await fs.mkdir(lock);
+    const eightSecondsAgo = new Date(Date.now() - 8_000);
+    await fs.utimes(lock, eightSecondsAgo, eightSecondsAgo);
+    const started = Date.now();
+    t.truthy(await r.swapDocument(key, Buffer.from('v2'), v1), 'the swap goes through');
+    const waited = Date.now() - started;
+    t.true(waited >= 1_000 && waited < 15_000, `it waited for the lock to go stale (${waited} ms), not longer`);
+    t.is((await r.readDocument(key))!.data.toString(), 'v2');
+    await r.close();
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+});
