@@ -1,7 +1,7 @@
 // WebDAV transfer speed against the loopback Apache (test/servers/webdav.ts), in this process, without
 // CLI startup: push v1 of a safetensors file to a fresh location, then pull it into a fresh repository,
 // for each concurrency given. Used to tune remotes/webdav (see its README, "Speed").
-//   node dist/scripts/bench/webdav.js [--size MiB] [--jobs 8,16,32] [--rounds N]
+//   node dist/scripts/bench/webdav.js [--size MiB] [--jobs 8,16,32] [--rounds N] [--no-store] [--profile DIR]
 
 import fs from 'node:fs/promises';
 import inspector from 'node:inspector/promises';
@@ -100,7 +100,7 @@ try {
       cpu0 = process.cpuUsage();
       srv0 = await serverCpu();
       t0 = process.hrtime.bigint();
-      await profiled(`pull-${round}-${jobs}`, () => pull({ repo: prepo, target: 'm1', remote: r2, to: path.join(pullDir, 'out'), concurrency: jobs }));
+      await profiled(`pull-${round}-${jobs}`, () => pull({ repo: prepo, target: 'm1', remote: r2, to: path.join(pullDir, 'out'), concurrency: jobs, keepChunks: !process.argv.includes('--no-store') }));
       const down = Number(process.hrtime.bigint() - t0) / 1e9;
       const downCpu = cpuSeconds(process.cpuUsage(cpu0));
       const downSrv = (await serverCpu()) - srv0;
