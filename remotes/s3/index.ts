@@ -58,6 +58,10 @@ export class S3Remote implements Remote {
     // One keep-alive pool per remote, sized for parallel chunk transfers plus multipart parts.
     const agentOpts = { keepAlive: true, maxSockets: config.maxSockets };
     this.agents = [new http.Agent(agentOpts), new https.Agent(agentOpts)];
+    // On Node 20 the SDK prints a 7-line NodeVersionSupportWarning on every command: it is about SDK
+    // releases after January 2027 requiring Node 22, which a user of this package (the SDK version is
+    // locked) never gets. An explicit setting by the user is kept.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: config.region,
       endpoint: config.endpoint,

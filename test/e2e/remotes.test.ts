@@ -35,6 +35,7 @@ for (const [name, server] of Object.entries(servers)) {
       await ok(['add', 'm.safetensors', '--name', 'm/v1'], { cwd: a, env });
       const p1 = await ok(['push', 'm/v1', '--json'], { cwd: a, env });
       t.is(p1.json.result.bytesUploaded, p1.json.result.bytesTotal);
+      t.is(p1.stderr, '', 'a push that succeeds prints nothing on stderr (no SDK warnings either)');
       await writeSafetensors(path.join(a, 'm.safetensors'), { seed: name, tensors, versionOf: loraVersion(2) });
       await ok(['add', 'm.safetensors', '--name', 'm/v2'], { cwd: a, env });
       const p2 = await ok(['push', 'm/v2', '--json'], { cwd: a, env });
