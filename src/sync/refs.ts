@@ -20,7 +20,7 @@ export interface MoveRefOptions {
 
 export interface MoveRefResult {
   doc: RefDocument;
-  /** False when the name already pointed at target and nothing was written. */
+  /** False when the name already pointed at target before this call (nothing was written). */
   changed: boolean;
 }
 
