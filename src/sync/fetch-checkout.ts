@@ -131,6 +131,12 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           try {
             const seed = seeds.get(p.hash);
             const seeded = seed ? await seedReader.read(p.hash, seed) : null; // verified, or null
+            if (seed && !seeded) {
+              // A candidate the old file did not hold after all (findSeeds): it is downloaded instead.
+              progress.bytesToMove += p.size;
+              progress.bytesSkipped -= p.size;
+              progress.objectsToMove++;
+            }
             ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool, bases))); // verified before any byte is used
             if (keep || repeated.has(p.hash)) await objects.write('chunk', p.hash, data, false);
             else notStored.push(p.hash);

@@ -7,6 +7,8 @@ import path from 'node:path';
 import test from 'ava';
 import { loraEveryFor, loraVersion, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
 import { cli, findFiles, ok, tempDir } from '../helpers.js';
+import { pull } from '../../src/api/pull.js';
+import { Repository } from '../../src/core/repo.js';
 
 const sha = async (file: string) => crypto.createHash('sha256').update(await fs.readFile(file)).digest('hex');
 const tensors = transformerLayout(16 << 20);
@@ -121,4 +123,27 @@ test('bytes that moved (an insertion near the start of a FastCDC file) are still
   t.true((await fs.readFile(path.join(b, 'x.bin'))).equals(v2));
   t.true(r.json.result.bytesSeeded > v1.length / 2, `seeded ${r.json.result.bytesSeeded}`);
   t.is(r.json.result.bytesDownloaded + r.json.result.bytesSeeded, r.json.result.bytesTotal);
+});
+
+test('a tensor file at the destination rewritten in place: same-offset pieces that no longer match are downloaded, and progress adds up', async (t) => {
+  const { b, pointers, data } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
+  await ok(['pull', 'model.safetensors.ckpt', '--no-store'], { cwd: b });
+  // The old file keeps its size and layout, but 3 MiB in its middle now hold other bytes: the pieces
+  // there are still candidates at their offsets, and fail their hash when the pull reads them.
+  const fh = await fs.open(path.join(b, 'model.safetensors'), 'r+');
+  const size = (await fh.stat()).size;
+  await fh.write(crypto.randomBytes(3 << 20), 0, 3 << 20, Math.floor(size / 2));
+  await fh.close();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
+  const progress: { bytesMoved: number; bytesToMove: number; bytesSkipped: number; objectsMoved: number; objectsToMove: number }[] = [];
+  const r = await pull({ repo: await Repository.find(b), target: path.join(b, 'model.safetensors.ckpt'), keepChunks: false, onProgress: (p) => progress.push({ ...p }) });
+  t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
+  t.is(r.bytesDownloaded + r.bytesSeeded, r.bytesTotal);
+  t.true(r.bytesDownloaded >= 3 << 20, `the overwritten region was downloaded (${r.bytesDownloaded})`);
+  t.true(r.bytesSeeded > 0.7 * r.bytesTotal, `the rest was read from the old file (${r.bytesSeeded})`);
+  const last = progress.at(-1)!;
+  t.is(last.bytesMoved, last.bytesToMove, 'the bytes to move grew by the candidates that failed');
+  t.is(last.objectsMoved, last.objectsToMove);
+  t.is(last.bytesSkipped + last.bytesToMove, r.bytesTotal);
 });
