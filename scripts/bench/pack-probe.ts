@@ -12,7 +12,7 @@ import { hashBytes } from '../../src/core/hash.js';
 import { bufferSource } from '../../src/remote/source.js';
 import { runBounded } from '../../src/sync/transfer.js';
 import type { Remote } from '../../src/remote/types.js';
-import type { LiveServer } from '../../test/servers/types.js';
+import { startServer } from './servers.js';
 
 const arg = (k: string) => {
   const i = process.argv.indexOf(k);
@@ -20,21 +20,11 @@ const arg = (k: string) => {
 };
 const PIECE = 1 << 20;
 
-async function startServer(name: string): Promise<LiveServer> {
-  if (name === 'local') {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-bench-probe-'));
-    let n = 0;
-    return { newUrl: () => path.join(root, `r${n++}`), env: {}, settings: {}, rclone: () => ({ config: '', remote: root }), port: 0, stop: () => fs.rm(root, { recursive: true, force: true }) };
-  }
-  return ((await import(`../../test/servers/${name}.js`)) as { start(): Promise<LiveServer> }).start();
-}
-
 /** Downloads `count` objects of `size` bytes into one file; returns seconds. */
 async function download(remote: Remote, keys: string[], size: number, out: string, jobs: number): Promise<number> {
   const fh = await fs.open(out, 'w');
   const free: Buffer[] = [];
   const t0 = process.hrtime.bigint();
-  const cpu0 = process.cpuUsage();
   try {
     await runBounded(keys.map((k, i) => [k, i] as const), jobs, async ([key, i]) => {
       const buf = free.pop() ?? Buffer.allocUnsafeSlow(size);
@@ -50,8 +40,6 @@ async function download(remote: Remote, keys: string[], size: number, out: strin
   } finally {
     await fh.close();
   }
-  const cpu = process.cpuUsage(cpu0);
-  if (process.env.PROBE_CPU) console.log(`cpu ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s`);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 

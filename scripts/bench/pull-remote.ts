@@ -18,8 +18,8 @@ import { pull } from '../../src/api/pull.js';
 import { connect } from '../../src/api/remote.js';
 import { Repository } from '../../src/core/repo.js';
 import { transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
-import type { LiveServer } from '../../test/servers/types.js';
 import { measure } from './measure.js';
+import { startServer } from './servers.js';
 
 const arg = (k: string) => {
   const i = process.argv.indexOf(k);
@@ -42,23 +42,6 @@ async function child(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   await remote.close();
   console.log(JSON.stringify({ seconds, cpu: (cpu.user + cpu.system) / 1e6, bytes: r.bytesDownloaded }));
-}
-
-async function startServer(name: string): Promise<LiveServer> {
-  if (name === 'local') {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-bench-local-'));
-    let n = 0;
-    return {
-      newUrl: () => path.join(root, `r${n++}`),
-      env: {},
-      settings: {},
-      rclone: () => ({ config: '[l]\ntype = local\n', remote: root }),
-      port: 0,
-      stop: () => fs.rm(root, { recursive: true, force: true }),
-    };
-  }
-  const mod = (await import(`../../test/servers/${name}.js`)) as { start(): Promise<LiveServer> };
-  return mod.start();
 }
 
 const secs = (x: number) => (Number.isNaN(x) ? 'not measured' : `${x.toFixed(2)} s`);

@@ -50,14 +50,19 @@ export async function findSeeds(manifest: Manifest, absDest: string, wanted: Rea
   return seeds;
 }
 
-/** The wanted chunks of f that lie within the old file's size, at the same offsets, unread (see above). */
-function sameOffsetCandidates(target: string, size: number, f: ManifestFile, wanted: ReadonlySet<string>, seeds: Map<string, SeedPiece>): void {
+/** The wanted chunks of f that lie within the old file's `size`, at their offsets in f, and are not in `seeds` (looked up as the walk goes: a chunk seeded earlier in it is skipped). */
+function* sameOffsetPieces(size: number, f: ManifestFile, wanted: ReadonlySet<string>, seeds: ReadonlyMap<string, SeedPiece>): Generator<{ hash: string; offset: number; size: number }> {
   let offset = 0;
-  for (const [i, h] of f.chunks.entries()) {
+  for (const [i, hash] of f.chunks.entries()) {
     const len = f.sizes[i]!;
-    if (wanted.has(h) && !seeds.has(h) && offset + len <= size) seeds.set(h, { path: target, offset, size: len });
+    if (wanted.has(hash) && !seeds.has(hash) && offset + len <= size) yield { hash, offset, size: len };
     offset += len;
   }
+}
+
+/** Same-offset candidates, unread (see above). */
+function sameOffsetCandidates(target: string, size: number, f: ManifestFile, wanted: ReadonlySet<string>, seeds: Map<string, SeedPiece>): void {
+  for (const p of sameOffsetPieces(size, f, wanted, seeds)) seeds.set(p.hash, { path: target, offset: p.offset, size: p.size });
 }
 
 /** Seeds the wanted chunks of f that the old file holds at the same offsets, each read and hashed. */
@@ -65,15 +70,10 @@ async function seedSameOffsets(target: string, size: number, f: ManifestFile, wa
   const fh = await fs.open(target, 'r');
   try {
     let buf = Buffer.alloc(0);
-    let offset = 0;
-    for (const [i, h] of f.chunks.entries()) {
-      const len = f.sizes[i]!;
-      if (wanted.has(h) && !seeds.has(h) && offset + len <= size) {
-        if (buf.length < len) buf = Buffer.allocUnsafeSlow(len);
-        const piece = buf.subarray(0, len);
-        if ((await readFully(fh, piece, offset)) === len && createHasher().update(piece).digest() === h) seeds.set(h, { path: target, offset, size: len });
-      }
-      offset += len;
+    for (const p of sameOffsetPieces(size, f, wanted, seeds)) {
+      if (buf.length < p.size) buf = Buffer.allocUnsafeSlow(p.size);
+      const piece = buf.subarray(0, p.size);
+      if ((await readFully(fh, piece, p.offset)) === p.size && createHasher().update(piece).digest() === p.hash) seeds.set(p.hash, { path: target, offset: p.offset, size: p.size });
     }
   } finally {
     await fh.close();
