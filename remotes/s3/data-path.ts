@@ -8,7 +8,8 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
 import { Pool, type Dispatcher } from '../../src/remote/undici.js';
-import { dispatchInto, type DispatchedFill } from '../../src/remote/fill.js';
+import type { DispatchedFill } from '../../src/remote/fill.js';
+import { GetInto } from '../../src/remote/http-into.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
 import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
 
@@ -17,6 +18,8 @@ const EXPIRY_MARGIN_MS = 60_000;
 
 interface Endpoint {
   pool: Pool;
+  /** readInto's GETs: own connections on an http:// endpoint, the pool on https://. */
+  getter: GetInto;
   /** The Host header, as signed. */
   host: string;
   /** Path up to the key: '' (virtual-hosted) or '/bucket' (path style), after any path of the endpoint URL. */
@@ -70,15 +73,16 @@ export class S3DataPath {
 
   /**
    * Reads an object from its start into `into` until it ends or `into` is full; returns the bytes read.
-   * Body pieces are copied into `into` from undici's handler as they arrive, with no body stream in
-   * between (dispatchInto, shared with the WebDAV driver), and a longer object's connection is dropped once full.
+   * On an http:// endpoint the socket reads straight into `into` (src/remote/http-into.ts, shared with the
+   * WebDAV driver); on https:// undici's handler copies body pieces into it (dispatchInto). Either way a
+   * longer object's connection is dropped once `into` is full.
    */
   async readInto(objectKey: string, key: string, into: Buffer): Promise<number> {
     const what = `get ${key} on ${this.displayUrl}`;
-    const { pool, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
+    const { getter, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
     let r: DispatchedFill;
     try {
-      r = await dispatchInto(pool, { method: 'GET', path, headers }, into, ERROR_BODY_LIMIT);
+      r = await getter.get(path, headers, into, ERROR_BODY_LIMIT);
     } catch (e) {
       throw this.transportError(e, what, key);
     }
@@ -106,6 +110,7 @@ export class S3DataPath {
   async close(): Promise<void> {
     this.closed = true;
     const ep = await this.endpoint?.catch(() => undefined);
+    ep?.getter.close();
     await ep?.pool.destroy().catch(() => {});
   }
 
@@ -113,7 +118,7 @@ export class S3DataPath {
     const [ep, creds] = await Promise.all([this.resolveEndpoint(key), this.credentials(key)]);
     const path = `${ep.base}/${encodeS3Path(objectKey)}`;
     const headers = this.signer.sign({ method, path, headers: { host: ep.host, ...extra }, payloadHash, region: ep.region }, creds);
-    return { pool: ep.pool, path, headers };
+    return { pool: ep.pool, getter: ep.getter, path, headers };
   }
 
   private resolveEndpoint(key: string): Promise<Endpoint & { region: string }> {
@@ -129,7 +134,8 @@ export class S3DataPath {
         bodyTimeout: timeoutMs,
         connectTimeout: Math.min(10_000, timeoutMs),
       });
-      return { pool, host: new URL(origin).host, base, region };
+      const getter = new GetInto(origin, pool, { connections: maxSockets, timeoutMs });
+      return { pool, getter, host: new URL(origin).host, base, region };
     })();
     this.endpoint.catch(() => (this.endpoint = undefined)); // a failed lookup is tried again next time
     return this.endpoint.catch((e) => Promise.reject(mapS3Error(e, `resolve the region of ${this.displayUrl}`, key)));

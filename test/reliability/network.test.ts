@@ -56,7 +56,9 @@ const targets: { name: string; start(): Promise<Proxied> }[] = [
     async start() {
       const server = await startWebdav();
       const proxy = await startFaultProxy(server.port);
-      const settings = { user: WEBDAV_USER, password: server.password, timeoutSeconds: TIMEOUT_SECONDS };
+      // As for SFTP below: a lock MKCOL whose answer is cut off leaves the lock taken, and the retry
+      // waits for it to go stale (60 s by default), so stale comes soon here.
+      const settings = { user: WEBDAV_USER, password: server.password, timeoutSeconds: TIMEOUT_SECONDS, lockStaleSeconds: '3' };
       const url = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.port}/`);
       return { proxy, faultRate: 0.05, location: () => ({ url: url(), settings }), stop: async () => (await proxy.stop(), await server.stop()) };
     },

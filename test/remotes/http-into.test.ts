@@ -1,0 +1,202 @@
+// src/remote/http-into.ts against a real HTTP server on 127.0.0.1 (node:http) that answers each path its
+// own way: whole bodies, error documents, chunked answers, stalls, and connections closed mid-body or
+// while idle. The server counts connections, so reuse is checked, not assumed.
+
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import test from 'ava';
+import { GetInto, HttpIntoPool, NeedsFallback } from '../../src/remote/http-into.js';
+import { Pool } from '../../src/remote/undici.js';
+
+const big = crypto.randomBytes(3 << 20); // many socket reads: most land straight in the caller's buffer
+const small = crypto.randomBytes(1000);
+
+async function serve() {
+  let connections = 0;
+  let hungUp = false;
+  const sockets = new Set<import('node:net').Socket>();
+  const server = http.createServer((req, res) => {
+    const name = req.url!.split('/').pop()!;
+    if (name === 'big') return res.writeHead(200, { 'content-length': big.length }).end(big);
+    if (name === 'small') return res.writeHead(200, { 'content-length': small.length }).end(small);
+    if (name === 'busy') return res.writeHead(503, { 'retry-after': '7', 'content-length': 22 }).end('<Error>SlowDown</Error>'.slice(0, 22));
+    if (name === 'chunked') {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      res.write(small.subarray(0, 400));
+      return res.end(small.subarray(400));
+    }
+    if (name === 'stall') return void res.writeHead(200, { 'content-length': 1000 }).write('x');
+    if (name === 'cut') {
+      res.writeHead(200, { 'content-length': small.length }).write(small.subarray(0, 100));
+      return void setTimeout(() => req.socket.destroy(), 50);
+    }
+    if (name === 'echo') {
+      const text = String(req.headers['x-echo'] ?? '');
+      return res.writeHead(200, { 'content-length': Buffer.byteLength(text) }).end(text);
+    }
+    // The first time, the connection is closed without an answer (as a server closing an idle
+    // connection just as a request arrives); always, for 'hangup'.
+    if (name === 'hangup' || (name === 'hangup-once' && !hungUp)) {
+      hungUp = true;
+      return void req.socket.destroy();
+    }
+    if (name === 'hangup-once') return res.writeHead(200, { 'content-length': small.length }).end(small);
+    res.writeHead(404, { 'content-length': 0 }).end();
+  });
+  server.on('connection', (s) => {
+    connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    connections: () => connections,
+    /** Closes every connection the server holds, as a server does with idle keep-alive ones. */
+    dropIdle: () => sockets.forEach((s) => s.destroy()),
+    stop: () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
+  };
+}
+
+test('http-into › bodies land whole and exact, on one reused connection', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 4, timeoutMs: 5000 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const into = Buffer.alloc(big.length + 1);
+      const r = await pool.getInto('/x/big', {}, into);
+      t.is(r.status, 200);
+      t.is(r.bytes, big.length);
+      t.true(into.subarray(0, r.bytes).equals(big));
+      const echo = Buffer.alloc(64);
+      const e = await pool.getInto('/x/echo', { 'x-echo': `request ${i}` }, echo);
+      t.is(echo.subarray(0, e.bytes).toString(), `request ${i}`);
+    }
+    t.is(s.connections(), 1, 'one connection for six requests made one after another');
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+});
+
+test('http-into › an object longer than the buffer fills it and drops the connection; the next request opens another', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 4, timeoutMs: 5000 });
+  try {
+    const into = Buffer.alloc(1 << 20);
+    const r = await pool.getInto('/x/big', {}, into);
+    t.is(r.bytes, into.length);
+    t.true(into.equals(big.subarray(0, into.length)));
+    const again = Buffer.alloc(small.length + 1);
+    t.is((await pool.getInto('/x/small', {}, again)).bytes, small.length);
+    t.is(s.connections(), 2);
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+});
+
+test('http-into › another status gives the start of its body and its retry-after, and the connection is reused', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
+  try {
+    const into = Buffer.alloc(16);
+    const r = await pool.getInto('/x/busy', {}, into, 10);
+    t.deepEqual(r, { status: 503, bytes: 0, retryAfter: '7', errorBody: '<Error>Slo' });
+    t.is((await pool.getInto('/x/missing', {}, into)).status, 404);
+    t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length);
+    t.is(s.connections(), 1);
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+});
+
+test('http-into › a chunked answer is not parsed here: the pool says so, and GetInto asks undici from then on', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
+  const undici = new Pool(s.origin, { connections: 2 });
+  const getter = new GetInto(s.origin, undici, { connections: 2, timeoutMs: 5000 });
+  try {
+    await t.throwsAsync(pool.getInto('/x/chunked', {}, Buffer.alloc(2000)), { instanceOf: NeedsFallback });
+    for (let i = 0; i < 2; i++) {
+      const into = Buffer.alloc(2000);
+      const r = await getter.get('/x/chunked', {}, into);
+      t.is(r.status, 200);
+      t.true(into.subarray(0, r.bytes).equals(small));
+    }
+  } finally {
+    pool.close();
+    getter.close();
+    await undici.close();
+    await s.stop();
+  }
+});
+
+test('http-into › a request on a reused connection that the server closes unanswered is sent again on a fresh one, once', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
+  try {
+    const into = Buffer.alloc(2000);
+    t.is((await pool.getInto('/x/small', {}, into)).bytes, small.length);
+    into.fill(0);
+    t.is((await pool.getInto('/x/hangup-once', {}, into)).bytes, small.length);
+    t.true(into.subarray(0, small.length).equals(small));
+    t.is(s.connections(), 2);
+    // Closed unanswered again and again: the one retry fails too, and the failure is reported.
+    await t.throwsAsync(pool.getInto('/x/hangup', {}, into), { code: 'ECONNRESET' } as never);
+    t.is(s.connections(), 3);
+    // A connection the server closed while idle is not used again.
+    t.is((await pool.getInto('/x/small', {}, into)).bytes, small.length);
+    s.dropIdle();
+    await new Promise((r) => setTimeout(r, 50));
+    t.is((await pool.getInto('/x/small', {}, into)).bytes, small.length);
+    t.is(s.connections(), 5);
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+});
+
+test('http-into › a body cut short or a silent server fail with a retryable code, never a short success', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 2, timeoutMs: 500 });
+  try {
+    await t.throwsAsync(pool.getInto('/x/cut', {}, Buffer.alloc(2000)), { code: 'ECONNRESET' } as never);
+    const started = Date.now();
+    await t.throwsAsync(pool.getInto('/x/stall', {}, Buffer.alloc(2000)), { code: 'ETIMEDOUT' } as never);
+    t.true(Date.now() - started >= 400);
+    t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length, 'the pool goes on after failures');
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+});
+
+test('http-into › nothing listening is ECONNREFUSED; a closed pool refuses work', async (t) => {
+  const pool = new HttpIntoPool('http://127.0.0.1:9', { connections: 1, timeoutMs: 2000 });
+  await t.throwsAsync(pool.getInto('/x', {}, Buffer.alloc(10)), { code: 'ECONNREFUSED' } as never);
+  pool.close();
+  await t.throwsAsync(pool.getInto('/x', {}, Buffer.alloc(10)), { message: /closed/ });
+});
+
+test('http-into › more requests than connections wait their turn and all complete', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 3, timeoutMs: 5000 });
+  try {
+    const results = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const into = Buffer.alloc(big.length + 1);
+        const r = await pool.getInto('/x/big', {}, into);
+        return r.bytes === big.length && into.subarray(0, r.bytes).equals(big);
+      }),
+    );
+    t.deepEqual(results, Array(12).fill(true));
+    t.is(s.connections(), 3);
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+});
