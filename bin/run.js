@@ -1,8 +1,14 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --wasm-tiering-budget=1000000000
 // --max-semi-space-size=4 (MiB; Node 20's default grows to 16): a pull allocates many short-lived
 // objects (HTTP pieces, SDK middleware), and a smaller young generation keeps its peak RSS ~10 MiB lower
 // with less CPU, not more (1 GiB from S3: 149 -> 139 MiB, 7.8 -> 6.9 CPU-s; local: no change). The flag
-// only works at startup, hence the shebang (`env -S`); `node bin/run.js` runs without it.
+// only works at startup, hence the shebang (`env -S`); `node bin/run.js` runs without either flag.
+// --wasm-tiering-budget (V8's default 1.8 million): undici parses answers with llhttp compiled to
+// WebAssembly, and at the default budget its parser is hot enough after a handful of answers for V8
+// to recompile it with TurboFan in the background: ~0.15 s and ~35 MiB, which Node waits for at exit.
+// A no-op push to WebDAV took 0.66-0.84 s and peaked at 114 MiB; with the flag 0.5 s and 78 MiB.
+// A hot loop (FastCDC's kernel) still tiers up within its first megabytes: 256 MiB chunked at the same
+// speed (node dist/scripts/bench/fastcdc.js 256 3).
 // Starts the CLI. oclif reads oclif.manifest.json instead of importing every command file, but only
 // after prepareCommandManifest has checked that the manifest describes this very build (see
 // src/cli/command-manifest.ts); @oclif/core itself is imported only after that check.
