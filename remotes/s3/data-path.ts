@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
 import { Pool, type Dispatcher } from '../../src/remote/undici.js';
 import type { DispatchedFill } from '../../src/remote/fill.js';
-import { GetInto } from '../../src/remote/http-into.js';
+import { HttpDataPath } from '../../src/remote/http-into.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
 import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
 
@@ -19,7 +19,7 @@ const EXPIRY_MARGIN_MS = 60_000;
 interface Endpoint {
   pool: Pool;
   /** readInto's GETs: own connections on an http:// endpoint, the pool on https://. */
-  getter: GetInto;
+  data: HttpDataPath;
   /** The Host header, as signed. */
   host: string;
   /** Path up to the key: '' (virtual-hosted) or '/bucket' (path style), after any path of the endpoint URL. */
@@ -79,10 +79,10 @@ export class S3DataPath {
    */
   async readInto(objectKey: string, key: string, into: Buffer): Promise<number> {
     const what = `get ${key} on ${this.displayUrl}`;
-    const { getter, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
+    const { data, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
     let r: DispatchedFill;
     try {
-      r = await getter.get(path, headers, into, ERROR_BODY_LIMIT);
+      r = await data.get(path, headers, into, ERROR_BODY_LIMIT);
     } catch (e) {
       throw this.transportError(e, what, key);
     }
@@ -93,7 +93,17 @@ export class S3DataPath {
   /** One PUT request of a whole object (below the multipart threshold). The payload is not hashed: chunks are verified by their own hash. */
   async put(objectKey: string, key: string, body: Buffer | Readable, size: number): Promise<void> {
     const what = `put ${key} on ${this.displayUrl}`;
-    const { pool, path, headers } = await this.prepare('PUT', objectKey, key, UNSIGNED_PAYLOAD, { 'content-length': String(size) });
+    const { pool, data, path, headers } = await this.prepare('PUT', objectKey, key, UNSIGNED_PAYLOAD, { 'content-length': String(size) });
+    if (Buffer.isBuffer(body)) {
+      let r: DispatchedFill;
+      try {
+        r = await data.put(path, headers, body, ERROR_BODY_LIMIT);
+      } catch (e) {
+        throw this.transportError(e, what, key);
+      }
+      if (r.status === 200) return;
+      throw mapS3Error(responseError(r.status, r.errorBody, r.retryAfter), what, key);
+    }
     let res: Dispatcher.ResponseData;
     try {
       res = await pool.request({ method: 'PUT', path, headers, body });
@@ -110,7 +120,7 @@ export class S3DataPath {
   async close(): Promise<void> {
     this.closed = true;
     const ep = await this.endpoint?.catch(() => undefined);
-    ep?.getter.close();
+    ep?.data.close();
     await ep?.pool.destroy().catch(() => {});
   }
 
@@ -118,7 +128,7 @@ export class S3DataPath {
     const [ep, creds] = await Promise.all([this.resolveEndpoint(key), this.credentials(key)]);
     const path = `${ep.base}/${encodeS3Path(objectKey)}`;
     const headers = this.signer.sign({ method, path, headers: { host: ep.host, ...extra }, payloadHash, region: ep.region }, creds);
-    return { pool: ep.pool, getter: ep.getter, path, headers };
+    return { pool: ep.pool, data: ep.data, path, headers };
   }
 
   private resolveEndpoint(key: string): Promise<Endpoint & { region: string }> {
@@ -134,8 +144,8 @@ export class S3DataPath {
         bodyTimeout: timeoutMs,
         connectTimeout: Math.min(10_000, timeoutMs),
       });
-      const getter = new GetInto(origin, pool, { connections: maxSockets, timeoutMs });
-      return { pool, getter, host: new URL(origin).host, base, region };
+      const data = new HttpDataPath(origin, pool, { connections: maxSockets, timeoutMs });
+      return { pool, data, host: new URL(origin).host, base, region };
     })();
     this.endpoint.catch(() => (this.endpoint = undefined)); // a failed lookup is tried again next time
     return this.endpoint.catch((e) => Promise.reject(mapS3Error(e, `resolve the region of ${this.displayUrl}`, key)));

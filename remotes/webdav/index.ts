@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from '../../src/remote/undici.js';
 import type { DispatchedFill } from '../../src/remote/fill.js';
-import { GetInto } from '../../src/remote/http-into.js';
+import { HttpDataPath } from '../../src/remote/http-into.js';
 import {
   AuthError,
   ConfigError,
@@ -66,8 +66,8 @@ export class WebdavRemote implements Remote {
   readonly features = { defaultConcurrency: 16, casMethod: 'mkcol-lock', rangedGet: true };
   readonly displayUrl: string;
   private readonly pool: Pool;
-  /** Chunk GETs into caller buffers (readInto): its own connections on http://, the pool on https://. */
-  private readonly getter: GetInto;
+  /** Chunk GETs into caller buffers (readInto) and chunk PUTs of buffers: own connections on http://, the pool on https://. */
+  private readonly data: HttpDataPath;
   private readonly authHeader?: string;
   /** Collections known to exist (decoded-free, encoded URL paths), and MKCOLs in flight. */
   private readonly knownDirs = new Set<string>();
@@ -87,7 +87,7 @@ export class WebdavRemote implements Remote {
       connectTimeout: Math.min(10_000, config.timeoutMs),
       connect: { rejectUnauthorized: true, ...(ca ? { ca } : {}) },
     });
-    this.getter = new GetInto(config.origin, this.pool, { connections: config.connections, timeoutMs: config.timeoutMs });
+    this.data = new HttpDataPath(config.origin, this.pool, { connections: config.connections, timeoutMs: config.timeoutMs });
   }
 
   // --- paths -------------------------------------------------------------------------------------
@@ -243,15 +243,29 @@ export class WebdavRemote implements Remote {
    */
   private async putChunk(key: string, dest: string, dir: string, source: ByteSource): Promise<void> {
     const headers = { 'content-length': String(source.size), 'content-type': 'application/octet-stream' };
-    const res = await this.send('PUT', dest, key, { headers: { ...headers, 'if-none-match': '*' }, body: source.buffer ?? source.open() });
+    const put = (h: Record<string, string>) => (source.buffer ? this.putBuffer(dest, key, h, source.buffer) : this.send('PUT', dest, key, { headers: h, body: source.open() }));
+    const res = await put({ ...headers, 'if-none-match': '*' });
     if (res.statusCode === 412) {
       await res.body.dump().catch(() => {});
       if ((await this.stat(key))?.size === source.size) return;
-      const again = await this.send('PUT', dest, key, { headers, body: source.buffer ?? source.open() });
+      const again = await put(headers);
       return this.expect(again, [200, 201, 204], 'PUT', key);
     }
     if (res.statusCode === 409) this.knownDirs.delete(dir); // someone removed the collection
     await this.expect(res, [200, 201, 204], 'PUT', key);
+  }
+
+  /** A chunk PUT of a buffer on the data path (its own connections on http://), answered as send() answers. */
+  private async putBuffer(path: string, key: string, headers: Record<string, string>, body: Buffer): Promise<Response> {
+    const h: Record<string, string> = { ...headers };
+    if (this.authHeader) h.authorization = this.authHeader;
+    let r: DispatchedFill;
+    try {
+      r = await this.data.put(path, h, body);
+    } catch (e) {
+      throw this.requestError(e, 'PUT', key);
+    }
+    return answered(r);
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -279,13 +293,12 @@ export class WebdavRemote implements Remote {
     const path = this.pathOf(key);
     let r: DispatchedFill;
     try {
-      r = await this.getter.get(path, headers, into);
+      r = await this.data.get(path, headers, into);
     } catch (e) {
       throw this.requestError(e, 'GET', key);
     }
     if (r.status === 200) return r.bytes;
-    const res = { statusCode: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {}, body: { dump: async () => {} } };
-    return this.fail(res as unknown as Response, 'GET', key);
+    return this.fail(answered(r), 'GET', key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -476,7 +489,7 @@ export class WebdavRemote implements Remote {
   }
 
   async close(): Promise<void> {
-    this.getter.close();
+    this.data.close();
     await this.pool.close();
   }
 }
@@ -573,3 +586,8 @@ export const webdavRemote = {
 } satisfies RemoteFactory<WebdavConfig>;
 
 export default webdavRemote;
+
+/** A data-path answer (its body already read) in the shape of undici's, for fail() and expect(). */
+function answered(r: DispatchedFill): Response {
+  return { statusCode: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {}, body: { dump: async () => {} } } as unknown as Response;
+}

@@ -10,6 +10,7 @@
 // falls back for good (`NeedsFallback`, the caller then asks undici) so that no server is misread.
 // https stays on undici, which holds the TLS settings.
 
+import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import { dispatchInto, type DispatchedFill } from './fill.js';
 import type { Dispatcher } from './undici.js';
@@ -26,12 +27,16 @@ export class NeedsFallback extends Error {
   readonly code = 'ERR_HTTP_INTO_FALLBACK';
 }
 
+/** Every request this client sends, as `{method, path}` (as undici's `undici:request:create`): for tests and tracing. */
+export const requestChannel = diagnostics.channel('ckptsync:http-into:request');
+
 /** Largest response head accepted. */
 const HEAD_LIMIT = 64 << 10;
 const SCRATCH = 64 << 10;
 
 interface Pending {
-  into: Buffer;
+  /** Where a 200 answer's body goes; null: it is only counted (and its start kept, as for other statuses). */
+  into: Buffer | null;
   errorBodyLimit: number;
   /** Head bytes so far, while the head is incomplete. */
   head: Buffer[];
@@ -73,10 +78,14 @@ class Connection {
     this.socket.on('close', () => this.fail(Object.assign(new Error('the server closed the connection'), { code: 'ECONNRESET' })));
   }
 
-  send(head: string, p: Pending): void {
+  send(head: string, body: Buffer | null, p: Pending): void {
     this.pending = p;
     this.used = true;
+    if (!body?.length) return void this.socket.write(head);
+    this.socket.cork();
     this.socket.write(head);
+    this.socket.write(body);
+    this.socket.uncork();
   }
 
   close(): void {
@@ -87,7 +96,7 @@ class Connection {
   /** Where the next read lands: the rest of the caller's buffer while a 200 body is expected, else scratch. */
   private nextBuffer(): Buffer {
     const p = this.pending;
-    if (p && p.length >= 0 && p.status === 200 && p.filled < p.into.length) return p.into.subarray(p.filled);
+    if (p?.into && p.length >= 0 && p.status === 200 && p.filled < p.into.length) return p.into.subarray(p.filled);
     return this.scratch;
   }
 
@@ -161,7 +170,7 @@ class Connection {
   /** Body bytes that landed in scratch: the first after the head, a 200 body past `into`, or an error body. */
   private body(p: Pending, bytes: Buffer): void {
     if (bytes.length === 0) return;
-    if (p.status === 200) {
+    if (p.status === 200 && p.into) {
       const k = Math.min(bytes.length, p.into.length - p.filled);
       bytes.copy(p.into, p.filled, 0, k);
       p.filled += k;
@@ -173,7 +182,7 @@ class Connection {
   }
 
   private maybeDone(p: Pending): void {
-    const full = p.status === 200 && p.filled === p.into.length && p.received < p.length;
+    const full = p.status === 200 && p.into !== null && p.filled === p.into.length && p.received < p.length;
     if (p.received > p.length) {
       this.fail(Object.assign(new Error('the server sent more than its Content-Length'), { code: 'EPROTO' }));
       return;
@@ -181,7 +190,7 @@ class Connection {
     if (p.received < p.length && !full) return;
     this.pending = null;
     if (full || !p.keepAlive) this.close(); // a longer object's rest is not read: the connection goes
-    p.resolve({ status: p.status, bytes: p.status === 200 ? p.filled : 0, retryAfter: p.retryAfter, errorBody: Buffer.concat(p.errorBody).toString('utf8') });
+    p.resolve({ status: p.status, bytes: p.status === 200 && p.into ? p.filled : 0, retryAfter: p.retryAfter, errorBody: Buffer.concat(p.errorBody).toString('utf8') });
     if (this.dead) this.onDead(this);
     else this.onIdle(this);
   }
@@ -219,25 +228,38 @@ export class HttpIntoPool {
   }
 
   async getInto(path: string, headers: Record<string, string>, into: Buffer, errorBodyLimit = 0): Promise<DispatchedFill> {
-    let head = `GET ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
+    return this.request('GET', path, headers, null, into, errorBodyLimit);
+  }
+
+  /**
+   * One request, with `body` (its content-length is set here) or none. A 200 answer's body is copied
+   * into `into` (null: counted only); the start of any other answer's body is kept up to errorBodyLimit.
+   * Only for requests that may be sent twice: a request on a reused connection that the server closed
+   * before any answer is sent again on a fresh one.
+   */
+  async request(method: string, path: string, headers: Record<string, string>, body: Buffer | null, into: Buffer | null, errorBodyLimit = 0): Promise<DispatchedFill> {
+    let head = `${method} ${path} HTTP/1.1\r\nhost: ${this.hostHeader}\r\n`;
     for (const [k, v] of Object.entries(headers)) {
-      if (k.toLowerCase() === 'host') continue;
+      const name = k.toLowerCase();
+      if (name === 'host' || name === 'content-length') continue;
       if (/[\r\n]/.test(k + v)) throw new Error(`header ${k} holds a line break`);
       head += `${k}: ${v}\r\n`;
     }
+    if (body) head += `content-length: ${body.length}\r\n`;
     head += '\r\n';
     for (;;) {
       const c = await this.acquire();
+      if (requestChannel.hasSubscribers) requestChannel.publish({ method, path });
       const reused = c.used;
       let p!: Pending;
       try {
         return await new Promise<DispatchedFill>((resolve, reject) => {
           p = { into, errorBodyLimit, head: [], headBytes: 0, status: 0, length: -1, received: 0, filled: 0, errorBody: [], errorBytes: 0, keepAlive: true, answered: false, resolve, reject };
-          c.send(head, p);
+          c.send(head, body, p);
         });
       } catch (e) {
         // A server may close an idle connection just as a request goes out on it: such a request is
-        // sent again on a fresh connection (a GET changes nothing).
+        // sent again on a fresh connection.
         if (reused && !p.answered && !(e instanceof NeedsFallback) && !this.closed) continue;
         throw e;
       }
@@ -286,11 +308,11 @@ export class HttpIntoPool {
 }
 
 /**
- * GETs into caller buffers for an HTTP driver: HttpIntoPool for an http:// origin, undici's dispatch API
- * (dispatchInto) for https:// or once a server's answer needed the fallback. CKPTSYNC_GET_CLIENT=undici
- * picks undici always (to compare the two).
+ * Chunk requests for an HTTP driver: GETs into caller buffers and PUTs of buffers, on HttpIntoPool for an
+ * http:// origin, on undici (`dispatcher`) for https:// or once a server's answer needed the fallback.
+ * CKPTSYNC_GET_CLIENT=undici picks undici always (to compare the two).
  */
-export class GetInto {
+export class HttpDataPath {
   private readonly direct?: HttpIntoPool;
   private fallback = false;
 
@@ -298,19 +320,46 @@ export class GetInto {
     if (origin.startsWith('http:') && process.env.CKPTSYNC_GET_CLIENT !== 'undici') this.direct = new HttpIntoPool(origin, opts);
   }
 
+  /** A GET whose 200 body lands in `into` (dispatchInto's contract). */
   async get(path: string, headers: Record<string, string>, into: Buffer, errorBodyLimit = 0): Promise<DispatchedFill> {
-    if (this.direct && !this.fallback) {
-      try {
-        return await this.direct.getInto(path, headers, into, errorBodyLimit);
-      } catch (e) {
-        if (!(e instanceof NeedsFallback)) throw e;
-        this.fallback = true; // requests in flight on the direct pool finish there
+    return (await this.viaDirect((d) => d.getInto(path, headers, into, errorBodyLimit))) ?? dispatchInto(this.dispatcher, { method: 'GET', path, headers }, into, errorBodyLimit);
+  }
+
+  /**
+   * A PUT of `body` (content-length set here): the answer's status, retry-after and the start of its
+   * body. Only for PUTs that may be sent twice (a chunk under its hash).
+   */
+  async put(path: string, headers: Record<string, string>, body: Buffer, errorBodyLimit = 0): Promise<DispatchedFill> {
+    const direct = await this.viaDirect((d) => d.request('PUT', path, headers, body, null, errorBodyLimit));
+    if (direct) return direct;
+    const res = await this.dispatcher.request({ method: 'PUT', path, headers: { ...headers, 'content-length': String(body.length) }, body });
+    let errorBody = '';
+    if (errorBodyLimit > 0) {
+      const parts: Buffer[] = [];
+      let n = 0;
+      for await (const piece of res.body as AsyncIterable<Buffer>) {
+        if (n < errorBodyLimit) parts.push(piece.subarray(0, errorBodyLimit - n));
+        n += piece.length;
       }
-    }
-    return dispatchInto(this.dispatcher, { method: 'GET', path, headers }, into, errorBodyLimit);
+      errorBody = Buffer.concat(parts).toString('utf8');
+    } else await res.body.dump();
+    const retryAfter = res.headers['retry-after'];
+    return { status: res.statusCode, bytes: 0, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, errorBody };
   }
 
   close(): void {
     this.direct?.close();
+  }
+
+  /** The direct pool's answer, or undefined when undici must answer instead. */
+  private async viaDirect(call: (d: HttpIntoPool) => Promise<DispatchedFill>): Promise<DispatchedFill | undefined> {
+    if (!this.direct || this.fallback) return undefined;
+    try {
+      return await call(this.direct);
+    } catch (e) {
+      if (!(e instanceof NeedsFallback)) throw e;
+      this.fallback = true; // requests in flight on the direct pool finish there
+      return undefined;
+    }
   }
 }

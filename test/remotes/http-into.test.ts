@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { GetInto, HttpIntoPool, NeedsFallback } from '../../src/remote/http-into.js';
+import { HttpDataPath, HttpIntoPool, NeedsFallback } from '../../src/remote/http-into.js';
 import { Pool } from '../../src/remote/undici.js';
 
 const big = crypto.randomBytes(3 << 20); // many socket reads: most land straight in the caller's buffer
@@ -15,6 +15,7 @@ const small = crypto.randomBytes(1000);
 async function serve() {
   let connections = 0;
   let hungUp = false;
+  const stored = new Map<string, Buffer>();
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
     const name = req.url!.split('/').pop()!;
@@ -30,6 +31,16 @@ async function serve() {
     if (name === 'cut') {
       res.writeHead(200, { 'content-length': small.length }).write(small.subarray(0, 100));
       return void setTimeout(() => req.socket.destroy(), 50);
+    }
+    if (req.method === 'PUT') {
+      // Stores the body under its name; answers 201 with a short text body, as Apache does.
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        stored.set(name, Buffer.concat(parts));
+        res.writeHead(name === 'full' ? 507 : 201, { 'content-length': 7 }).end('Created');
+      });
+      return;
     }
     if (name === 'echo') {
       const text = String(req.headers['x-echo'] ?? '');
@@ -54,6 +65,7 @@ async function serve() {
   return {
     origin,
     connections: () => connections,
+    stored,
     /** Closes every connection the server holds, as a server does with idle keep-alive ones. */
     dropIdle: () => sockets.forEach((s) => s.destroy()),
     stop: () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
@@ -114,11 +126,11 @@ test('http-into › another status gives the start of its body and its retry-aft
   }
 });
 
-test('http-into › a chunked answer is not parsed here: the pool says so, and GetInto asks undici from then on', async (t) => {
+test('http-into › a chunked answer is not parsed here: the pool says so, and HttpDataPath asks undici from then on', async (t) => {
   const s = await serve();
   const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
   const undici = new Pool(s.origin, { connections: 2 });
-  const getter = new GetInto(s.origin, undici, { connections: 2, timeoutMs: 5000 });
+  const getter = new HttpDataPath(s.origin, undici, { connections: 2, timeoutMs: 5000 });
   try {
     await t.throwsAsync(pool.getInto('/x/chunked', {}, Buffer.alloc(2000)), { instanceOf: NeedsFallback });
     for (let i = 0; i < 2; i++) {
@@ -197,6 +209,28 @@ test('http-into › more requests than connections wait their turn and all compl
     t.is(s.connections(), 3);
   } finally {
     pool.close();
+    await s.stop();
+  }
+});
+
+test('http-into › PUTs send their body whole (content-length set by the pool) and report the status and body start; GETs go on on the same connection', async (t) => {
+  const s = await serve();
+  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
+  const undici = new Pool(s.origin, { connections: 1 });
+  const data = new HttpDataPath(s.origin, undici, { connections: 1, timeoutMs: 5000 });
+  try {
+    const r = await pool.request('PUT', '/x/a', { 'content-length': '1' }, big, null, 4);
+    t.deepEqual(r, { status: 201, bytes: 0, retryAfter: undefined, errorBody: 'Crea' });
+    t.true(s.stored.get('a')!.equals(big));
+    t.is((await data.put('/x/b', {}, small, 100)).errorBody, 'Created');
+    t.true(s.stored.get('b')!.equals(small));
+    t.is((await data.put('/x/full', {}, small)).status, 507);
+    t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length);
+    t.is(s.connections(), 2, 'one connection for the pool, one for the data path');
+  } finally {
+    pool.close();
+    data.close();
+    await undici.close();
     await s.stop();
   }
 });

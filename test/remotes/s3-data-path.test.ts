@@ -49,13 +49,17 @@ async function startStandIn() {
     seen.push({ method: req.method!, url: req.url!, headers: req.headers, signatureOk: await verify(req) });
     const name = req.url!.split('/').pop();
     const xml = (status: number, code: string, message: string, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { 'content-type': 'application/xml', ...headers }).end(errorXml(code, message));
+      const body = errorXml(code, message);
+      res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...headers }).end(body);
     };
     if (name === 'missing') return xml(404, 'NoSuchKey', 'The specified key does not exist.');
     if (name === 'denied') return xml(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
     if (name === 'busy') return xml(503, 'SlowDown', 'Please reduce your request rate.', { 'retry-after': '2' });
     if (name === 'stall') return void res.writeHead(200, { 'content-length': 1000 }).write('x'); // then silence
-    if (req.method === 'PUT') return res.writeHead(200, { etag: '"x"' }).end(String(body.length === Number(req.headers['content-length'])));
+    if (req.method === 'PUT') {
+      const answer = String(body.length === Number(req.headers['content-length']));
+      return res.writeHead(200, { etag: '"x"', 'content-length': answer.length }).end(answer);
+    }
     const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
     if (range) return res.writeHead(206).end(object.subarray(Number(range[1]), Number(range[2]) + 1));
     res.writeHead(200, { 'content-length': object.length }).end(object);

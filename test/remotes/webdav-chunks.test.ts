@@ -1,6 +1,7 @@
 // How the WebDAV driver stores chunks (remotes/webdav/README.md, "Speed"): one PUT straight to the
 // chunk's name, never rewriting a complete copy; other objects keep the temp name + MOVE. Requests are
-// observed on undici's diagnostics channel, i.e. exactly what went to the live Apache server.
+// observed on undici's diagnostics channel and on the data path's own (src/remote/http-into.ts), i.e.
+// exactly what went to the live Apache server.
 
 import crypto from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
@@ -10,21 +11,23 @@ import webdavRemote from '../../remotes/webdav/index.js';
 import { keyOf } from '../../src/remote/layout.js';
 import { bufferSource } from '../../src/remote/source.js';
 import { readAll } from '../../src/remote/index.js';
+import { requestChannel } from '../../src/remote/http-into.js';
 import type { Remote } from '../../src/remote/types.js';
 
 let server: WebdavLiveServer;
 const requests: string[] = [];
-const onRequest = (msg: unknown) => {
-  const { request } = msg as { request: { method: string; path: string } };
-  requests.push(`${request.method} ${decodeURIComponent(request.path.slice(request.path.lastIndexOf('/') + 1))}`);
-};
+const seen = ({ method, path }: { method: string; path: string }) => requests.push(`${method} ${decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))}`);
+const onRequest = (msg: unknown) => seen((msg as { request: { method: string; path: string } }).request);
+const onDirect = (msg: unknown) => seen(msg as { method: string; path: string });
 
 test.before(async () => {
   server = await start();
   diagnostics.subscribe('undici:request:create', onRequest);
+  requestChannel.subscribe(onDirect);
 });
 test.after.always(async () => {
   diagnostics.unsubscribe('undici:request:create', onRequest);
+  requestChannel.unsubscribe(onDirect);
   await server?.stop();
 });
 
