@@ -26,7 +26,16 @@ export interface WebdavLiveServer extends LiveServer {
 
 const MODULES = ['mpm_event', 'authz_core', 'authn_core', 'authn_file', 'auth_basic', 'authz_user', 'alias', 'dav', 'dav_fs'];
 
-export async function start(): Promise<WebdavLiveServer> {
+export interface WebdavTls {
+  /** PEM of the throwaway CA that signed the server's certificate (for the driver's caFile). */
+  caFile: string;
+}
+
+/**
+ * Starts Apache; with `tls`, over https only (mod_ssl), with a certificate for 127.0.0.1 signed by a
+ * throwaway CA made here with the openssl CLI, and URLs become webdavs://.
+ */
+export async function start(opts: { tls?: boolean } = {}): Promise<WebdavLiveServer & { tls?: WebdavTls }> {
   const apache = ['/usr/sbin/apache2', '/usr/sbin/httpd'].find((p) => existsSync(p));
   if (!apache) throw new Error('apache2 not installed: run scripts/deps.d/webdav.sh');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-webdav-'));
@@ -42,12 +51,22 @@ export async function start(): Promise<WebdavLiveServer> {
 
   const port = await freePort();
   const asRoot = process.getuid?.() === 0;
+  const tls = opts.tls ? await makeCertificates(dir) : undefined;
   const moduleDir = '/usr/lib/apache2/modules';
   const conf = [
     `ServerRoot "${dir}"`,
     `ServerName 127.0.0.1`,
     `Listen 127.0.0.1:${port}`,
     ...MODULES.map((m) => `LoadModule ${m}_module ${moduleDir}/mod_${m}.so`),
+    ...(tls
+      ? [
+          `LoadModule ssl_module ${moduleDir}/mod_ssl.so`,
+          'SSLEngine on',
+          `SSLCertificateFile "${dir}/tls/server.pem"`,
+          `SSLCertificateKeyFile "${dir}/tls/server.key"`,
+          'SSLSessionCache none',
+        ]
+      : []),
     // Apache started as root drops to User/Group; those must be able to write the share.
     ...(asRoot ? ['User www-data', 'Group www-data'] : []),
     `PidFile "${varDir}/httpd.pid"`,
@@ -109,12 +128,13 @@ export async function start(): Promise<WebdavLiveServer> {
     home,
     env: { HOME: home },
     settings: {},
-    newUrl: () => `webdav://127.0.0.1:${port}${WEBDAV_BASE}/ckpt-${crypto.randomBytes(6).toString('hex')}`,
+    ...(tls ? { tls } : {}),
+    newUrl: () => `${tls ? 'webdavs' : 'webdav'}://127.0.0.1:${port}${WEBDAV_BASE}/ckpt-${crypto.randomBytes(6).toString('hex')}`,
     rclone: () => ({
       config: [
         '[srv]',
         'type = webdav',
-        `url = http://127.0.0.1:${port}${WEBDAV_BASE}`,
+        `url = ${tls ? 'https' : 'http'}://127.0.0.1:${port}${WEBDAV_BASE}`,
         'vendor = other',
         `user = ${WEBDAV_USER}`,
         `pass = ${rcloneObscure(password)}`,
@@ -133,4 +153,18 @@ export function rcloneObscure(plain: string): string {
   const iv = crypto.randomBytes(16);
   const c = crypto.createCipheriv('aes-256-ctr', RCLONE_KEY, iv);
   return Buffer.concat([iv, c.update(plain, 'utf8'), c.final()]).toString('base64url');
+}
+
+/** A throwaway CA and a certificate for 127.0.0.1 it signed (P-256 keys, valid for a day), in dir/tls. */
+async function makeCertificates(dir: string): Promise<WebdavTls> {
+  const d = path.join(dir, 'tls');
+  await fs.mkdir(d);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=ckptsync test CA');
+  ssl('req', ...key, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  await fs.writeFile(path.join(d, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext');
+  await fs.chmod(path.join(d, 'server.key'), 0o644); // read by Apache's workers too
+  return { caFile: path.join(d, 'ca.pem') };
 }
