@@ -158,6 +158,12 @@ class Connection {
       else if (name === 'connection') p.keepAlive = !/close/i.test(value) && (m[1] === '1' || /keep-alive/i.test(value));
       else if (name === 'retry-after') p.retryAfter = value;
     }
+    // 204 and 304 have no body, whatever their headers say (RFC 9112, 6.3): Apache answers a PUT that
+    // replaced a file with a bare 204.
+    if (p.status === 204 || p.status === 304) {
+      length = 0;
+      framed = true;
+    }
     if (p.status < 200 || !framed || length < 0) {
       // 1xx, chunked or close-delimited: not for this client.
       this.fail(new NeedsFallback(`HTTP ${p.status} answer not framed by Content-Length`));

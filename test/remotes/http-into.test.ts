@@ -37,7 +37,10 @@ async function serve() {
       const parts: Buffer[] = [];
       req.on('data', (d: Buffer) => parts.push(d));
       req.on('end', () => {
+        const replaced = stored.has(name);
         stored.set(name, Buffer.concat(parts));
+        // A replaced file gets a bare 204 (no Content-Length), as from Apache.
+        if (replaced) return res.writeHead(204).end();
         res.writeHead(name === 'full' ? 507 : 201, { 'content-length': 7 }).end('Created');
       });
       return;
@@ -225,6 +228,8 @@ test('http-into › PUTs send their body whole (content-length set by the pool) 
     t.is((await data.put('/x/b', {}, small, 100)).errorBody, 'Created');
     t.true(s.stored.get('b')!.equals(small));
     t.is((await data.put('/x/full', {}, small)).status, 507);
+    t.is((await pool.request('PUT', '/x/a', {}, small, null)).status, 204);
+    t.true(s.stored.get('a')!.equals(small));
     t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length);
     t.is(s.connections(), 2, 'one connection for the pool, one for the data path');
   } finally {
