@@ -18,7 +18,7 @@ const EXPIRY_MARGIN_MS = 60_000;
 
 interface Endpoint {
   pool: Pool;
-  /** readInto's GETs: own connections on an http:// endpoint, the pool on https://. */
+  /** readInto's GETs and PUTs of buffers: own connections on an http:// endpoint, the pool on https://. */
   data: HttpDataPath;
   /** The Host header, as signed. */
   host: string;

@@ -213,9 +213,9 @@ class Connection {
 }
 
 /**
- * A small pool of keep-alive connections to one http:// origin that answers GETs into caller buffers,
- * with the result shape of dispatchInto (fill.ts): the status, the bytes copied for a 200, a retry-after,
- * and the start of any other answer's body.
+ * A small pool of keep-alive connections to one http:// origin for GETs into caller buffers and PUTs of
+ * buffers, answering in the shape of dispatchInto (fill.ts): the status, the bytes copied for a 200, a
+ * retry-after, and the start of any other answer's body.
  */
 export class HttpIntoPool {
   private readonly host: string;
