@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
 import { Pool, type Dispatcher } from '../../src/remote/undici.js';
-import type { DispatchedFill } from '../../src/remote/fill.js';
+import { bodyStart, type DispatchedFill } from '../../src/remote/fill.js';
 import { HttpDataPath } from '../../src/remote/http-into.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
 import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
@@ -68,7 +68,7 @@ export class S3DataPath {
     if (res.statusCode === 206 || (res.statusCode === 200 && !range)) return res.body;
     // A store that ignores Range sends the whole object: cut the range out of it.
     if (res.statusCode === 200 && range) return Readable.from(slice(res.body, range.offset, range.length));
-    throw mapS3Error(responseError(res.statusCode, await boundedText(res.body), header(res.headers['retry-after'])), what, key);
+    throw mapS3Error(responseError(res.statusCode, await bodyStart(res.body, ERROR_BODY_LIMIT), header(res.headers['retry-after'])), what, key);
   }
 
   /**
@@ -114,7 +114,7 @@ export class S3DataPath {
       await res.body.dump().catch(() => {});
       return;
     }
-    throw mapS3Error(responseError(res.statusCode, await boundedText(res.body), header(res.headers['retry-after'])), what, key);
+    throw mapS3Error(responseError(res.statusCode, await bodyStart(res.body, ERROR_BODY_LIMIT), header(res.headers['retry-after'])), what, key);
   }
 
   async close(): Promise<void> {
@@ -186,22 +186,6 @@ export class S3DataPath {
 
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
-}
-
-/** The start of an error answer's body, at most ERROR_BODY_LIMIT bytes; the rest is not read. */
-async function boundedText(body: Readable): Promise<string> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const piece of body as AsyncIterable<Buffer>) {
-      parts.push(piece);
-      n += piece.length;
-      if (n >= ERROR_BODY_LIMIT) break; // leaving the loop destroys the body
-    }
-  } catch {
-    // a body cut off mid-way still has a status worth reporting
-  }
-  return Buffer.concat(parts).subarray(0, ERROR_BODY_LIMIT).toString('utf8');
 }
 
 async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {

@@ -397,6 +397,7 @@ export class WebdavRemote implements Remote {
     await this.ensureCollection(dir);
     const started = Date.now();
     let lastStaleCheck = started;
+    const pause = (attempt: number) => sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
@@ -407,7 +408,7 @@ export class WebdavRemote implements Remote {
         // a stale lock (perhaps our own, if an earlier MKCOL's answer was lost) makes many attempts, and
         // each must not spend a retry of the whole swap.
         if (!isRetryable(e) || Date.now() - started > this.config.lockWaitMs) throw e;
-        await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+        await pause(attempt);
         continue;
       }
       if (res.statusCode === 201) {
@@ -438,7 +439,7 @@ export class WebdavRemote implements Remote {
           { key },
         );
       }
-      await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
+      await pause(attempt);
     }
   }
 

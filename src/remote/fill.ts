@@ -24,6 +24,26 @@ export async function fillFrom(body: Readable, into: Buffer): Promise<number> {
   return n;
 }
 
+/**
+ * The start of an answer's body as text, at most `limit` bytes (an error document, for its code and
+ * message); the rest is not read: leaving the loop destroys the body. A body cut off midway still gives
+ * what arrived.
+ */
+export async function bodyStart(body: Readable, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const piece of body as AsyncIterable<Buffer>) {
+      parts.push(piece);
+      n += piece.length;
+      if (n >= limit) break;
+    }
+  } catch {
+    // a body cut off midway still has a status worth reporting
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
+}
+
 export interface DispatchedFill {
   status: number;
   /** Bytes copied into the buffer (a 200 answer's body). */

@@ -13,7 +13,7 @@
 
 import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
-import { dispatchInto, type DispatchedFill } from './fill.js';
+import { bodyStart, dispatchInto, type DispatchedFill } from './fill.js';
 import type { Dispatcher } from './undici.js';
 
 export interface HttpIntoOptions {
@@ -41,7 +41,6 @@ interface Pending {
   errorBodyLimit: number;
   /** Head bytes so far, while the head is incomplete. */
   head: Buffer[];
-  headBytes: number;
   status: number;
   retryAfter?: string;
   /** Body bytes announced, -1 until the head is parsed. */
@@ -127,11 +126,10 @@ class Connection {
   /** Collects head bytes; once the head is whole, parses it and takes the body bytes that followed. */
   private readHead(p: Pending, bytes: Buffer): boolean {
     p.head.push(Buffer.from(bytes));
-    p.headBytes += bytes.length;
     const all = p.head.length === 1 ? p.head[0]! : Buffer.concat(p.head);
     const end = all.indexOf('\r\n\r\n');
     if (end < 0) {
-      if (p.headBytes > HEAD_LIMIT) this.fail(Object.assign(new Error(`an answer's head is over ${HEAD_LIMIT} bytes`), { code: 'EPROTO' }));
+      if (all.length > HEAD_LIMIT) this.fail(Object.assign(new Error(`an answer's head is over ${HEAD_LIMIT} bytes`), { code: 'EPROTO' }));
       return false;
     }
     p.head = [];
@@ -261,7 +259,7 @@ export class HttpIntoPool {
       let p!: Pending;
       try {
         return await new Promise<DispatchedFill>((resolve, reject) => {
-          p = { into, errorBodyLimit, head: [], headBytes: 0, status: 0, length: -1, received: 0, filled: 0, errorBody: [], errorBytes: 0, keepAlive: true, answered: false, resolve, reject };
+          p = { into, errorBodyLimit, head: [], status: 0, length: -1, received: 0, filled: 0, errorBody: [], errorBytes: 0, keepAlive: true, answered: false, resolve, reject };
           c.send(head, body, p);
         });
       } catch (e) {
@@ -340,16 +338,7 @@ export class HttpDataPath {
     const direct = await this.viaDirect((d) => d.request('PUT', path, headers, body, null, errorBodyLimit));
     if (direct) return direct;
     const res = await this.dispatcher.request({ method: 'PUT', path, headers: { ...headers, 'content-length': String(body.length) }, body });
-    let errorBody = '';
-    if (errorBodyLimit > 0) {
-      const parts: Buffer[] = [];
-      let n = 0;
-      for await (const piece of res.body as AsyncIterable<Buffer>) {
-        if (n < errorBodyLimit) parts.push(piece.subarray(0, errorBodyLimit - n));
-        n += piece.length;
-      }
-      errorBody = Buffer.concat(parts).toString('utf8');
-    } else await res.body.dump();
+    const errorBody = errorBodyLimit > 0 ? await bodyStart(res.body, errorBodyLimit) : (await res.body.dump(), '');
     const retryAfter = res.headers['retry-after'];
     return { status: res.statusCode, bytes: 0, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, errorBody };
   }

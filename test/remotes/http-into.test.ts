@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { HttpDataPath, HttpIntoPool, NeedsFallback } from '../../src/remote/http-into.js';
+import { HttpDataPath, HttpIntoPool, NeedsFallback, type HttpIntoOptions } from '../../src/remote/http-into.js';
 import { Pool } from '../../src/remote/undici.js';
 
 const big = crypto.randomBytes(3 << 20); // many socket reads: most land straight in the caller's buffer
@@ -75,10 +75,34 @@ async function serve() {
   };
 }
 
-test('http-into › bodies land whole and exact, on one reused connection', async (t) => {
+/** Runs `fn` with a fresh server and a pool on it, closing both after. */
+async function withPool(opts: HttpIntoOptions, fn: (s: Awaited<ReturnType<typeof serve>>, pool: HttpIntoPool) => Promise<void>): Promise<void> {
   const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 4, timeoutMs: 5000 });
+  const pool = new HttpIntoPool(s.origin, opts);
   try {
+    await fn(s, pool);
+  } finally {
+    pool.close();
+    await s.stop();
+  }
+}
+
+/** As withPool, plus an HttpDataPath on the same server whose fallback is an undici pool. */
+async function withDataPath(opts: HttpIntoOptions, fn: (s: Awaited<ReturnType<typeof serve>>, pool: HttpIntoPool, data: HttpDataPath) => Promise<void>): Promise<void> {
+  await withPool(opts, async (s, pool) => {
+    const undici = new Pool(s.origin, { connections: opts.connections });
+    const data = new HttpDataPath(s.origin, undici, opts);
+    try {
+      await fn(s, pool, data);
+    } finally {
+      data.close();
+      await undici.close();
+    }
+  });
+}
+
+test('http-into › bodies land whole and exact, on one reused connection', async (t) => {
+  await withPool({ connections: 4, timeoutMs: 5000 }, async (s, pool) => {
     for (let i = 0; i < 3; i++) {
       const into = Buffer.alloc(big.length + 1);
       const r = await pool.getInto('/x/big', {}, into);
@@ -90,16 +114,11 @@ test('http-into › bodies land whole and exact, on one reused connection', asyn
       t.is(echo.subarray(0, e.bytes).toString(), `request ${i}`);
     }
     t.is(s.connections(), 1, 'one connection for six requests made one after another');
-  } finally {
-    pool.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › an object longer than the buffer fills it and drops the connection; the next request opens another', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 4, timeoutMs: 5000 });
-  try {
+  await withPool({ connections: 4, timeoutMs: 5000 }, async (s, pool) => {
     const into = Buffer.alloc(1 << 20);
     const r = await pool.getInto('/x/big', {}, into);
     t.is(r.bytes, into.length);
@@ -107,34 +126,22 @@ test('http-into › an object longer than the buffer fills it and drops the conn
     const again = Buffer.alloc(small.length + 1);
     t.is((await pool.getInto('/x/small', {}, again)).bytes, small.length);
     t.is(s.connections(), 2);
-  } finally {
-    pool.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › another status gives the start of its body and its retry-after, and the connection is reused', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
-  try {
+  await withPool({ connections: 1, timeoutMs: 5000 }, async (s, pool) => {
     const into = Buffer.alloc(16);
     const r = await pool.getInto('/x/busy', {}, into, 10);
     t.deepEqual(r, { status: 503, bytes: 0, retryAfter: '7', errorBody: '<Error>Slo' });
     t.is((await pool.getInto('/x/missing', {}, into)).status, 404);
     t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length);
     t.is(s.connections(), 1);
-  } finally {
-    pool.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › a chunked answer is not parsed here: the pool says so, and HttpDataPath asks undici from then on', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
-  const undici = new Pool(s.origin, { connections: 2 });
-  const getter = new HttpDataPath(s.origin, undici, { connections: 2, timeoutMs: 5000 });
-  try {
+  await withDataPath({ connections: 1, timeoutMs: 5000 }, async (s, pool, getter) => {
     await t.throwsAsync(pool.getInto('/x/chunked', {}, Buffer.alloc(2000)), { instanceOf: NeedsFallback });
     for (let i = 0; i < 2; i++) {
       const into = Buffer.alloc(2000);
@@ -142,18 +149,11 @@ test('http-into › a chunked answer is not parsed here: the pool says so, and H
       t.is(r.status, 200);
       t.true(into.subarray(0, r.bytes).equals(small));
     }
-  } finally {
-    pool.close();
-    getter.close();
-    await undici.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › a request on a reused connection that the server closes unanswered is sent again on a fresh one, once', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
-  try {
+  await withPool({ connections: 1, timeoutMs: 5000 }, async (s, pool) => {
     const into = Buffer.alloc(2000);
     t.is((await pool.getInto('/x/small', {}, into)).bytes, small.length);
     into.fill(0);
@@ -169,25 +169,17 @@ test('http-into › a request on a reused connection that the server closes unan
     await new Promise((r) => setTimeout(r, 50));
     t.is((await pool.getInto('/x/small', {}, into)).bytes, small.length);
     t.is(s.connections(), 5);
-  } finally {
-    pool.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › a body cut short or a silent server fail with a retryable code, never a short success', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 2, timeoutMs: 500 });
-  try {
+  await withPool({ connections: 2, timeoutMs: 500 }, async (s, pool) => {
     await t.throwsAsync(pool.getInto('/x/cut', {}, Buffer.alloc(2000)), { code: 'ECONNRESET' } as never);
     const started = Date.now();
     await t.throwsAsync(pool.getInto('/x/stall', {}, Buffer.alloc(2000)), { code: 'ETIMEDOUT' } as never);
     t.true(Date.now() - started >= 400);
     t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length, 'the pool goes on after failures');
-  } finally {
-    pool.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › nothing listening is ECONNREFUSED; a closed pool refuses work', async (t) => {
@@ -198,9 +190,7 @@ test('http-into › nothing listening is ECONNREFUSED; a closed pool refuses wor
 });
 
 test('http-into › more requests than connections wait their turn and all complete', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 3, timeoutMs: 5000 });
-  try {
+  await withPool({ connections: 3, timeoutMs: 5000 }, async (s, pool) => {
     const results = await Promise.all(
       Array.from({ length: 12 }, async () => {
         const into = Buffer.alloc(big.length + 1);
@@ -210,18 +200,11 @@ test('http-into › more requests than connections wait their turn and all compl
     );
     t.deepEqual(results, Array(12).fill(true));
     t.is(s.connections(), 3);
-  } finally {
-    pool.close();
-    await s.stop();
-  }
+  });
 });
 
 test('http-into › PUTs send their body whole (content-length set by the pool) and report the status and body start; GETs go on on the same connection', async (t) => {
-  const s = await serve();
-  const pool = new HttpIntoPool(s.origin, { connections: 1, timeoutMs: 5000 });
-  const undici = new Pool(s.origin, { connections: 1 });
-  const data = new HttpDataPath(s.origin, undici, { connections: 1, timeoutMs: 5000 });
-  try {
+  await withDataPath({ connections: 1, timeoutMs: 5000 }, async (s, pool, data) => {
     const r = await pool.request('PUT', '/x/a', { 'content-length': '1' }, big, null, 4);
     t.deepEqual(r, { status: 201, bytes: 0, retryAfter: undefined, errorBody: 'Crea' });
     t.true(s.stored.get('a')!.equals(big));
@@ -232,10 +215,5 @@ test('http-into › PUTs send their body whole (content-length set by the pool) 
     t.true(s.stored.get('a')!.equals(small));
     t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length);
     t.is(s.connections(), 2, 'one connection for the pool, one for the data path');
-  } finally {
-    pool.close();
-    data.close();
-    await undici.close();
-    await s.stop();
-  }
+  });
 });
