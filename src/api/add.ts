@@ -6,7 +6,8 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ChunkerParams } from '../core/chunker.js';
 import { ingestPath, type IngestProgress, type IngestResult } from '../core/ingest.js';
-import { formatPointer, POINTER_SUFFIX } from '../core/pointer.js';
+import { decodeManifest, type Manifest } from '../core/manifest.js';
+import { formatPointer, parsePointer, POINTER_SUFFIX } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
 import { recordWorktreeStat } from '../core/worktree.js';
@@ -38,7 +39,8 @@ export async function add(opts: AddOptions): Promise<AddResult> {
   const { repo } = opts;
   const { abs, rel, name } = checkAddable(repo, opts.path, opts.name);
   await repo.store.removeStaleTemps(); // a killed add leaves nothing behind once it is run again
-  const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, onProgress: opts.onProgress });
+  const previous = await previousVersion(repo, name, abs);
+  const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, previous, onProgress: opts.onProgress });
   const pointerPath = await recordSnapshot(repo, { abs, rel, name, snapshot: r, setRef: true, pointer: opts.pointer !== false });
   return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
 }
@@ -53,6 +55,23 @@ export function checkAddable(repo: Repository, file: string, name?: string): { a
   name ??= rel;
   assertRefName(name);
   return { abs, rel, name };
+}
+
+/**
+ * The snapshot a new one of `name` at `abs` follows, if this repository holds its manifest: the one the
+ * local name points at, else the one PATH.ckpt names (push --from-file sets no local name). Only a hint
+ * for the chunker (ingestPath's `previous`): anything unreadable counts as no previous version.
+ */
+export async function previousVersion(repo: Repository, name: string, abs: string): Promise<Manifest | undefined> {
+  const fromRef = async () => (await repo.readRef(name))?.target;
+  const fromPointer = async () => parsePointer(await fs.readFile(abs + POINTER_SUFFIX)).manifest;
+  for (const find of [fromRef, fromPointer]) {
+    const hash = await find().catch(() => undefined);
+    if (!hash) continue;
+    const m = await repo.store.get('manifest', hash).then((b) => decodeManifest(b, `manifest ${hash}`), () => undefined);
+    if (m) return m;
+  }
+  return undefined;
 }
 
 /**

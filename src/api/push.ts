@@ -2,7 +2,7 @@ import { RefConflictError, UsageError } from '../errors.js';
 import type { ChunkerParams } from '../core/chunker.js';
 import { ingestPath } from '../core/ingest.js';
 import { fileChunkReader } from '../sync/file-chunks.js';
-import { checkAddable, recordSnapshot } from './add.js';
+import { checkAddable, previousVersion, recordSnapshot } from './add.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { pushSnapshot, type PushResult } from '../sync/push.js';
@@ -54,7 +54,8 @@ async function pushFromFile(opts: PushOptions): Promise<PushResult> {
   const { abs, rel, name } = checkAddable(repo, opts.target, opts.as);
   const { remote, owned } = await openRemoteFor(repo, opts.remote);
   try {
-    const snapshot = await ingestPath(repo.store, abs, { chunker: opts.chunker, storeChunks: false });
+    const previous = await previousVersion(repo, name, abs);
+    const snapshot = await ingestPath(repo.store, abs, { chunker: opts.chunker, previous, storeChunks: false });
     const record = () => recordSnapshot(repo, { abs, rel, name, snapshot, setRef: false, pointer: opts.pointer !== false });
     try {
       const r = await pushSnapshot(repo, remote, name, snapshot.manifestHash, { ...opts, readChunk: fileChunkReader(abs, snapshot.manifest) });

@@ -19,6 +19,7 @@ import { TMP_MARK, writeAtomic } from '../core/store.js';
 import { assertRefName } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { pushSnapshot } from '../sync/push.js';
+import { previousVersion } from './add.js';
 import { openRemoteFor } from './remote.js';
 
 export interface WatchOptions {
@@ -105,7 +106,7 @@ export async function watch(opts: WatchOptions): Promise<WatchResult> {
     const abs = path.join(dir, ...rel.split('/'));
     const name = nameFor(template, rel, dir);
     try {
-      const snap = await ingestPath(repo.store, abs);
+      const snap = await ingestPath(repo.store, abs, { previous: await previousVersion(repo, name, abs) });
       const after = await fs.stat(abs);
       if (after.size !== s.size || after.mtimeMs !== s.mtimeMs) return; // changed while we read it: wait for it again
       await repo.withLock(() => repo.setRef(name, snap.manifestHash));

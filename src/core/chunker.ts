@@ -26,7 +26,9 @@ export interface ChunkerParams {
 }
 
 export const DEFAULT_CHUNKER: ChunkerParams = { alg: FASTCDC_ALG, min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
-export const DEFAULT_SAFETENSORS_CHUNKER: ChunkerParams = { alg: SAFETENSORS_ALG, min: 64 << 10, avg: 1 << 20, max: 4 << 20 };
+// Tensor-aware: 4 MiB pieces inside large tensors (1 MiB until 2026-11-22; manifest-spec.md §2.5 has the
+// measurements). A sparse update still moves about the bytes it changed, as chunk deltas (§8a).
+export const DEFAULT_SAFETENSORS_CHUNKER: ChunkerParams = { alg: SAFETENSORS_ALG, min: 64 << 10, avg: 4 << 20, max: 8 << 20 };
 export const DEFAULT_PYTORCH_ZIP_CHUNKER: ChunkerParams = { ...DEFAULT_SAFETENSORS_CHUNKER, alg: PYTORCH_ZIP_ALG };
 export const DEFAULT_GGUF_CHUNKER: ChunkerParams = { ...DEFAULT_SAFETENSORS_CHUNKER, alg: GGUF_ALG };
 
@@ -204,11 +206,17 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
       }
     : fastcdcCutFinder(params);
   // A chunk's unread tail is moved in front of the next read: room for the longest chunk there can be.
-  // Always the chunker's max (planned chunks are never longer), so every file cut with the same params
-  // uses slabs of one size and the next file reuses the last one's.
-  const room = params.max;
-  if (plannedLengths?.some((n) => n > room)) throw new RangeError(`${path}: a planned chunk is larger than the chunker's max`);
-  const block = Math.max(bufferBytes, params.max);
+  // FastCDC: the chunker's max. Planned cuts: their longest, rounded up to 64 KiB (the tensor-aware max
+  // leaves head room the cuts never use, and a slab twice that size held ~25 MiB more during an add);
+  // the files of one model then still share one slab size, so the next file reuses the last one's.
+  let room = params.max;
+  if (plannedLengths) {
+    let longest = 0;
+    for (const n of plannedLengths) longest = Math.max(longest, n);
+    if (longest > params.max) throw new RangeError(`${path}: a planned chunk is larger than the chunker's max`);
+    room = Math.max(SLAB_GRAIN, Math.ceil(longest / SLAB_GRAIN) * SLAB_GRAIN);
+  }
+  const block = Math.max(bufferBytes, room);
   const size = room + block;
   const acquire = () => slabs.take(size);
   const fh = await fs.open(path, 'r');
@@ -271,6 +279,8 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
     await fh.close();
   }
 }
+
+const SLAB_GRAIN = 64 << 10;
 
 /** Files at least this large are cut with the parallel FastCDC path when worker threads are available. */
 export const PARALLEL_CDC_MIN_BYTES = 16 << 20;

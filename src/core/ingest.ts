@@ -15,6 +15,7 @@ import {
   GGUF_ALG,
   PYTORCH_ZIP_ALG,
   SAFETENSORS_ALG,
+  validateChunker,
   type ChunkerParams,
   type RawChunk,
 } from './chunker.js';
@@ -38,6 +39,12 @@ export interface IngestProgress {
 export interface IngestOptions {
   /** 'auto' (default): tensor-aware cutting where the format is known, FastCDC elsewhere. */
   chunker?: ChunkerParams | 'auto';
+  /**
+   * The version this snapshot follows. With 'auto', a file it holds at the same path, cut with the
+   * algorithm chosen for this file, is cut with the same parameters again: a change of default sizes
+   * (manifest-spec.md §2.5) must not cost the next version its deduplication against the last.
+   */
+  previous?: Manifest;
   onProgress?: (p: IngestProgress) => void;
   /** Chunk writes in flight at once. */
   writeConcurrency?: number;
@@ -87,9 +94,10 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress);
   let chunks = 0;
   const entries: ManifestFile[] = [];
+  const before = new Map(opts.previous?.files.map((f) => [f.path, f.chunker]));
   try {
     for (const f of files) {
-      const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto');
+      const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
       for await (const c of chunkFile(f.abs, chunker, undefined, lengths)) {
         const hash = hashBytes(c.data);
@@ -133,16 +141,29 @@ const CUTTERS: { alg: string; defaults: ChunkerParams; cuts(file: string, size: 
 ];
 const map = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x));
 
-/** Tensor-aware cutting for formats whose layout we can read and trust; FastCDC for everything else. */
-async function chooseCutter(file: string, size: number, choice: ChunkerParams | 'auto'): Promise<{ chunker: ChunkerParams; lengths?: number[] }> {
+/**
+ * Tensor-aware cutting for formats whose layout we can read and trust; FastCDC for everything else.
+ * With 'auto', the previous version's parameters win over the defaults when they are for the same algorithm.
+ */
+async function chooseCutter(file: string, size: number, choice: ChunkerParams | 'auto', previous?: ChunkerParams): Promise<{ chunker: ChunkerParams; lengths?: number[] }> {
   if (choice !== 'auto' && choice.alg === FASTCDC_ALG) return { chunker: choice };
+  const prior = (alg: string) => (choice === 'auto' && previous?.alg === alg && isValidChunker(previous) ? previous : null);
   for (const c of CUTTERS) {
     if (choice !== 'auto' && choice.alg !== c.alg) continue;
-    const params = choice === 'auto' ? c.defaults : choice;
+    const params = choice === 'auto' ? (prior(c.alg) ?? c.defaults) : choice;
     const lengths = await c.cuts(file, size, params);
     if (lengths) return { chunker: params, lengths };
   }
-  return { chunker: DEFAULT_CHUNKER };
+  return { chunker: prior(FASTCDC_ALG) ?? DEFAULT_CHUNKER };
+}
+
+function isValidChunker(p: ChunkerParams): boolean {
+  try {
+    validateChunker(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { findSeeds, SeedReader, type SeedPiece } from './seed.js';
 import { downloadChunk, remoteBases, type FetchOptions, type FetchResult } from './pull.js';
-import { runBounded, type TransferProgress } from './transfer.js';
+import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface FetchCheckoutOptions extends FetchOptions {
   onCheckoutProgress?: (done: number, total: number) => void;
@@ -168,7 +168,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         opts.onCheckoutProgress?.(written, fileBytes);
         if (--o.left === 0) await finish(p.file, o);
       },
-      opts.signal,
+      { signal: opts.signal, weigh: (p) => p.size, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
     );
     // Recorded before any file lands, so verify never sees an unexplained gap in the store.
     if (notStored.length) await repo.withLock(() => repo.recordCleaned(notStored));

@@ -10,7 +10,7 @@ import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
-import { runBounded, type TransferProgress } from './transfer.js';
+import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface FetchOptions {
   concurrency?: number;
@@ -57,7 +57,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
       progress.objectsMoved++;
       opts.onProgress?.(progress);
     },
-    opts.signal,
+    { signal: opts.signal, weigh: (h) => wanted.get(h)!, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
   );
   return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
 }

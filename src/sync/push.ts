@@ -14,7 +14,7 @@ import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { UploadLogBatcher } from './upload-log.js';
 import { deltaBases, DeltaWriter } from './chunk-deltas.js';
-import { runBounded, type TransferProgress } from './transfer.js';
+import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
   /** Move the name even if another writer moved it since we looked. */
@@ -115,7 +115,7 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
       progress.objectsMoved++;
       opts.onProgress?.(progress);
     },
-    opts.signal,
+    { signal: opts.signal, weigh: (h) => wanted.get(h)!, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
   );
   await uploading.catch(async (e) => {
     await log.flush().catch(() => {});

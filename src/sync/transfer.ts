@@ -13,3 +13,10 @@ export interface TransferProgress {
   objectsMoved: number;
   objectsToMove: number;
 }
+
+/**
+ * Chunk bytes a transfer holds in flight at most, whatever the driver's concurrency: with 1 MiB chunks
+ * a driver's 16 requests hold 16 MiB, and 4 MiB chunks (the tensor-aware default since 2026-11-22,
+ * manifest-spec.md §2.5) must not hold four times as much, or a pull's peak memory grows with them.
+ */
+export const TRANSFER_BYTES_IN_FLIGHT = 16 << 20;

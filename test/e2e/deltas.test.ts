@@ -5,8 +5,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { tensorBytes, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
+import { largeTensor, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
 import { add } from '../../src/api/add.js';
+import { DEFAULT_SAFETENSORS_CHUNKER } from '../../src/core/chunker.js';
 import { gc } from '../../src/api/gc.js';
 import { pull } from '../../src/api/pull.js';
 import { push } from '../../src/api/push.js';
@@ -18,8 +19,10 @@ import type { Remote } from '../../src/remote/types.js';
 import { deleteRemoteRef } from '../../src/sync/refs.js';
 import { tempDir } from '../helpers.js';
 
-const tensors = transformerLayout(24 << 20);
-const big = tensors.reduce((a, t) => (tensorBytes(t) > tensorBytes(a) ? t : a));
+const AVG = DEFAULT_SAFETENSORS_CHUNKER.avg;
+// A tensor two and a half chunks long, so that a patch can straddle a cut inside it.
+const big = largeTensor('model.big.weight', (5 * AVG) / 2);
+const tensors = [...transformerLayout(12 << 20), big];
 const PATCH = 256 << 10;
 const sha = async (file: string) => crypto.createHash('sha256').update(await fs.readFile(file)).digest('hex');
 
@@ -37,7 +40,7 @@ async function setup() {
   const remote = await connect({ url, settings: {} });
   const files = { v1: path.join(root, 'v1.safetensors'), v3: path.join(root, 'v3.safetensors') };
   await writeSafetensors(files.v1, { tensors, seed: 'delta' });
-  await writeSafetensors(files.v3, { tensors, seed: 'delta', patch: { tensor: big.name, offset: (1 << 20) - PATCH / 2 + 5, length: PATCH, seed: 'sparse' } });
+  await writeSafetensors(files.v3, { tensors, seed: 'delta', patch: { tensor: big.name, offset: AVG - PATCH / 2 + 5, length: PATCH, seed: 'sparse' } });
   for (const v of ['v1', 'v3'] as const) await add({ repo, path: files[v], name: v, pointer: false });
   return { root, repo, url, remote, files };
 }
@@ -50,7 +53,7 @@ test('deltas › a sparse update uploads little more than the changed bytes and 
   t.true(p3.chunksUploaded >= 2, 'the patch straddles a chunk boundary');
   t.is(p3.chunksAsDeltas, p3.chunksUploaded);
   t.true(p3.bytesUploaded < PATCH * 1.05, `uploaded ${p3.bytesUploaded} bytes for a ${PATCH}-byte change`);
-  t.is(p3.bytesAlreadyThere, p3.bytesTotal - (await keys(s.remote, 'delta')).length * (1 << 20));
+  t.is(p3.bytesAlreadyThere, p3.bytesTotal - (await keys(s.remote, 'delta')).length * AVG);
   t.deepEqual((await keys(s.remote, 'chunk')).length, p1.chunksUploaded, 'no whole chunk was sent for v3');
 
   // A fresh repository has no base: it downloads the base whole, rebuilds and verifies.

@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { loraVersion, tensorBytes, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
+import { largeTensor, loraVersion, transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
+import { DEFAULT_SAFETENSORS_CHUNKER } from '../../src/core/chunker.js';
 import { ok, tempDir } from '../helpers.js';
 import type { LiveServer } from '../servers/types.js';
 import * as b2 from '../servers/b2.js';
@@ -30,7 +31,10 @@ for (const [name, server] of Object.entries(servers)) {
         return dir;
       };
       const a = await repo();
-      const tensors = transformerLayout(12 << 20);
+      // A tensor two and a half chunks long: v3 patches it across the cut inside it.
+      const AVG = DEFAULT_SAFETENSORS_CHUNKER.avg;
+      const big = largeTensor('model.big.weight', (5 * AVG) / 2);
+      const tensors = [...transformerLayout(12 << 20), big];
       await writeSafetensors(path.join(a, 'm.safetensors'), { seed: name, tensors });
       await ok(['add', 'm.safetensors', '--name', 'm/v1'], { cwd: a, env });
       const p1 = await ok(['push', 'm/v1', '--json'], { cwd: a, env });
@@ -47,8 +51,7 @@ for (const [name, server] of Object.entries(servers)) {
       t.is(await sha(path.join(b, 'm.safetensors')), await sha(path.join(a, 'm.safetensors')));
 
       // v3: 64 KiB rewritten in place across a chunk boundary of the largest tensor.
-      const big = tensors.reduce((x, y) => (tensorBytes(y) > tensorBytes(x) ? y : x));
-      await writeSafetensors(path.join(a, 'm3.safetensors'), { seed: name, tensors, patch: { tensor: big.name, offset: (1 << 20) - (32 << 10), length: 64 << 10, seed: 'sparse' } });
+      await writeSafetensors(path.join(a, 'm3.safetensors'), { seed: name, tensors, patch: { tensor: big.name, offset: AVG - (32 << 10), length: 64 << 10, seed: 'sparse' } });
       await ok(['add', 'm3.safetensors', '--name', 'm/v3'], { cwd: a, env });
       const p3 = await ok(['push', 'm/v3', '--json'], { cwd: a, env });
       t.is(p3.json.result.chunksAsDeltas, 2);
