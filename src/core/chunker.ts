@@ -205,36 +205,49 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
         return want;
       }
     : fastcdcCutFinder(params);
-  // A chunk's unread tail is moved in front of the next read: room for the longest chunk there can be.
-  // FastCDC: the chunker's max. Planned cuts: their longest, rounded up to 64 KiB (the tensor-aware max
-  // leaves head room the cuts never use, and a slab twice that size held ~25 MiB more during an add);
-  // the files of one model then still share one slab size, so the next file reuses the last one's.
+  // FastCDC: a chunk's unread tail is moved in front of the next read, so a slab keeps room for the
+  // longest chunk there can be (the chunker's max). Planned cuts (tensor-aware): each read is whole
+  // chunks, so a read ends on a cut, nothing is ever moved between slabs and a slab needs no room; its
+  // size is the longest chunk rounded up to 64 KiB (at least bufferBytes), the same for every file cut
+  // with the same pieces, so the next file reuses the last one's. With 4 MiB pieces, reading blocks that
+  // ignored the cuts moved about half of every chunk from one slab to the next.
   let room = params.max;
+  let block = Math.max(bufferBytes, params.max);
   if (plannedLengths) {
     let longest = 0;
     for (const n of plannedLengths) longest = Math.max(longest, n);
     if (longest > params.max) throw new RangeError(`${path}: a planned chunk is larger than the chunker's max`);
-    room = Math.max(SLAB_GRAIN, Math.ceil(longest / SLAB_GRAIN) * SLAB_GRAIN);
+    room = 0;
+    block = Math.max(bufferBytes, Math.ceil(longest / SLAB_GRAIN) * SLAB_GRAIN);
   }
-  const block = Math.max(bufferBytes, room);
   const size = room + block;
   const acquire = () => slabs.take(size);
   const fh = await fs.open(path, 'r');
   let filePos = 0;
-  /** Fills slab.buf[room, room + block) from the file; resolves to the bytes read (0 at end of file). */
-  const readInto = async (s: Slab): Promise<number> => {
-    const n = await readFully(fh, s.buf.subarray(room, room + block), filePos);
+  let readChunks = 0; // planned chunks read so far
+  /** Fills slab.buf from `room` on: a block, or as many whole planned chunks as fit in one. */
+  const readInto = async (s: Slab): Promise<{ n: number; eof: boolean }> => {
+    if (!plannedLengths) {
+      const n = await readFully(fh, s.buf.subarray(room, room + block), filePos);
+      filePos += n;
+      return { n, eof: n < block };
+    }
+    let want = 0;
+    while (readChunks < plannedLengths.length && want + plannedLengths[readChunks]! <= block) want += plannedLengths[readChunks++]!;
+    const n = await readFully(fh, s.buf.subarray(0, want), filePos);
     filePos += n;
-    return n;
+    if (n < want) return { n, eof: true }; // the cutter then reports that the file shrank
+    if (readChunks < plannedLengths.length) return { n, eof: false };
+    if ((await readFully(fh, Buffer.alloc(1), filePos)) > 0) throw new Error(`${path} grew while it was being read`);
+    return { n, eof: true };
   };
-  let pending: { slab: Slab; read: Promise<number> } | null = null;
+  let pending: { slab: Slab; read: Promise<{ n: number; eof: boolean }> } | null = null;
   let cur: Slab | null = null;
   try {
     cur = acquire();
-    let n = await readInto(cur);
+    let { n, eof } = await readInto(cur);
     let start = room;
     let end = room + n;
-    let eof = n < block;
     let fileOffset = 0; // file offset of cur.buf[start]
     const prefetch = () => {
       const slab = acquire();
@@ -251,17 +264,16 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
       // Cut first, refill only when the cutter needs more: the tail moved to the next slab stays short.
       const len = start === end ? -1 : cut(cur.buf, start, end, eof);
       if (len < 0) {
-        if (eof || end - start >= room) throw new Error(`${path}: a planned chunk is larger than the chunker's max`);
+        const tail = end - start;
+        if (eof || (plannedLengths ? tail > 0 : tail >= room)) throw new Error(`${path}: a planned chunk is larger than the chunker's max`);
         const next = pending!;
         pending = null;
-        const tail = end - start;
-        cur.buf.copy(next.slab.buf, room - tail, start, end);
-        n = await next.read;
+        if (tail > 0) cur.buf.copy(next.slab.buf, room - tail, start, end);
+        ({ n, eof } = await next.read);
         slabs.release(cur);
         cur = next.slab;
         start = room - tail;
         end = room + n;
-        eof = n < block;
         if (!eof) prefetch();
         continue;
       }
@@ -270,7 +282,7 @@ export async function* chunkFile(path: string, params: ChunkerParams = DEFAULT_C
       fileOffset += len;
     }
   } finally {
-    const p = pending as { slab: Slab; read: Promise<number> } | null;
+    const p = pending as { slab: Slab; read: Promise<unknown> } | null;
     if (p) {
       await p.read.catch(() => {});
       slabs.release(p.slab);

@@ -107,3 +107,44 @@ test('chunkFile streams a file into the same chunks as chunking it in memory', a
   t.deepEqual(lens, chunkLengths(data));
   await fs.rm(dir, { recursive: true });
 });
+
+// Planned cuts (the tensor-aware cutters): each read is whole chunks, so a file is read in slabs that
+// end on cuts; the chunks must still be exactly the planned ranges, and a file that changed size while
+// it was read must be refused rather than cut wrong.
+const PLANNED: ChunkerParams = { alg: 'safetensors', min: 64, avg: 4096, max: 8192 };
+
+async function plannedFile(bytes: number) {
+  const file = path.join(await tempDir('ckpt-planned-'), 'f.bin');
+  const data = seeded(bytes, 7);
+  await fs.writeFile(file, data);
+  return { file, data };
+}
+
+async function collect(file: string, lengths: number[], bufferBytes: number) {
+  const out: { offset: number; data: Buffer }[] = [];
+  for await (const c of chunkFile(file, PLANNED, bufferBytes, lengths)) out.push({ offset: c.offset, data: Buffer.from(c.data) });
+  return out;
+}
+
+test('chunker › planned cuts come out exactly as planned, whatever the read size', async (t) => {
+  const lengths = [100, 8192, 1, 4096, 4096, 3000, 8192, 64, 5000, 7];
+  const { file, data } = await plannedFile(lengths.reduce((a, b) => a + b, 0));
+  for (const bufferBytes of [1, 4096, 8192, 20000, 1 << 20]) {
+    const chunks = await collect(file, lengths, bufferBytes);
+    t.deepEqual(chunks.map((c) => c.data.length), lengths, `bufferBytes ${bufferBytes}`);
+    let at = 0;
+    for (const c of chunks) {
+      t.is(c.offset, at);
+      t.true(c.data.equals(data.subarray(at, at + c.data.length)));
+      at += c.data.length;
+    }
+  }
+});
+
+test('chunker › a file longer or shorter than its planned cuts is refused', async (t) => {
+  const { file } = await plannedFile(10_000);
+  await t.throwsAsync(collect(file, [4096, 4096], 4096), { message: /grew while it was being read/ });
+  await t.throwsAsync(collect(file, [4096, 4096, 4096], 8192), { message: /shrank while it was being read/ });
+  await t.throwsAsync(collect(file, [4096, 9000], 4096), { message: /larger than the chunker's max/ });
+  t.deepEqual((await collect(file, [4096, 4096, 1808], 4096)).map((c) => c.data.length), [4096, 4096, 1808]);
+});
