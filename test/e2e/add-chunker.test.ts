@@ -7,15 +7,16 @@ import { largeTensor, loraVersion, transformerLayout, writeSafetensors } from '.
 import { add } from '../../src/api/add.js';
 import { push } from '../../src/api/push.js';
 import { DEFAULT_SAFETENSORS_CHUNKER, SAFETENSORS_ALG, type ChunkerParams } from '../../src/core/chunker.js';
-import { decodeManifest } from '../../src/core/manifest.js';
+import { decodeManifest, type ManifestFile } from '../../src/core/manifest.js';
 import { Repository } from '../../src/core/repo.js';
 import { tempDir } from '../helpers.js';
 
 const OLD: ChunkerParams = { alg: SAFETENSORS_ALG, min: 64 << 10, avg: 1 << 20, max: 4 << 20 };
 const tensors = [...transformerLayout(8 << 20), largeTensor('model.big.weight', 3 * DEFAULT_SAFETENSORS_CHUNKER.avg)];
 
-async function chunkerOf(repo: Repository, manifest: string): Promise<ChunkerParams> {
-  return decodeManifest(await repo.store.get('manifest', manifest)).files[0]!.chunker;
+/** The one file of a stored single-file snapshot. */
+async function fileOf(repo: Repository, manifest: string): Promise<ManifestFile> {
+  return decodeManifest(await repo.store.get('manifest', manifest)).files[0]!;
 }
 
 async function setup() {
@@ -31,7 +32,7 @@ test('add › a new version under the same name is cut with the parameters of th
   const v1 = await add({ repo, path: file, chunker: OLD });
   await writeSafetensors(file, { tensors, seed: 'sticky', versionOf: loraVersion(2) });
   const v2 = await add({ repo, path: file });
-  t.deepEqual(await chunkerOf(repo, v2.manifest), OLD);
+  t.deepEqual((await fileOf(repo, v2.manifest)).chunker, OLD);
   // Unchanged tensors deduplicated: far fewer new bytes than the file.
   t.true(v2.bytesNew < v2.bytes * 0.3, `v2 stored ${v2.bytesNew} of ${v2.bytes} bytes`);
   t.not(v1.manifest, v2.manifest);
@@ -43,18 +44,18 @@ test('add › push --from-file follows the version its pointer file names', asyn
   const remote = path.join(await tempDir('ckpt-chunker-remote-'), 'r');
   await writeSafetensors(file, { tensors, seed: 'sticky', versionOf: loraVersion(2) });
   const r = await push({ repo, target: file, fromFile: true, as: 'fresh-name', remote });
-  t.deepEqual(await chunkerOf(repo, r.manifest), OLD);
+  t.deepEqual((await fileOf(repo, r.manifest)).chunker, OLD);
 });
 
 test('add › a checkpoint with no previous version gets the default parameters', async (t) => {
   const { repo, file } = await setup();
   const r = await add({ repo, path: file });
-  t.deepEqual(await chunkerOf(repo, r.manifest), DEFAULT_SAFETENSORS_CHUNKER);
-  t.is(r.chunks, decodeManifest(await repo.store.get('manifest', r.manifest)).files[0]!.chunks.length);
+  const { chunker, chunks, sizes } = await fileOf(repo, r.manifest);
+  t.deepEqual(chunker, DEFAULT_SAFETENSORS_CHUNKER);
+  t.is(r.chunks, chunks.length);
   // The 12 MiB tensor is cut every avg bytes (three pieces of its own), and no cut is longer than a
   // piece plus a group of small tensors.
   const { avg, min } = DEFAULT_SAFETENSORS_CHUNKER;
-  const sizes = decodeManifest(await repo.store.get('manifest', r.manifest)).files[0]!.sizes;
   t.true(sizes.filter((n) => n === avg).length >= 3);
   t.true(sizes.every((n) => n < avg + min));
 });
