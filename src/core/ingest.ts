@@ -24,7 +24,9 @@ import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { nativeCopy } from './copy-range.js';
 import { ObjectWriter } from './object-writer.js';
+import { storeByCopy } from './store-by-copy.js';
 import type { ObjectStore } from './store.js';
 import { REPO_DIR } from './repo.js';
 
@@ -99,6 +101,17 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     for (const f of files) {
       const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
+      // A file new to this name, with planned cuts, is copied into the store by the kernel and hashed
+      // there (store-by-copy.ts); a new version of a file reads and hashes it first, so that the chunks
+      // it shares with the last version (most of them) are never written at all.
+      if (lengths && opts.storeChunks !== false && nativeCopy && !before.has(f.rel)) {
+        entry.chunks = await writer.storeByCopy(f.abs, lengths, opts.onProgress);
+        entry.sizes = [...lengths];
+        entry.size = lengths.reduce((a, b) => a + b, 0);
+        chunks += lengths.length;
+        entries.push(entry);
+        continue;
+      }
       for await (const c of chunkFile(f.abs, chunker, undefined, lengths)) {
         const hash = hashBytes(c.data);
         entry.chunks.push(hash);
@@ -215,6 +228,19 @@ class BoundedWriter {
         this.inFlight.delete(p);
       });
     this.inFlight.add(p);
+  }
+
+  /** Stores a file's chunks by kernel copy (store-by-copy.ts), counted like add()'s; returns their hashes. */
+  async storeByCopy(file: string, lengths: number[], onProgress?: (p: IngestProgress) => void): Promise<string[]> {
+    await this.flush(); // one file's writes at a time: a failure surfaces in the file that caused it
+    return storeByCopy(this.objects, file, lengths, this.seen, (c) => {
+      if (c.isNew) {
+        this.written++;
+        this.progress.bytesNew += c.size;
+      }
+      this.progress.bytesDone += c.size;
+      onProgress?.(this.progress);
+    });
   }
 
   async flush(): Promise<void> {

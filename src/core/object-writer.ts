@@ -36,4 +36,38 @@ export class ObjectWriter {
     }
     return true;
   }
+
+  /**
+   * A temp path for a chunk whose hash is not known yet (it is filled first, hashed, then commit()ed).
+   * It sits in objects/, where the sweep of a killed writer's temps looks (removeStaleTemps).
+   */
+  async incomingPath(): Promise<string> {
+    const dir = path.join(this.store.root, 'objects');
+    if (!this.dirs.has(dir)) {
+      await fs.mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    return tempPathFor(path.join(dir, 'incoming'));
+  }
+
+  /** Renames a filled temp (incomingPath) to its chunk's place; false, and the temp removed, when the chunk exists. */
+  async commit(tmp: string, hash: string): Promise<boolean> {
+    try {
+      if (await this.store.has('chunk', hash)) {
+        await fs.rm(tmp, { force: true });
+        return false;
+      }
+      const dest = this.store.pathOf('chunk', hash);
+      const dir = path.dirname(dest);
+      if (!this.dirs.has(dir)) {
+        await fs.mkdir(dir, { recursive: true });
+        this.dirs.add(dir);
+      }
+      await fs.rename(tmp, dest);
+      return true;
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+  }
 }

@@ -1,0 +1,120 @@
+/*
+ * copyRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<bytes copied>: copy_file_range(2) on
+ * libuv's thread pool. The kernel copies page to page; on the machines we measured, a write(2) from user
+ * memory cost 3-4x the system time per byte (README, "Dependencies"), and the local store's copy of a
+ * checkpoint is most of what `add` does. Used by src/core/copy-range.ts, which falls back to read and
+ * write when this addon is missing or the kernel refuses (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL).
+ *
+ * Node-API is a stable C ABI, so the few declarations needed are written out here: the addon builds
+ * with a C compiler alone, without Node's headers (scripts/build-native.ts).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+typedef struct napi_env__ *napi_env;
+typedef struct napi_value__ *napi_value;
+typedef struct napi_deferred__ *napi_deferred;
+typedef struct napi_async_work__ *napi_async_work;
+typedef struct napi_callback_info__ *napi_callback_info;
+typedef int napi_status; /* napi_ok is 0 */
+typedef napi_value (*napi_callback)(napi_env, napi_callback_info);
+typedef void (*napi_async_execute_callback)(napi_env, void *);
+typedef void (*napi_async_complete_callback)(napi_env, napi_status, void *);
+#define NAPI_AUTO_LENGTH ((size_t)-1)
+
+napi_status napi_get_cb_info(napi_env, napi_callback_info, size_t *, napi_value *, napi_value *, void **);
+napi_status napi_get_value_int32(napi_env, napi_value, int32_t *);
+napi_status napi_get_value_double(napi_env, napi_value, double *);
+napi_status napi_create_promise(napi_env, napi_deferred *, napi_value *);
+napi_status napi_resolve_deferred(napi_env, napi_deferred, napi_value);
+napi_status napi_reject_deferred(napi_env, napi_deferred, napi_value);
+napi_status napi_create_double(napi_env, double, napi_value *);
+napi_status napi_create_int32(napi_env, int32_t, napi_value *);
+napi_status napi_create_string_utf8(napi_env, const char *, size_t, napi_value *);
+napi_status napi_create_error(napi_env, napi_value, napi_value, napi_value *);
+napi_status napi_set_named_property(napi_env, napi_value, const char *, napi_value);
+napi_status napi_create_function(napi_env, const char *, size_t, napi_callback, void *, napi_value *);
+napi_status napi_create_async_work(napi_env, napi_value, napi_value, napi_async_execute_callback, napi_async_complete_callback, void *, napi_async_work *);
+napi_status napi_queue_async_work(napi_env, napi_async_work);
+napi_status napi_delete_async_work(napi_env, napi_async_work);
+napi_status napi_throw_type_error(napi_env, const char *, const char *);
+
+typedef struct {
+  int in, out;
+  int64_t offIn, offOut, length, copied;
+  int err; /* errno of the failed call, 0 when none */
+  napi_deferred deferred;
+  napi_async_work work;
+} Job;
+
+/* Copies until `length` bytes are done or the input ends (a short count: the caller decides). */
+static void execute(napi_env env, void *data) {
+  Job *j = data;
+  loff_t in = j->offIn, out = j->offOut;
+  while (j->copied < j->length) {
+    ssize_t n = copy_file_range(j->in, &in, j->out, &out, (size_t)(j->length - j->copied), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { j->err = errno; return; }
+    if (n == 0) return;
+    j->copied += n;
+  }
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  Job *j = data;
+  napi_value v;
+  if (j->err != 0 || status != 0) {
+    napi_value msg, errnoValue, error;
+    napi_create_string_utf8(env, "copy_file_range failed", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &error);
+    napi_create_int32(env, j->err != 0 ? j->err : EIO, &errnoValue);
+    napi_set_named_property(env, error, "errno", errnoValue);
+    napi_reject_deferred(env, j->deferred, error);
+  } else {
+    napi_create_double(env, (double)j->copied, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static int numberArg(napi_env env, napi_value v, double *out) {
+  return napi_get_value_double(env, v, out) == 0 && *out >= 0 && *out <= 9007199254740991.0 && *out == (double)(int64_t)*out;
+}
+
+static napi_value copyRange(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], promise, name;
+  double offIn, offOut, length;
+  int32_t in, out;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 5 || napi_get_value_int32(env, argv[0], &in) != 0 ||
+      napi_get_value_int32(env, argv[2], &out) != 0 || !numberArg(env, argv[1], &offIn) || !numberArg(env, argv[3], &offOut) ||
+      !numberArg(env, argv[4], &length)) {
+    napi_throw_type_error(env, NULL, "copyRange(fdIn, offsetIn, fdOut, offsetOut, length) takes two file descriptors and three non-negative integers");
+    return NULL;
+  }
+  Job *j = calloc(1, sizeof *j);
+  if (j == NULL) {
+    napi_throw_type_error(env, NULL, "copyRange: out of memory");
+    return NULL;
+  }
+  j->in = in, j->out = out, j->offIn = (int64_t)offIn, j->offOut = (int64_t)offOut, j->length = (int64_t)length;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "ckptsync.copyRange", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+__attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
+
+__attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "copyRange", NAPI_AUTO_LENGTH, copyRange, NULL, &fn);
+  napi_set_named_property(env, exports, "copyRange", fn);
+  return exports;
+}

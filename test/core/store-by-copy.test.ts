@@ -1,0 +1,138 @@
+// The kernel-copy path of the local store (src/core/store-by-copy.ts, src/native/copy-range.c): exact
+// ranges, the bytes stored are the bytes hashed, duplicates stored once, and a file that changes while
+// it is added fails the add without leaving a temp or a wrong object behind.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { copyRange, CopyRangeError, nativeCopy } from '../../src/core/copy-range.js';
+import { hashBytes } from '../../src/core/hash.js';
+import { ingestPath } from '../../src/core/ingest.js';
+import { ObjectWriter } from '../../src/core/object-writer.js';
+import { storeByCopy, type CopiedChunk } from '../../src/core/store-by-copy.js';
+import { ObjectStore, TMP_MARK } from '../../src/core/store.js';
+import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
+import { findFiles, tempDir } from '../helpers.js';
+
+async function dir(t: { teardown(f: () => Promise<void>): void }): Promise<string> {
+  const d = await tempDir('ckpt-copy-');
+  t.teardown(() => fs.rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Every chunk in the store, by hash: its bytes. */
+async function storedObjects(store: ObjectStore): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for await (const h of store.list('chunk')) out.set(h, await fs.readFile(store.pathOf('chunk', h)));
+  return out;
+}
+
+test('copy-range › the addon is built here, and copies the range asked for to the offset asked for', async (t) => {
+  // scripts/deps.d/native.sh installs a C compiler for the test command; without one the build says
+  // so and ckptsync falls back, but this suite must then fail rather than pass on the fallback alone.
+  t.true(nativeCopy, 'dist/native/copy-range.node was not built or did not load');
+  const d = await dir(t);
+  const data = crypto.randomBytes(3 << 20);
+  await fs.writeFile(path.join(d, 'src'), data);
+  const src = await fs.open(path.join(d, 'src'), 'r');
+  const out = await fs.open(path.join(d, 'out'), 'w+');
+  try {
+    t.is(await copyRange(src.fd, 12345, out.fd, 100, 1 << 20), 1 << 20);
+    const got = await fs.readFile(path.join(d, 'out'));
+    t.is(got.length, 100 + (1 << 20));
+    t.true(got.subarray(100).equals(data.subarray(12345, 12345 + (1 << 20))));
+    t.true(got.subarray(0, 100).equals(Buffer.alloc(100)), 'bytes before the offset are a hole');
+    // Past the end of the input: a short count, which the caller must treat as a file that shrank.
+    t.is(await copyRange(src.fd, data.length - 10, out.fd, 0, 1000), 10);
+    t.is(await copyRange(src.fd, data.length + 10, out.fd, 0, 1000), 0);
+  } finally {
+    await src.close();
+    await out.close();
+  }
+});
+
+test('copy-range › a failed copy names its errno, and says whether read and write would do instead', async (t) => {
+  const d = await dir(t);
+  await fs.writeFile(path.join(d, 'src'), 'abc');
+  const src = await fs.open(path.join(d, 'src'), 'r');
+  try {
+    const e = await t.throwsAsync(copyRange(src.fd, 0, 987654, 0, 3), { instanceOf: CopyRangeError });
+    t.is(e?.code, 'EBADF');
+    t.false(e?.unsupported);
+    await t.throwsAsync(copyRange(src.fd, -1, src.fd, 0, 1), { instanceOf: TypeError, message: /non-negative integers/ });
+    await t.throwsAsync(copyRange(src.fd, 0.5, src.fd, 0, 1), { instanceOf: TypeError });
+  } finally {
+    await src.close();
+  }
+});
+
+test('store-by-copy › stores every range under the hash of its bytes, duplicates once, no temp left', async (t) => {
+  const d = await dir(t);
+  const piece = crypto.randomBytes(1 << 20);
+  const data = Buffer.concat([piece, crypto.randomBytes(777_777), piece, crypto.randomBytes(5), piece]);
+  const lengths = [1 << 20, 777_777, 1 << 20, 5, 1 << 20];
+  await fs.writeFile(path.join(d, 'file'), data);
+  const store = new ObjectStore(path.join(d, 'store'));
+  const seen: CopiedChunk[] = [];
+  const hashes = await storeByCopy(new ObjectWriter(store), path.join(d, 'file'), lengths, new Set(), (c) => seen.push(c));
+  let pos = 0;
+  const expected = lengths.map((n) => hashBytes(data.subarray(pos, (pos += n))));
+  t.deepEqual(hashes, expected);
+  const objects = await storedObjects(store);
+  t.is(objects.size, 3);
+  for (const [h, bytes] of objects) t.is(hashBytes(bytes), h);
+  t.is(seen.filter((c) => c.isNew).length, 3);
+  t.is(seen.reduce((a, c) => a + c.size, 0), data.length);
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+  // A second time: nothing new, nothing left over.
+  const again: CopiedChunk[] = [];
+  await storeByCopy(new ObjectWriter(store), path.join(d, 'file'), lengths, new Set(), (c) => again.push(c));
+  t.true(again.every((c) => !c.isNew));
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+});
+
+test('store-by-copy › a file shorter or longer than its cuts fails, and stores nothing wrong', async (t) => {
+  const d = await dir(t);
+  const data = crypto.randomBytes(3 << 20);
+  await fs.writeFile(path.join(d, 'file'), data);
+  const store = new ObjectStore(path.join(d, 'store'));
+  const shrank = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [2 << 20, 2 << 20], new Set(), () => {});
+  await t.throwsAsync(shrank, { message: /shrank while it was being read/ });
+  const grew = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [1 << 20, 1 << 20], new Set(), () => {});
+  await t.throwsAsync(grew, { message: /grew while it was being read/ });
+  for (const [h, bytes] of await storedObjects(store)) t.is(hashBytes(bytes), h, 'every stored object matches its name');
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+});
+
+test('store-by-copy › a file on another file system (tmpfs) is stored all the same', async (t) => {
+  // copy_file_range between file systems of different types fails with EXDEV on current kernels; the
+  // chunk then goes through read and write. Either way the outcome must be the same objects.
+  const shm = await fs.mkdtemp('/dev/shm/ckpt-copy-');
+  t.teardown(() => fs.rm(shm, { recursive: true, force: true }));
+  const data = crypto.randomBytes((2 << 20) + 3);
+  await fs.writeFile(path.join(shm, 'file'), data);
+  const store = new ObjectStore(path.join(await dir(t), 'store'));
+  const hashes = await storeByCopy(new ObjectWriter(store), path.join(shm, 'file'), [1 << 20, (1 << 20) + 3], new Set(), () => {});
+  t.deepEqual(hashes, [hashBytes(data.subarray(0, 1 << 20)), hashBytes(data.subarray(1 << 20))]);
+  for (const [h, bytes] of await storedObjects(store)) t.is(hashBytes(bytes), h);
+});
+
+test('store-by-copy › add of a new safetensors file stores exactly the chunks its manifest names', async (t) => {
+  const d = await dir(t);
+  const file = path.join(d, 'model.safetensors');
+  await writeSafetensors(file, { tensors: [largeTensor('a', 9 << 20), { name: 'b', dtype: 'F32', shape: [100] }, largeTensor('c', 5 << 20)] });
+  const data = await fs.readFile(file);
+  const store = new ObjectStore(path.join(d, 'store'));
+  const r = await ingestPath(store, file);
+  const entry = r.manifest.files[0]!;
+  t.is(entry.chunker.alg, 'safetensors');
+  t.is(entry.size, data.length);
+  let pos = 0;
+  for (const [i, h] of entry.chunks.entries()) t.is(h, hashBytes(data.subarray(pos, (pos += entry.sizes[i]!))));
+  const objects = await storedObjects(store);
+  t.deepEqual([...objects.keys()].sort(), [...new Set(entry.chunks)].sort());
+  t.is(r.chunksNew, objects.size);
+  t.is(r.bytesNew, data.length);
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+});
