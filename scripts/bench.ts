@@ -6,7 +6,8 @@
 //
 // --quick: 128 MiB, servers local and webdav, no pytorch/sharded transfers. --memory N: only the peak
 // RSS of add/push/pull of an N GiB safetensors file (local directory remote).
-// Every tool reads warm page cache (we cannot drop caches unprivileged): the data was just written.
+// Every timed step starts after sync; the ingest steps also on a dropped page cache with their input
+// read back in, when run as root (scripts/bench/measure.ts, settle). Every tool reads warm data alike.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -24,7 +25,7 @@ import { addRemote } from '../src/api/remotes.js';
 import type { LiveServer } from '../test/servers/types.js';
 import { countingRemote } from './bench/counting-remote.js';
 import { generate, LAYOUTS, sizeOf, type Dataset, type Layout } from './bench/datasets.js';
-import { measure, shellQuote, type Run } from './bench/measure.js';
+import { measure, settle, shellQuote, type Run } from './bench/measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'bin/run.js');
@@ -64,6 +65,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** Whether the ingest steps ran on a dropped page cache (root only; see settle). */
+let cachesDropped = false;
 const results: Record<string, unknown> = {};
 const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2) : '-');
@@ -118,21 +121,29 @@ async function ingest(ds: Dataset, work: string): Promise<void> {
   const quoted = shellQuote(v1);
   const isDir = ds.layout === 'sharded';
   const files = isDir ? `find ${quoted} -type f -print0 | xargs -0` : '';
+  // Each timed step starts settled, with only its input in the page cache (see settle).
+  cachesDropped = (await settle([v1])) || cachesDropped;
   const read = await measure('sh', ['-c', isDir ? `${files} cat >/dev/null` : `cat ${quoted} >/dev/null`]);
   const cpDest = path.join(work, 'cp-copy');
+  await settle([v1]);
   const cp = await measure('cp', ['-r', v1, cpDest]);
   await discard(cpDest);
+  await settle([v1]);
   const b3 = await measure('sh', ['-c', isDir ? `${files} b3sum >/dev/null` : `b3sum ${quoted} >/dev/null`]);
   const borgRepo = path.join(work, 'borg');
   const borgEnv = { BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK: 'yes', BORG_BASE_DIR: path.join(work, 'borg-base'), BORG_RELOCATED_REPO_ACCESS_IS_OK: 'yes' };
   await measure('borg', ['init', '-e', 'none', borgRepo], { env: borgEnv });
+  await settle([v1]);
   const borg = await measure('borg', ['create', `${borgRepo}::v1`, v1], { env: borgEnv });
   await discard(borgRepo);
 
   const repo = path.join(work, ds.layout);
   await ckpt(['init'], repo);
   const adds: Run[] = [];
-  for (const [i, v] of ds.versions.entries()) adds.push(await ckpt(['add', v.path, '--name', `m${i + 1}`, '--no-pointer', '--json'], repo));
+  for (const [i, v] of ds.versions.entries()) {
+    await settle([v.path, path.join(repo, '.ckptsync')]);
+    adds.push(await ckpt(['add', v.path, '--name', `m${i + 1}`, '--no-pointer', '--json'], repo));
+  }
   const ours = mbps(ds.bytes, adds[0]!.seconds);
   const L = ds.layout;
   rows.push(
@@ -160,7 +171,10 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
     const opts = Object.entries(loc.settings).flatMap(([k, v]) => ['-o', `${k}=${v}`]);
     await ckpt(['remote', 'add', name, loc.url, ...opts], repo, loc.env);
     const pushes: Run[] = [];
-    for (const m of ['m1', 'm2', 'm3']) pushes.push(await ckpt(['push', m, '-r', name, '--json'], repo, loc.env));
+    for (const m of ['m1', 'm2', 'm3']) {
+      await settle(); // no dirty pages of the step before (sync)
+      pushes.push(await ckpt(['push', m, '-r', name, '--json'], repo, loc.env));
+    }
     const pr = pushes.map((p) => result<{ bytesUploaded: number; chunksUploaded: number; chunksTotal: number }>(p));
     const [, v2, v3] = ds.versions;
     if (name === 'local') {
@@ -177,13 +191,16 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       await fs.mkdir(pullRepo, { recursive: true });
       await ckpt(['init'], pullRepo);
       await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
+      await settle();
       const pull = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
       await discard(pullRepo);
       // pull --no-store (the files only, no chunk copy in the store), then v2 over it: seeded from v1's file.
       await fs.mkdir(pullRepo, { recursive: true });
       await ckpt(['init'], pullRepo);
       await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
+      await settle();
       const lean = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--no-store', '--json'], pullRepo, loc.env);
+      await settle();
       const leanV2 = await ckpt(['pull', 'm2', '-r', name, '--to', path.join(pullRepo, 'out'), '--no-store', '--json'], pullRepo, loc.env);
       const leanV2r = result<{ bytesDownloaded: number; bytesSeeded: number }>(leanV2);
       await discard(pullRepo);
@@ -192,9 +209,11 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       await fs.writeFile(cfg, loc.rclone.config);
       // rclone's S3 backend cannot combine a custom CA bundle with its own transport; loopback is plain HTTP.
       const rcloneEnv = { ...loc.env, AWS_CA_BUNDLE: '' };
+      await settle();
       const up = await measure('rclone', ['--config', cfg, 'copy', ds.versions[0].path, loc.rclone.remote], { env: rcloneEnv });
       const down = path.join(work, `rclone-down-${L}-${name}`);
       const base = ds.layout === 'sharded' ? '' : path.basename(ds.versions[0].path);
+      await settle();
       const dl = await measure('rclone', ['--config', cfg, 'copy', loc.rclone.remote + (base ? `/${base}` : ''), down], { env: rcloneEnv });
       await discard(down);
       if (!server) await discard(loc.rclone.remote);
@@ -337,7 +356,7 @@ async function main(): Promise<void> {
     await fs.rm(work, { recursive: true, force: true });
   }
   const out = table();
-  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all.`;
+  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}.`;
   console.log(`${header}\n\n${out}`);
   await fs.mkdir(path.dirname(flags.out), { recursive: true });
   let prev: Record<string, unknown> = {};

@@ -2,6 +2,7 @@
 // (the RSS of the command itself, children included as time reports the largest).
 
 import { spawn } from 'node:child_process';
+import fsp from 'node:fs/promises';
 
 export interface Run {
   seconds: number;
@@ -34,9 +35,26 @@ export async function measure(cmd: string, args: string[], opts: { env?: Record<
   return { seconds, rssMiB: m ? Number(m[1]) / 1024 : NaN, stdout };
 }
 
-/** Drops nothing from the page cache (we cannot, unprivileged): every tool reads warm data alike. */
+/** Reads a file or a directory's files, so that the next tool finds them in the page cache. */
 export async function warm(cmdPath: string): Promise<void> {
   await measure('sh', ['-c', `cat ${shellQuote(cmdPath)} >/dev/null 2>&1 || find ${shellQuote(cmdPath)} -type f -exec cat {} + >/dev/null`]);
+}
+
+const DROP_CACHES = '/proc/sys/vm/drop_caches';
+
+/**
+ * Puts the machine in the same state before each timed step: no dirty pages left by the step before
+ * (sync), and, with `inputs` when we may (root), an empty page cache with only the step's inputs read
+ * back in. Without this, cp of the same 1 GiB file took 0.4 to 2.2 s depending on what ran before it
+ * (dirty pages being written back, a full page cache being reclaimed), and every tool paid for the
+ * previous one. Returns whether the cache was dropped.
+ */
+export async function settle(inputs: string[] = []): Promise<boolean> {
+  await measure('sync', []);
+  if (!inputs.length) return false;
+  const dropped = await fsp.writeFile(DROP_CACHES, '3').then(() => true, () => false);
+  for (const p of inputs) await warm(p);
+  return dropped;
 }
 
 export function shellQuote(s: string): string {
