@@ -5,6 +5,7 @@
 
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import util from 'node:util';
 
 type CopyRange = (fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number) => Promise<number>;
 
@@ -23,15 +24,20 @@ const native = load();
 /** Whether copyRange runs in the kernel here (false: callers use their read-and-write path). */
 export const nativeCopy: boolean = native !== null;
 
+const { ENOSYS } = os.constants.errno;
+
 /** Errors after which read and write still work: the kernel or file system cannot copy these files. */
 const UNSUPPORTED = new Set(['EXDEV', 'ENOSYS', 'EOPNOTSUPP', 'EINVAL', 'ENOTSUP']);
 
+/** Worded as Node words a failed system call ("ENOSPC: no space left on device, copy_file_range"). */
 export class CopyRangeError extends Error {
-  constructor(
-    readonly code: string,
-    readonly unsupported: boolean,
-  ) {
-    super(`copy_file_range failed: ${code}`);
+  readonly code: string;
+  readonly unsupported: boolean;
+  constructor(errno: number) {
+    const [code, text] = util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
+    super(`${code}: ${text}, copy_file_range`);
+    this.code = code;
+    this.unsupported = UNSUPPORTED.has(code);
   }
 }
 
@@ -40,13 +46,11 @@ export class CopyRangeError extends Error {
  * copied (fewer only when the input ended). Rejects with a CopyRangeError naming the errno.
  */
 export async function copyRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
-  if (!native) throw new CopyRangeError('ENOSYS', true);
+  if (!native) throw new CopyRangeError(ENOSYS);
   try {
     return await native(fdIn, offsetIn, fdOut, offsetOut, length);
   } catch (e) {
     const errno = (e as { errno?: number }).errno;
-    if (errno === undefined) throw e;
-    const code = Object.entries(os.constants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
-    throw new CopyRangeError(code, UNSUPPORTED.has(code));
+    throw errno === undefined ? e : new CopyRangeError(errno);
   }
 }

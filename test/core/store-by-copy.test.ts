@@ -59,6 +59,7 @@ test('copy-range › a failed copy names its errno, and says whether read and wr
   try {
     const e = await t.throwsAsync(copyRange(src.fd, 0, 987654, 0, 3), { instanceOf: CopyRangeError });
     t.is(e?.code, 'EBADF');
+    t.is(e?.message, 'EBADF: bad file descriptor, copy_file_range');
     t.false(e?.unsupported);
     await t.throwsAsync(copyRange(src.fd, -1, src.fd, 0, 1), { instanceOf: TypeError, message: /non-negative integers/ });
     await t.throwsAsync(copyRange(src.fd, 0.5, src.fd, 0, 1), { instanceOf: TypeError });
