@@ -8,6 +8,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { add, checkout, pull, push, Repository } from '../../src/index.js';
+import { loadManifest } from '../../src/sync/manifests.js';
+import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
 import { cli, ok, tempDir } from '../helpers.js';
 import { assertVerifies, cliKilledAfter, prng, sameTree, seedFrom, tempFilesIn, writeCheckpointDir } from './helpers.js';
 
@@ -118,6 +120,27 @@ test.serial('add killed at random moments completes when run again, and the stor
     const out = path.join(await tempDir('ckpt-crash-co-'), 'out');
     await checkout({ repo: await repoA(), target: 'model', to: out });
     t.true(await sameTree(out, path.join(world.a, 'ckpt')), 'what was added checks out byte-identical');
+  });
+});
+
+test.serial('add of new safetensors files (stored by kernel copy) killed at random moments completes when run again', async (t) => {
+  // Files new to their name, with planned cuts, enter the store through objects/incoming.tmp-* and are
+  // hashed from that copy (src/core/store-by-copy.ts): a kill may land between copy, hash and rename.
+  const dirOf = (i: number) => path.join(world.a, `st-${i}`);
+  await crashLoop(t, 'add-new', world.a, (i) => ['add', `st-${i}`, '--name', `st-${i}`], async (i) => {
+    // Large enough that storing it is most of the command's time, so that most kills land mid-copy.
+    for (const shard of ['a', 'b']) {
+      const tensors = [largeTensor('w', (48 + ((i * 7) % 32)) << 20), { name: 'norm', dtype: 'F32' as const, shape: [64] }, largeTensor('o', 8 << 20)];
+      await fs.mkdir(dirOf(i), { recursive: true });
+      await writeSafetensors(path.join(dirOf(i), `${shard}.safetensors`), { tensors, seed: `crash-${seed}-${i}-${shard}` });
+    }
+  }, async (i) => {
+    const repo = await repoA();
+    const m = await loadManifest(repo, await repo.resolveName(`st-${i}`));
+    t.true(m.files.every((f) => f.chunker.alg === 'safetensors'), 'cut with the safetensors cutter');
+    const out = path.join(await tempDir('ckpt-crash-st-'), 'out');
+    await checkout({ repo, target: `st-${i}`, to: out });
+    t.true(await sameTree(out, dirOf(i)), 'what was added checks out byte-identical');
   });
 });
 
