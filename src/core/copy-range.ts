@@ -1,6 +1,6 @@
 // Kernel-side copies of a file range into another file (copy_file_range(2), src/native/copy-range.c).
 // The local store's copy of a checkpoint goes this way when it can (src/core/store-by-copy.ts): on the
-// machines we measured, the kernel copied a gigabyte in a quarter of the system time that write(2) from
+// machines we measured, the kernel copied a gigabyte in a third to a seventh of the system time write(2) from
 // user memory took. Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
 
 import { createRequire } from 'node:module';

@@ -3,7 +3,7 @@
 // copy-range.ts), the copy is read back and hashed, and the temp is renamed to its hash (§7). What is
 // hashed is what was stored, so a file that changes meanwhile can never put wrong bytes under a hash; it
 // only makes the add fail. The bytes never pass through a user-space write, which on the machines we
-// measured cost 3-4x the system time of the kernel's copy (add of 1 GiB: README, "Benchmark").
+// measured cost 3-7x the system time of the kernel's copy (README, "Dependencies").
 
 import fs from 'node:fs/promises';
 import { BufferPool } from './buffer-pool.js';

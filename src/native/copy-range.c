@@ -1,7 +1,7 @@
 /*
  * copyRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<bytes copied>: copy_file_range(2) on
  * libuv's thread pool. The kernel copies page to page; on the machines we measured, a write(2) from user
- * memory cost 3-4x the system time per byte (README, "Dependencies"), and the local store's copy of a
+ * memory cost 3-7x the system time per byte (README, "Dependencies"), and the local store's copy of a
  * checkpoint is most of what `add` does. Used by src/core/copy-range.ts, which falls back to read and
  * write when this addon is missing or the kernel refuses (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL).
  *
