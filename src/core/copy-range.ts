@@ -7,13 +7,15 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import util from 'node:util';
 
-type CopyRange = (fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number) => Promise<number>;
+interface Addon {
+  copyRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number>;
+  storeRange(fdIn: number, offsetIn: number, length: number, path: string, into: Buffer): Promise<number>;
+}
 
-function load(): CopyRange | null {
+function load(): Addon | null {
   if (process.env.CKPTSYNC_NATIVE_COPY === '0' || process.platform !== 'linux') return null;
   try {
-    const addon = createRequire(import.meta.url)('../../native/copy-range.node') as { copyRange: CopyRange };
-    return addon.copyRange;
+    return createRequire(import.meta.url)('../../native/copy-range.node') as Addon;
   } catch {
     return null;
   }
@@ -46,9 +48,24 @@ export class CopyRangeError extends Error {
  * copied (fewer only when the input ended). Rejects with a CopyRangeError naming the errno.
  */
 export async function copyRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
+  return call(() => native!.copyRange(fdIn, offsetIn, fdOut, offsetOut, length));
+}
+
+/**
+ * Creates `path` (it must not exist), fills it with `length` bytes of fdIn from offsetIn, and leaves in
+ * `into` the bytes the new file holds, read back from it after the kernel's copy (or, where the kernel
+ * cannot copy between these files, read from fdIn and then written). Returns how many bytes that is
+ * (fewer than `length` only when the input ended). One thread-pool job for what would be an open, a
+ * copy, reads and a close.
+ */
+export async function storeRange(fdIn: number, offsetIn: number, length: number, path: string, into: Buffer): Promise<number> {
+  return call(() => native!.storeRange(fdIn, offsetIn, length, path, into));
+}
+
+async function call(f: () => Promise<number>): Promise<number> {
   if (!native) throw new CopyRangeError(ENOSYS);
   try {
-    return await native(fdIn, offsetIn, fdOut, offsetOut, length);
+    return await f();
   } catch (e) {
     const errno = (e as { errno?: number }).errno;
     throw errno === undefined ? e : new CopyRangeError(errno);

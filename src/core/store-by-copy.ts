@@ -8,15 +8,14 @@
 import fs from 'node:fs/promises';
 import { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
-import { copyRange, CopyRangeError } from './copy-range.js';
-import { readFully, writevAll } from './file-io.js';
-import { createHasher } from './hash.js';
+import { storeRange } from './copy-range.js';
+import { hashBytes } from './hash.js';
 import type { ObjectWriter } from './object-writer.js';
 
-/** Chunks copied at once: each holds a libuv thread while the kernel copies, and one read-back buffer. */
+/** Chunks stored at once: each holds a libuv thread while the kernel copies, and a chunk-sized buffer. */
 const CONCURRENCY = 4;
-/** Read-back (and fallback) buffer per chunk in flight: the copy is hashed in pieces of this size. */
-const PIECE = 2 << 20;
+/** Bytes of chunks read back at once (with 4 MiB pieces, four chunks). */
+const BYTES_IN_FLIGHT = 16 << 20;
 
 export interface CopiedChunk {
   hash: string;
@@ -38,70 +37,42 @@ export async function storeByCopy(objects: ObjectWriter, file: string, lengths: 
     total += n;
   }
   const hashes = new Array<string>(lengths.length);
-  const pool = new BufferPool(CONCURRENCY * PIECE);
+  const pool = new BufferPool(BYTES_IN_FLIGHT);
   const src = await fs.open(file, 'r');
   try {
-    await runBounded([...lengths.keys()], CONCURRENCY, async (i) => {
-      const size = lengths[i]!;
-      const tmp = await objects.incomingPath();
-      let hash: string;
-      try {
-        hash = await fillAndHash(src, offsets[i]!, size, tmp, pool, file);
-      } catch (e) {
-        await fs.rm(tmp, { force: true });
-        throw e;
-      }
-      let isNew = false;
-      if (seen.has(hash)) await fs.rm(tmp, { force: true });
-      else {
-        seen.add(hash);
-        isNew = await objects.commit(tmp, hash);
-      }
-      hashes[i] = hash;
-      onChunk({ hash, size, isNew });
-    });
+    await runBounded(
+      [...lengths.keys()],
+      CONCURRENCY,
+      async (i) => {
+        const size = lengths[i]!;
+        const tmp = await objects.incomingPath();
+        const buf = pool.take(size);
+        let hash: string;
+        try {
+          // One job on the thread pool: create tmp, copy the range into it, read back what landed there.
+          const n = await storeRange(src.fd, offsets[i]!, size, tmp, buf);
+          if (n !== size) throw new Error(`${file} shrank while it was being read`);
+          hash = hashBytes(buf.subarray(0, size));
+        } catch (e) {
+          await fs.rm(tmp, { force: true });
+          throw e;
+        } finally {
+          pool.release(buf);
+        }
+        let isNew = false;
+        if (seen.has(hash)) await fs.rm(tmp, { force: true });
+        else {
+          seen.add(hash);
+          isNew = await objects.commit(tmp, hash);
+        }
+        hashes[i] = hash;
+        onChunk({ hash, size, isNew });
+      },
+      { weigh: (i) => lengths[i]!, maxWeight: BYTES_IN_FLIGHT },
+    );
     if ((await src.stat()).size !== total) throw new Error(`${file} grew while it was being read`);
   } finally {
     await src.close();
   }
   return hashes;
-}
-
-/** Copies [offset, offset + size) of src into a new file at tmp, then hashes what landed there. */
-async function fillAndHash(src: fs.FileHandle, offset: number, size: number, tmp: string, pool: BufferPool, file: string): Promise<string> {
-  const out = await fs.open(tmp, 'wx+');
-  const buf = pool.take(PIECE);
-  try {
-    let copied: number;
-    try {
-      copied = await copyRange(src.fd, offset, out.fd, 0, size);
-    } catch (e) {
-      // A file system that cannot copy between these files: the same bytes through user space.
-      if (!(e instanceof CopyRangeError && e.unsupported)) throw e;
-      copied = await copyThroughUserSpace(src, offset, size, out, buf);
-    }
-    if (copied !== size) throw new Error(`${file} shrank while it was being read`);
-    const hasher = createHasher();
-    for (let pos = 0; pos < size; ) {
-      const n = await readFully(out, buf.subarray(0, Math.min(PIECE, size - pos)), pos);
-      if (n === 0) throw new Error(`${tmp}: the copy ended after ${pos} of ${size} bytes`);
-      hasher.update(buf.subarray(0, n));
-      pos += n;
-    }
-    return hasher.digest();
-  } finally {
-    pool.release(buf);
-    await out.close();
-  }
-}
-
-async function copyThroughUserSpace(src: fs.FileHandle, offset: number, size: number, out: fs.FileHandle, buf: Buffer): Promise<number> {
-  let pos = 0;
-  while (pos < size) {
-    const n = await readFully(src, buf.subarray(0, Math.min(buf.length, size - pos)), offset + pos);
-    if (n === 0) break;
-    await writevAll(out, [buf.subarray(0, n)], pos);
-    pos += n;
-  }
-  return pos;
 }

@@ -1,15 +1,20 @@
 /*
- * copyRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<bytes copied>: copy_file_range(2) on
- * libuv's thread pool. The kernel copies page to page; on the machines we measured, a write(2) from user
- * memory cost 3-7x the system time per byte (README, "Dependencies"), and the local store's copy of a
- * checkpoint is most of what `add` does. Used by src/core/copy-range.ts, which falls back to read and
- * write when this addon is missing or the kernel refuses (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL).
+ * copy_file_range(2) on libuv's thread pool, for src/core/copy-range.ts:
+ *   copyRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<bytes copied>
+ *   storeRange(fdIn, offsetIn, length, path, buffer) -> Promise<bytes stored>: creates path, copies the
+ *     range into it and reads back what landed there into buffer, in one job (add's store-by-copy.ts
+ *     hashes that buffer); where the kernel refuses (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL) it reads the
+ *     range into buffer and writes it instead.
+ * The kernel copies page to page; on the machines we measured, a write(2) from user memory cost 3-7x the
+ * system time per byte (README, "Dependencies"), and the local store's copy of a checkpoint is most of
+ * what `add` does.
  *
  * Node-API is a stable C ABI, so the few declarations needed are written out here: the addon builds
  * with a C compiler alone, without Node's headers (scripts/build-native.ts).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -42,6 +47,11 @@ napi_status napi_create_async_work(napi_env, napi_value, napi_value, napi_async_
 napi_status napi_queue_async_work(napi_env, napi_async_work);
 napi_status napi_delete_async_work(napi_env, napi_async_work);
 napi_status napi_throw_type_error(napi_env, const char *, const char *);
+napi_status napi_get_value_string_utf8(napi_env, napi_value, char *, size_t, size_t *);
+napi_status napi_get_buffer_info(napi_env, napi_value, void **, size_t *);
+typedef struct napi_ref__ *napi_ref;
+napi_status napi_create_reference(napi_env, napi_value, uint32_t, napi_ref *);
+napi_status napi_delete_reference(napi_env, napi_ref);
 
 typedef struct {
   int in, out;
@@ -49,6 +59,10 @@ typedef struct {
   int err; /* errno of the failed call, 0 when none */
   napi_deferred deferred;
   napi_async_work work;
+  /* storeRange only: the new file's path, and the caller's buffer (kept alive by `ref`). */
+  char *path;
+  unsigned char *buf;
+  napi_ref ref;
 } Job;
 
 /* Copies until `length` bytes are done or the input ends (a short count: the caller decides). */
@@ -64,9 +78,50 @@ static void execute(napi_env env, void *data) {
   }
 }
 
+static int unsupported(int err) { return err == EXDEV || err == ENOSYS || err == EOPNOTSUPP || err == EINVAL; }
+
+/*
+ * storeRange's job: create the file, copy the range into it, and read back what landed there into the
+ * caller's buffer. Where the kernel cannot copy between these files, the range is read into the buffer
+ * and written from it instead. Either way the buffer ends up holding the new file's bytes.
+ */
+static void executeStore(napi_env env, void *data) {
+  Job *j = data;
+  j->out = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (j->out < 0) { j->err = errno; return; }
+  execute(env, data);
+  if (j->err != 0 && unsupported(j->err)) {
+    j->err = 0, j->copied = 0;
+    if (ftruncate(j->out, 0) != 0) j->err = errno;
+    while (j->err == 0 && j->copied < j->length) {
+      ssize_t n = pread(j->in, j->buf + j->copied, (size_t)(j->length - j->copied), j->offIn + j->copied);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) j->err = errno;
+      else if (n == 0) break;
+      else j->copied += n;
+    }
+    for (int64_t done = 0; j->err == 0 && done < j->copied;) {
+      ssize_t n = pwrite(j->out, j->buf + done, (size_t)(j->copied - done), done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) j->err = n < 0 ? errno : EIO;
+      else done += n;
+    }
+  } else if (j->err == 0) {
+    for (int64_t got = 0; j->err == 0 && got < j->copied;) {
+      ssize_t n = pread(j->out, j->buf + got, (size_t)(j->copied - got), got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) j->err = n < 0 ? errno : EIO; /* the copy is shorter than the kernel said */
+      else got += n;
+    }
+  }
+  if (close(j->out) != 0 && j->err == 0) j->err = errno;
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   Job *j = data;
   napi_value v;
+  if (j->ref != NULL) napi_delete_reference(env, j->ref);
+  free(j->path);
   if (j->err != 0 || status != 0) {
     napi_value msg, errnoValue, error;
     napi_create_string_utf8(env, "copy_file_range failed", NAPI_AUTO_LENGTH, &msg);
@@ -110,11 +165,44 @@ static napi_value copyRange(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* storeRange(fdIn, offsetIn, length, path, buffer) -> Promise<bytes stored>; see executeStore. */
+static napi_value storeRange(napi_env env, napi_callback_info info) {
+  size_t argc = 5, pathLength = 0, bufLength = 0;
+  napi_value argv[5], promise, name;
+  double offIn, length;
+  int32_t in;
+  void *buf = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 5 || napi_get_value_int32(env, argv[0], &in) != 0 ||
+      !numberArg(env, argv[1], &offIn) || !numberArg(env, argv[2], &length) ||
+      napi_get_value_string_utf8(env, argv[3], NULL, 0, &pathLength) != 0 || pathLength == 0 ||
+      napi_get_buffer_info(env, argv[4], &buf, &bufLength) != 0 || length > (double)bufLength) {
+    napi_throw_type_error(env, NULL, "storeRange(fdIn, offsetIn, length, path, buffer) takes a file descriptor, two non-negative integers, a path and a buffer of at least length bytes");
+    return NULL;
+  }
+  Job *j = calloc(1, sizeof *j);
+  char *path = malloc(pathLength + 1);
+  if (j == NULL || path == NULL) {
+    free(j), free(path);
+    napi_throw_type_error(env, NULL, "storeRange: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[3], path, pathLength + 1, &pathLength);
+  j->in = in, j->offIn = (int64_t)offIn, j->length = (int64_t)length, j->path = path, j->buf = buf;
+  napi_create_reference(env, argv[4], 1, &j->ref);
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "ckptsync.storeRange", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, executeStore, complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "copyRange", NAPI_AUTO_LENGTH, copyRange, NULL, &fn);
   napi_set_named_property(env, exports, "copyRange", fn);
+  napi_create_function(env, "storeRange", NAPI_AUTO_LENGTH, storeRange, NULL, &fn);
+  napi_set_named_property(env, exports, "storeRange", fn);
   return exports;
 }

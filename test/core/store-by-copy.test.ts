@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { copyRange, CopyRangeError, nativeCopy } from '../../src/core/copy-range.js';
+import { copyRange, CopyRangeError, nativeCopy, storeRange } from '../../src/core/copy-range.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { ingestPath } from '../../src/core/ingest.js';
 import { ObjectWriter } from '../../src/core/object-writer.js';
@@ -63,6 +63,30 @@ test('copy-range › a failed copy names its errno, and says whether read and wr
     t.false(e?.unsupported);
     await t.throwsAsync(copyRange(src.fd, -1, src.fd, 0, 1), { instanceOf: TypeError, message: /non-negative integers/ });
     await t.throwsAsync(copyRange(src.fd, 0.5, src.fd, 0, 1), { instanceOf: TypeError });
+  } finally {
+    await src.close();
+  }
+});
+
+test('copy-range › storeRange creates the file, fills it with the range and leaves the stored bytes in the buffer', async (t) => {
+  const d = await dir(t);
+  const data = crypto.randomBytes(3 << 20);
+  await fs.writeFile(path.join(d, 'src'), data);
+  const src = await fs.open(path.join(d, 'src'), 'r');
+  try {
+    const buf = Buffer.alloc(2 << 20);
+    t.is(await storeRange(src.fd, 1000, 1 << 20, path.join(d, 'a'), buf), 1 << 20);
+    const range = data.subarray(1000, 1000 + (1 << 20));
+    t.true((await fs.readFile(path.join(d, 'a'))).equals(range));
+    t.true(buf.subarray(0, 1 << 20).equals(range));
+    // Never over an existing file (the temp names are unique; a clash is a bug, not something to clobber).
+    const e = await t.throwsAsync(storeRange(src.fd, 0, 10, path.join(d, 'a'), buf), { instanceOf: CopyRangeError });
+    t.is(e?.code, 'EEXIST');
+    t.true((await fs.readFile(path.join(d, 'a'))).equals(range), 'the existing file is untouched');
+    // Past the end of the input: a short count, and the file holds just that.
+    t.is(await storeRange(src.fd, data.length - 10, 100, path.join(d, 'b'), buf), 10);
+    t.is((await fs.stat(path.join(d, 'b'))).size, 10);
+    await t.throwsAsync(storeRange(src.fd, 0, (2 << 20) + 1, path.join(d, 'c'), buf), { instanceOf: TypeError, message: /at least length bytes/ });
   } finally {
     await src.close();
   }
