@@ -1,4 +1,4 @@
-// Kernel-side copies of a file range into another file (copy_file_range(2), src/native/copy-range.c).
+// Kernel-side copies of a file range into a new file (copy_file_range(2), src/native/copy-range.c).
 // The local store's copy of a checkpoint goes this way when it can (src/core/store-by-copy.ts): on the
 // machines we measured, the kernel copied a gigabyte in a third to a seventh of the system time write(2) from
 // user memory took. Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
@@ -8,7 +8,6 @@ import os from 'node:os';
 import util from 'node:util';
 
 interface Addon {
-  copyRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number>;
   storeRange(fdIn: number, offsetIn: number, length: number, path: string, into: Buffer): Promise<number>;
 }
 
@@ -23,32 +22,19 @@ function load(): Addon | null {
 
 const native = load();
 
-/** Whether copyRange runs in the kernel here (false: callers use their read-and-write path). */
+/** Whether the addon is here (false: callers use their read-and-write path). */
 export const nativeCopy: boolean = native !== null;
 
 const { ENOSYS } = os.constants.errno;
 
-/** Errors after which read and write still work: the kernel or file system cannot copy these files. */
-const UNSUPPORTED = new Set(['EXDEV', 'ENOSYS', 'EOPNOTSUPP', 'EINVAL', 'ENOTSUP']);
-
-/** Worded as Node words a failed system call ("ENOSPC: no space left on device, copy_file_range"). */
+/** Worded as Node words a failed system call ("ENOSPC: no space left on device, copy_file_range into ..."). */
 export class CopyRangeError extends Error {
   readonly code: string;
-  readonly unsupported: boolean;
-  constructor(errno: number) {
+  constructor(errno: number, path: string) {
     const [code, text] = util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
-    super(`${code}: ${text}, copy_file_range`);
+    super(`${code}: ${text}, copy_file_range into ${path}`);
     this.code = code;
-    this.unsupported = UNSUPPORTED.has(code);
   }
-}
-
-/**
- * Copies up to `length` bytes from fdIn at offsetIn to fdOut at offsetOut; returns how many were
- * copied (fewer only when the input ended). Rejects with a CopyRangeError naming the errno.
- */
-export async function copyRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
-  return call(() => native!.copyRange(fdIn, offsetIn, fdOut, offsetOut, length));
 }
 
 /**
@@ -59,15 +45,11 @@ export async function copyRange(fdIn: number, offsetIn: number, fdOut: number, o
  * copy, reads and a close.
  */
 export async function storeRange(fdIn: number, offsetIn: number, length: number, path: string, into: Buffer): Promise<number> {
-  return call(() => native!.storeRange(fdIn, offsetIn, length, path, into));
-}
-
-async function call(f: () => Promise<number>): Promise<number> {
-  if (!native) throw new CopyRangeError(ENOSYS);
+  if (!native) throw new CopyRangeError(ENOSYS, path);
   try {
-    return await f();
+    return await native.storeRange(fdIn, offsetIn, length, path, into);
   } catch (e) {
     const errno = (e as { errno?: number }).errno;
-    throw errno === undefined ? e : new CopyRangeError(errno);
+    throw errno === undefined ? e : new CopyRangeError(errno, path);
   }
 }

@@ -1,6 +1,5 @@
 /*
  * copy_file_range(2) on libuv's thread pool, for src/core/copy-range.ts:
- *   copyRange(fdIn, offsetIn, fdOut, offsetOut, length) -> Promise<bytes copied>
  *   storeRange(fdIn, offsetIn, length, path, buffer) -> Promise<bytes stored>: creates path, copies the
  *     range into it and reads back what landed there into buffer, in one job (add's store-by-copy.ts
  *     hashes that buffer); where the kernel refuses (EXDEV, ENOSYS, EOPNOTSUPP, EINVAL) it reads the
@@ -141,30 +140,6 @@ static int numberArg(napi_env env, napi_value v, double *out) {
   return napi_get_value_double(env, v, out) == 0 && *out >= 0 && *out <= 9007199254740991.0 && *out == (double)(int64_t)*out;
 }
 
-static napi_value copyRange(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], promise, name;
-  double offIn, offOut, length;
-  int32_t in, out;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 5 || napi_get_value_int32(env, argv[0], &in) != 0 ||
-      napi_get_value_int32(env, argv[2], &out) != 0 || !numberArg(env, argv[1], &offIn) || !numberArg(env, argv[3], &offOut) ||
-      !numberArg(env, argv[4], &length)) {
-    napi_throw_type_error(env, NULL, "copyRange(fdIn, offsetIn, fdOut, offsetOut, length) takes two file descriptors and three non-negative integers");
-    return NULL;
-  }
-  Job *j = calloc(1, sizeof *j);
-  if (j == NULL) {
-    napi_throw_type_error(env, NULL, "copyRange: out of memory");
-    return NULL;
-  }
-  j->in = in, j->out = out, j->offIn = (int64_t)offIn, j->offOut = (int64_t)offOut, j->length = (int64_t)length;
-  napi_create_promise(env, &j->deferred, &promise);
-  napi_create_string_utf8(env, "ckptsync.copyRange", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  napi_queue_async_work(env, j->work);
-  return promise;
-}
-
 /* storeRange(fdIn, offsetIn, length, path, buffer) -> Promise<bytes stored>; see executeStore. */
 static napi_value storeRange(napi_env env, napi_callback_info info) {
   size_t argc = 5, pathLength = 0, bufLength = 0;
@@ -200,8 +175,6 @@ __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   napi_value fn;
-  napi_create_function(env, "copyRange", NAPI_AUTO_LENGTH, copyRange, NULL, &fn);
-  napi_set_named_property(env, exports, "copyRange", fn);
   napi_create_function(env, "storeRange", NAPI_AUTO_LENGTH, storeRange, NULL, &fn);
   napi_set_named_property(env, exports, "storeRange", fn);
   return exports;
