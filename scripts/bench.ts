@@ -18,7 +18,7 @@ import { DEFAULT_CHUNKER, chunkFile, cutKernel } from '../src/core/chunker.js';
 import { cdcThreads } from '../src/core/cdc-parallel.js';
 import { nativeCopy } from '../src/core/copy-range.js';
 import { hashBytes } from '../src/core/hash.js';
-import { Repository } from '../src/core/repo.js';
+import { REPO_DIR, Repository } from '../src/core/repo.js';
 import { openRemoteFor } from '../src/api/remote.js';
 import { push } from '../src/api/push.js';
 import { add } from '../src/api/add.js';
@@ -142,7 +142,7 @@ async function ingest(ds: Dataset, work: string): Promise<void> {
   await ckpt(['init'], repo);
   const adds: Run[] = [];
   for (const [i, v] of ds.versions.entries()) {
-    await settle([v.path, path.join(repo, '.ckptsync')]);
+    await settle([v.path, path.join(repo, REPO_DIR)]);
     adds.push(await ckpt(['add', v.path, '--name', `m${i + 1}`, '--no-pointer', '--json'], repo));
   }
   const ours = mbps(ds.bytes, adds[0]!.seconds);

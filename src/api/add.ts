@@ -6,12 +6,13 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { ChunkerParams } from '../core/chunker.js';
 import { ingestPath, type IngestProgress, type IngestResult } from '../core/ingest.js';
-import { decodeManifest, type Manifest } from '../core/manifest.js';
+import type { Manifest } from '../core/manifest.js';
 import { formatPointer, parsePointer, POINTER_SUFFIX } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
 import { recordWorktreeStat } from '../core/worktree.js';
 import { assertRefName } from '../remote/layout.js';
+import { loadManifest } from '../sync/manifests.js';
 
 export interface AddOptions {
   repo: Repository;
@@ -68,7 +69,7 @@ export async function previousVersion(repo: Repository, name: string, abs: strin
   for (const find of [fromRef, fromPointer]) {
     const hash = await find().catch(() => undefined);
     if (!hash) continue;
-    const m = await repo.store.get('manifest', hash).then((b) => decodeManifest(b, `manifest ${hash}`), () => undefined);
+    const m = await loadManifest(repo, hash).catch(() => undefined);
     if (m) return m;
   }
   return undefined;

@@ -14,11 +14,7 @@ export class ObjectWriter {
   async write(kind: ObjectKind, hash: string, data: Uint8Array | Uint8Array[], checkExists = true): Promise<boolean> {
     if (checkExists && (await this.store.has(kind, hash))) return false;
     const dest = this.store.pathOf(kind, hash);
-    const dir = path.dirname(dest);
-    if (!this.dirs.has(dir)) {
-      await fs.mkdir(dir, { recursive: true });
-      this.dirs.add(dir);
-    }
+    await this.ensureDir(path.dirname(dest));
     const tmp = tempPathFor(dest);
     try {
       // One writev: pieces as they came off the network are never concatenated, and a whole chunk goes
@@ -43,10 +39,7 @@ export class ObjectWriter {
    */
   async incomingPath(): Promise<string> {
     const dir = path.join(this.store.root, 'objects');
-    if (!this.dirs.has(dir)) {
-      await fs.mkdir(dir, { recursive: true });
-      this.dirs.add(dir);
-    }
+    await this.ensureDir(dir);
     return tempPathFor(path.join(dir, 'incoming'));
   }
 
@@ -58,16 +51,18 @@ export class ObjectWriter {
         return false;
       }
       const dest = this.store.pathOf('chunk', hash);
-      const dir = path.dirname(dest);
-      if (!this.dirs.has(dir)) {
-        await fs.mkdir(dir, { recursive: true });
-        this.dirs.add(dir);
-      }
+      await this.ensureDir(path.dirname(dest));
       await fs.rename(tmp, dest);
       return true;
     } catch (e) {
       await fs.rm(tmp, { force: true });
       throw e;
     }
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.dirs.has(dir)) return;
+    await fs.mkdir(dir, { recursive: true });
+    this.dirs.add(dir);
   }
 }

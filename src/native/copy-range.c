@@ -54,20 +54,18 @@ napi_status napi_delete_reference(napi_env, napi_ref);
 
 typedef struct {
   int in, out;
-  int64_t offIn, offOut, length, copied;
+  int64_t offIn, length, copied;
   int err; /* errno of the failed call, 0 when none */
+  char *path;         /* the file to create */
+  unsigned char *buf; /* the caller's buffer, kept alive by `ref` */
+  napi_ref ref;
   napi_deferred deferred;
   napi_async_work work;
-  /* storeRange only: the new file's path, and the caller's buffer (kept alive by `ref`). */
-  char *path;
-  unsigned char *buf;
-  napi_ref ref;
 } Job;
 
 /* Copies until `length` bytes are done or the input ends (a short count: the caller decides). */
-static void execute(napi_env env, void *data) {
-  Job *j = data;
-  loff_t in = j->offIn, out = j->offOut;
+static void copyRange(Job *j) {
+  loff_t in = j->offIn, out = 0;
   while (j->copied < j->length) {
     ssize_t n = copy_file_range(j->in, &in, j->out, &out, (size_t)(j->length - j->copied), 0);
     if (n < 0 && errno == EINTR) continue;
@@ -75,6 +73,19 @@ static void execute(napi_env env, void *data) {
     if (n == 0) return;
     j->copied += n;
   }
+}
+
+/* Reads up to len bytes of fd at off into buf; returns how many (fewer only at the end of the file). */
+static int64_t readUpTo(int fd, unsigned char *buf, int64_t len, int64_t off, int *err) {
+  int64_t got = 0;
+  while (*err == 0 && got < len) {
+    ssize_t n = pread(fd, buf + got, (size_t)(len - got), off + got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) *err = errno;
+    else if (n == 0) break;
+    else got += n;
+  }
+  return got;
 }
 
 static int unsupported(int err) { return err == EXDEV || err == ENOSYS || err == EOPNOTSUPP || err == EINVAL; }
@@ -86,32 +97,22 @@ static int unsupported(int err) { return err == EXDEV || err == ENOSYS || err ==
  */
 static void executeStore(napi_env env, void *data) {
   Job *j = data;
+  (void)env;
   j->out = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (j->out < 0) { j->err = errno; return; }
-  execute(env, data);
+  copyRange(j);
   if (j->err != 0 && unsupported(j->err)) {
-    j->err = 0, j->copied = 0;
+    j->err = 0;
     if (ftruncate(j->out, 0) != 0) j->err = errno;
-    while (j->err == 0 && j->copied < j->length) {
-      ssize_t n = pread(j->in, j->buf + j->copied, (size_t)(j->length - j->copied), j->offIn + j->copied);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) j->err = errno;
-      else if (n == 0) break;
-      else j->copied += n;
-    }
+    j->copied = readUpTo(j->in, j->buf, j->length, j->offIn, &j->err);
     for (int64_t done = 0; j->err == 0 && done < j->copied;) {
       ssize_t n = pwrite(j->out, j->buf + done, (size_t)(j->copied - done), done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) j->err = n < 0 ? errno : EIO;
       else done += n;
     }
-  } else if (j->err == 0) {
-    for (int64_t got = 0; j->err == 0 && got < j->copied;) {
-      ssize_t n = pread(j->out, j->buf + got, (size_t)(j->copied - got), got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) j->err = n < 0 ? errno : EIO; /* the copy is shorter than the kernel said */
-      else got += n;
-    }
+  } else if (j->err == 0 && readUpTo(j->out, j->buf, j->copied, 0, &j->err) < j->copied && j->err == 0) {
+    j->err = EIO; /* the copy is shorter than the kernel said */
   }
   if (close(j->out) != 0 && j->err == 0) j->err = errno;
 }
