@@ -17,3 +17,4 @@ export {
   redactSecrets,
 } from '../errors.js';
 export { readFully, writevAll } from '../core/file-io.js';
+export { minorCollectionEvery } from '../core/reclaim.js';
