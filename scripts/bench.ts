@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CHUNKER, chunkFile, cutKernel } from '../src/core/chunker.js';
 import { cdcThreads } from '../src/core/cdc-parallel.js';
-import { nativeCopy } from '../src/core/copy-range.js';
+import { nativeStore } from '../src/core/store-chunk.js';
 import { hashBytes } from '../src/core/hash.js';
 import { REPO_DIR, Repository } from '../src/core/repo.js';
 import { openRemoteFor } from '../src/api/remote.js';
@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     await fs.rm(work, { recursive: true, force: true });
   }
   const out = table();
-  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}. add stores new files ${nativeCopy ? 'by kernel copy (the addon is built)' : 'through user-space writes (the addon is not built)'}.`;
+  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}. add stores new files ${nativeStore ? 'through the addon (it is built)' : 'through user-space writes (the addon is not built)'}.`;
   console.log(`${header}\n\n${out}`);
   await fs.mkdir(path.dirname(flags.out), { recursive: true });
   let prev: Record<string, unknown> = {};

@@ -24,7 +24,7 @@ import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
-import { nativeCopy } from './copy-range.js';
+import { nativeStore } from './store-chunk.js';
 import { ObjectWriter } from './object-writer.js';
 import { storeByCopy } from './store-by-copy.js';
 import type { ObjectStore } from './store.js';
@@ -101,10 +101,10 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     for (const f of files) {
       const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
-      // A file new to this name, with planned cuts, is copied into the store by the kernel and hashed
-      // there (store-by-copy.ts); a new version of a file reads and hashes it first, so that the chunks
+      // A file new to this name, with planned cuts, is written into the store and hashed off the main
+      // thread (store-by-copy.ts); a new version of a file reads and hashes it first, so that the chunks
       // it shares with the last version (most of them) are never written at all.
-      if (lengths && opts.storeChunks !== false && nativeCopy && !before.has(f.rel)) {
+      if (lengths && opts.storeChunks !== false && nativeStore && !before.has(f.rel)) {
         entry.chunks = await writer.storeByCopy(f.abs, lengths, opts.onProgress);
         entry.sizes = [...lengths];
         entry.size = lengths.reduce((a, b) => a + b, 0);

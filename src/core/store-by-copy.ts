@@ -1,21 +1,16 @@
 // The local store's copy of a file whose cuts are planned (tensor-aware, manifest-spec.md §2.2-2.4),
-// made by the kernel: each chunk's range is copied into a temp object (copy_file_range, see
-// copy-range.ts), the copy is read back and hashed, and the temp is renamed to its hash (§7). What is
-// hashed is what was stored, so a file that changes meanwhile can never put wrong bytes under a hash; it
-// only makes the add fail. The bytes never pass through a user-space write, which on the machines we
-// measured cost 3-7x the system time of the kernel's copy (README, "Dependencies").
+// made off the main thread: each chunk's range is written into a temp object and hashed from the very
+// buffer it was written from (store-chunk.ts), and the temp is renamed to its hash (§7). What is hashed
+// is what was stored, so a file that changes meanwhile can never put wrong bytes under a hash; it only
+// makes the add fail.
 
 import fs from 'node:fs/promises';
-import { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
-import { storeRange } from './copy-range.js';
-import { hashBytes } from './hash.js';
+import { storeChunk } from './store-chunk.js';
 import type { ObjectWriter } from './object-writer.js';
 
-/** Chunks stored at once: each holds a libuv thread while the kernel copies, and a chunk-sized buffer. */
+/** Chunks stored at once, each holding one of libuv's four threads (and a 256 KiB buffer) meanwhile. */
 const CONCURRENCY = 4;
-/** Bytes of chunks read back at once (with 4 MiB pieces, four chunks). */
-const BYTES_IN_FLIGHT = 16 << 20;
 
 export interface CopiedChunk {
   hash: string;
@@ -37,39 +32,29 @@ export async function storeByCopy(objects: ObjectWriter, file: string, lengths: 
     total += n;
   }
   const hashes = new Array<string>(lengths.length);
-  const pool = new BufferPool(BYTES_IN_FLIGHT);
   const src = await fs.open(file, 'r');
   try {
-    await runBounded(
-      [...lengths.keys()],
-      CONCURRENCY,
-      async (i) => {
-        const size = lengths[i]!;
-        const tmp = await objects.incomingPath();
-        const buf = pool.take(size);
-        let hash: string;
-        try {
-          // One job on the thread pool: create tmp, copy the range into it, read back what landed there.
-          const n = await storeRange(src.fd, offsets[i]!, size, tmp, buf);
-          if (n !== size) throw new Error(`${file} shrank while it was being read`);
-          hash = hashBytes(buf.subarray(0, size));
-        } catch (e) {
-          await fs.rm(tmp, { force: true });
-          throw e;
-        } finally {
-          pool.release(buf);
-        }
-        let isNew = false;
-        if (seen.has(hash)) await fs.rm(tmp, { force: true });
-        else {
-          seen.add(hash);
-          isNew = await objects.commit(tmp, hash);
-        }
-        hashes[i] = hash;
-        onChunk({ hash, size, isNew });
-      },
-      { weigh: (i) => lengths[i]!, maxWeight: BYTES_IN_FLIGHT },
-    );
+    await runBounded([...lengths.keys()], CONCURRENCY, async (i) => {
+      const size = lengths[i]!;
+      const tmp = await objects.incomingPath();
+      let hash: string;
+      try {
+        const stored = await storeChunk(src.fd, offsets[i]!, size, tmp);
+        if (stored.bytes !== size) throw new Error(`${file} shrank while it was being read`);
+        hash = stored.hash;
+      } catch (e) {
+        await fs.rm(tmp, { force: true });
+        throw e;
+      }
+      let isNew = false;
+      if (seen.has(hash)) await fs.rm(tmp, { force: true });
+      else {
+        seen.add(hash);
+        isNew = await objects.commit(tmp, hash);
+      }
+      hashes[i] = hash;
+      onChunk({ hash, size, isNew });
+    });
     if ((await src.stat()).size !== total) throw new Error(`${file} grew while it was being read`);
   } finally {
     await src.close();

@@ -1,19 +1,21 @@
-// The kernel-copy path of the local store (src/core/store-by-copy.ts, src/native/copy-range.c): exact
-// ranges, the bytes stored are the bytes hashed, duplicates stored once, and a file that changes while
-// it is added fails the add without leaving a temp or a wrong object behind.
+// The addon's path into the local store (src/core/store-by-copy.ts, src/native/store-chunk.c): exact
+// ranges, BLAKE3 as its official vectors say, the bytes stored are the bytes hashed, duplicates stored
+// once, and a file that changes while it is added fails the add without leaving a temp or a wrong
+// object behind.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { CopyRangeError, nativeCopy, storeRange } from '../../src/core/copy-range.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { ingestPath } from '../../src/core/ingest.js';
 import { ObjectWriter } from '../../src/core/object-writer.js';
 import { storeByCopy, type CopiedChunk } from '../../src/core/store-by-copy.js';
+import { StoreChunkError, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
 import { ObjectStore, TMP_MARK } from '../../src/core/store.js';
 import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
 import { findFiles, tempDir } from '../helpers.js';
+import { VECTORS, input } from './blake3-vectors.js';
 
 async function dir(t: { teardown(f: () => Promise<void>): void }): Promise<string> {
   const d = await tempDir('ckpt-copy-');
@@ -28,37 +30,50 @@ async function storedObjects(store: ObjectStore): Promise<Map<string, Buffer>> {
   return out;
 }
 
-test('copy-range › a failed copy names its errno, worded as Node words system errors', async (t) => {
+test('store-chunk › a failure names its errno, worded as Node words system errors', async (t) => {
   const d = await dir(t);
-  const e = await t.throwsAsync(storeRange(987654, 0, 3, path.join(d, 'x'), Buffer.alloc(3)), { instanceOf: CopyRangeError });
+  const e = await t.throwsAsync(storeChunk(987654, 0, 3, path.join(d, 'x')), { instanceOf: StoreChunkError });
   t.is(e?.code, 'EBADF');
-  t.is(e?.message, `EBADF: bad file descriptor, copy_file_range into ${path.join(d, 'x')}`);
+  t.is(e?.message, `EBADF: bad file descriptor, storing a chunk into ${path.join(d, 'x')}`);
 });
 
-test('copy-range › storeRange creates the file, fills it with the range and leaves the stored bytes in the buffer', async (t) => {
+test('store-chunk › creates the file, fills it with the range and returns the BLAKE3 of what it wrote', async (t) => {
   // scripts/deps.d/native.sh installs a C compiler for the test command; without one the build says
   // so and ckptsync falls back, but this suite must then fail rather than pass on the fallback alone.
-  t.true(nativeCopy, 'dist/native/copy-range.node was not built or did not load');
+  t.true(nativeStore, 'dist/native/store-chunk.node was not built or did not load');
   const d = await dir(t);
   const data = crypto.randomBytes(3 << 20);
   await fs.writeFile(path.join(d, 'src'), data);
   const src = await fs.open(path.join(d, 'src'), 'r');
   try {
-    const buf = Buffer.alloc(2 << 20);
-    t.is(await storeRange(src.fd, 1000, 1 << 20, path.join(d, 'a'), buf), 1 << 20);
-    const range = data.subarray(1000, 1000 + (1 << 20));
-    t.true((await fs.readFile(path.join(d, 'a'))).equals(range));
-    t.true(buf.subarray(0, 1 << 20).equals(range));
+    // Ranges around the addon's 256 KiB pieces and BLAKE3's 1 KiB chunks.
+    for (const [off, len] of [[1000, 1 << 20], [0, (256 << 10) + 1], [7, (256 << 10) - 1], [5, 1025], [0, 0]] as const) {
+      const at = path.join(d, `r-${off}-${len}`);
+      const range = data.subarray(off, off + len);
+      t.deepEqual(await storeChunk(src.fd, off, len, at), { bytes: len, hash: hashBytes(range) }, `${len} bytes at ${off}`);
+      t.true((await fs.readFile(at)).equals(range));
+    }
     // Never over an existing file (the temp names are unique; a clash is a bug, not something to clobber).
-    const e = await t.throwsAsync(storeRange(src.fd, 0, 10, path.join(d, 'a'), buf), { instanceOf: CopyRangeError });
+    const e = await t.throwsAsync(storeChunk(src.fd, 0, 10, path.join(d, 'r-5-1025')), { instanceOf: StoreChunkError });
     t.is(e?.code, 'EEXIST');
-    t.true((await fs.readFile(path.join(d, 'a'))).equals(range), 'the existing file is untouched');
-    // Past the end of the input: a short count, and the file holds just that.
-    t.is(await storeRange(src.fd, data.length - 10, 100, path.join(d, 'b'), buf), 10);
+    t.true((await fs.readFile(path.join(d, 'r-5-1025'))).equals(data.subarray(5, 1030)), 'the existing file is untouched');
+    // Past the end of the input: a short count, and the file and the hash hold just that.
+    t.deepEqual(await storeChunk(src.fd, data.length - 10, 100, path.join(d, 'b')), { bytes: 10, hash: hashBytes(data.subarray(-10)) });
     t.is((await fs.stat(path.join(d, 'b'))).size, 10);
-    await t.throwsAsync(storeRange(src.fd, 0, (2 << 20) + 1, path.join(d, 'c'), buf), { instanceOf: TypeError, message: /at least length bytes/ });
-    await t.throwsAsync(storeRange(src.fd, -1, 1, path.join(d, 'c'), buf), { instanceOf: TypeError });
-    await t.throwsAsync(storeRange(src.fd, 0.5, 1, path.join(d, 'c'), buf), { instanceOf: TypeError });
+    await t.throwsAsync(storeChunk(src.fd, -1, 1, path.join(d, 'c')), { instanceOf: TypeError, message: /non-negative integers/ });
+    await t.throwsAsync(storeChunk(src.fd, 0.5, 1, path.join(d, 'c')), { instanceOf: TypeError });
+  } finally {
+    await src.close();
+  }
+});
+
+test("store-chunk › hashes match BLAKE3's official test vectors", async (t) => {
+  const d = await dir(t);
+  const longest = Math.max(...VECTORS.map(([n]) => n));
+  await fs.writeFile(path.join(d, 'input'), input(longest));
+  const src = await fs.open(path.join(d, 'input'), 'r');
+  try {
+    for (const [len, want] of VECTORS) t.is((await storeChunk(src.fd, 0, len, path.join(d, `v${len}`))).hash, want, `input_len ${len}`);
   } finally {
     await src.close();
   }
@@ -103,8 +118,6 @@ test('store-by-copy › a file shorter or longer than its cuts fails, and stores
 });
 
 test('store-by-copy › a file on another file system (tmpfs) is stored all the same', async (t) => {
-  // copy_file_range between file systems of different types fails with EXDEV on current kernels; the
-  // chunk then goes through read and write. Either way the outcome must be the same objects.
   const shm = await fs.mkdtemp('/dev/shm/ckpt-copy-');
   t.teardown(() => fs.rm(shm, { recursive: true, force: true }));
   const data = crypto.randomBytes((2 << 20) + 3);
