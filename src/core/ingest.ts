@@ -101,11 +101,11 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     for (const f of files) {
       const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
-      // A file new to this name, with planned cuts, is written into the store and hashed off the main
-      // thread (store-by-copy.ts); a new version of a file reads and hashes it first, so that the chunks
-      // it shares with the last version (most of them) are never written at all.
-      if (lengths && opts.storeChunks !== false && nativeStore && !before.has(f.rel)) {
-        entry.chunks = await writer.storeByCopy(f.abs, lengths, opts.onProgress);
+      // A file with planned cuts goes into the store off the main thread (store-by-copy.ts); a new
+      // version of a file is hashed first, so that the chunks it shares with the last version (most of
+      // them) are never written at all.
+      if (lengths && opts.storeChunks !== false && nativeStore) {
+        entry.chunks = await writer.storeByCopy(f.abs, lengths, before.has(f.rel), opts.onProgress);
         entry.sizes = [...lengths];
         entry.size = lengths.reduce((a, b) => a + b, 0);
         chunks += lengths.length;
@@ -230,8 +230,8 @@ class BoundedWriter {
     this.inFlight.add(p);
   }
 
-  /** Stores a file's chunks by kernel copy (store-by-copy.ts), counted like add()'s; returns their hashes. */
-  async storeByCopy(file: string, lengths: number[], onProgress?: (p: IngestProgress) => void): Promise<string[]> {
+  /** Stores a file's chunks through the addon (store-by-copy.ts), counted like add()'s; returns their hashes. */
+  async storeByCopy(file: string, lengths: number[], hashFirst: boolean, onProgress?: (p: IngestProgress) => void): Promise<string[]> {
     await this.flush(); // one file's writes at a time: a failure surfaces in the file that caused it
     return storeByCopy(this.objects, file, lengths, this.seen, (c) => {
       if (c.isNew) {
@@ -240,7 +240,7 @@ class BoundedWriter {
       }
       this.progress.bytesDone += c.size;
       onProgress?.(this.progress);
-    });
+    }, hashFirst);
   }
 
   async flush(): Promise<void> {

@@ -33,6 +33,11 @@ export class ObjectWriter {
     return true;
   }
 
+  /** Whether the store holds this chunk. */
+  hasChunk(hash: string): Promise<boolean> {
+    return this.store.has('chunk', hash);
+  }
+
   /**
    * A temp path for a chunk whose hash is not known yet (it is filled first, hashed, then commit()ed).
    * It sits in objects/, where the sweep of a killed writer's temps looks (removeStaleTemps).

@@ -30,15 +30,16 @@ const { ENOSYS } = os.constants.errno;
 /** Worded as Node words a failed system call ("ENOSPC: no space left on device, storing a chunk into ..."). */
 export class StoreChunkError extends Error {
   readonly code: string;
-  constructor(errno: number, path: string) {
+  /** `doing`: what failed, e.g. "storing a chunk into PATH". */
+  constructor(errno: number, doing: string) {
     const [code, text] = util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
-    super(`${code}: ${text}, storing a chunk into ${path}`);
+    super(`${code}: ${text}, ${doing}`);
     this.code = code;
   }
 }
 
 export interface StoredChunk {
-  /** Bytes written: fewer than asked for only when the input ended. */
+  /** Bytes read (and written): fewer than asked for only when the input ended. */
   bytes: number;
   /** BLAKE3 of exactly those bytes, lowercase hex. */
   hash: string;
@@ -49,14 +50,25 @@ export interface StoredChunk {
  * each piece from the very buffer it is written from: the hash is the new file's, whatever the input
  * does meanwhile (manifest-spec.md §7).
  */
-export async function storeChunk(fdIn: number, offsetIn: number, length: number, path: string): Promise<StoredChunk> {
-  if (!native) throw new StoreChunkError(ENOSYS, path);
+export function storeChunk(fdIn: number, offsetIn: number, length: number, path: string): Promise<StoredChunk> {
+  if (path === '') return Promise.reject(new TypeError('storeChunk needs a path'));
+  return run(fdIn, offsetIn, length, path);
+}
+
+/** Only hashes `length` bytes of fdIn from offsetIn, on the thread pool like storeChunk. */
+export function hashChunk(fdIn: number, offsetIn: number, length: number): Promise<StoredChunk> {
+  return run(fdIn, offsetIn, length, '');
+}
+
+async function run(fdIn: number, offsetIn: number, length: number, path: string): Promise<StoredChunk> {
+  const doing = path ? `storing a chunk into ${path}` : `hashing a chunk of file descriptor ${fdIn}`;
+  if (!native) throw new StoreChunkError(ENOSYS, doing);
   const digest = Buffer.alloc(32);
   try {
     const bytes = await native.storeChunk(fdIn, offsetIn, length, path, digest);
     return { bytes, hash: digest.toString('hex') };
   } catch (e) {
     const errno = (e as { errno?: number }).errno;
-    throw errno === undefined ? e : new StoreChunkError(errno, path);
+    throw errno === undefined ? e : new StoreChunkError(errno, doing);
   }
 }

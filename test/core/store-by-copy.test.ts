@@ -11,7 +11,7 @@ import { hashBytes } from '../../src/core/hash.js';
 import { ingestPath } from '../../src/core/ingest.js';
 import { ObjectWriter } from '../../src/core/object-writer.js';
 import { storeByCopy, type CopiedChunk } from '../../src/core/store-by-copy.js';
-import { StoreChunkError, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
+import { StoreChunkError, hashChunk, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
 import { ObjectStore, TMP_MARK } from '../../src/core/store.js';
 import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
 import { findFiles, tempDir } from '../helpers.js';
@@ -60,6 +60,12 @@ test('store-chunk › creates the file, fills it with the range and returns the 
     // Past the end of the input: a short count, and the file and the hash hold just that.
     t.deepEqual(await storeChunk(src.fd, data.length - 10, 100, path.join(d, 'b')), { bytes: 10, hash: hashBytes(data.subarray(-10)) });
     t.is((await fs.stat(path.join(d, 'b'))).size, 10);
+    // Hashing alone: the same hash, and no file.
+    const before = (await fs.readdir(d)).length;
+    t.deepEqual(await hashChunk(src.fd, 1000, 1 << 20), { bytes: 1 << 20, hash: hashBytes(data.subarray(1000, 1000 + (1 << 20))) });
+    t.deepEqual(await hashChunk(src.fd, data.length - 10, 100), { bytes: 10, hash: hashBytes(data.subarray(-10)) });
+    t.is((await fs.readdir(d)).length, before);
+    await t.throwsAsync(storeChunk(src.fd, 0, 1, ''), { instanceOf: TypeError });
     await t.throwsAsync(storeChunk(src.fd, -1, 1, path.join(d, 'c')), { instanceOf: TypeError, message: /non-negative integers/ });
     await t.throwsAsync(storeChunk(src.fd, 0.5, 1, path.join(d, 'c')), { instanceOf: TypeError });
   } finally {
@@ -104,15 +110,37 @@ test('store-by-copy › stores every range under the hash of its bytes, duplicat
   t.deepEqual(await findFiles(store.root, TMP_MARK), []);
 });
 
+test('store-by-copy › hashing first, it writes only the chunks the store lacks', async (t) => {
+  const d = await dir(t);
+  const [a, b, c] = [crypto.randomBytes(1 << 20), crypto.randomBytes(300_001), crypto.randomBytes(1 << 20)];
+  const lengths = [a.length, b.length, c.length, a.length];
+  await fs.writeFile(path.join(d, 'v1'), Buffer.concat([a, b, c]));
+  await fs.writeFile(path.join(d, 'v2'), Buffer.concat([a, crypto.randomBytes(b.length), c, a]));
+  const store = new ObjectStore(path.join(d, 'store'));
+  await storeByCopy(new ObjectWriter(store), path.join(d, 'v1'), lengths.slice(0, 3), new Set(), () => {});
+  const seen: CopiedChunk[] = [];
+  const v2 = await fs.readFile(path.join(d, 'v2'));
+  const hashes = await storeByCopy(new ObjectWriter(store), path.join(d, 'v2'), lengths, new Set(), (x) => seen.push(x), true);
+  let pos = 0;
+  t.deepEqual(hashes, lengths.map((n) => hashBytes(v2.subarray(pos, (pos += n)))));
+  t.deepEqual(seen.filter((x) => x.isNew).map((x) => x.hash), [hashes[1]], 'only the changed chunk is new');
+  const objects = await storedObjects(store);
+  t.is(objects.size, 4);
+  for (const [h, bytes] of objects) t.is(hashBytes(bytes), h);
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+});
+
 test('store-by-copy › a file shorter or longer than its cuts fails, and stores nothing wrong', async (t) => {
   const d = await dir(t);
   const data = crypto.randomBytes(3 << 20);
   await fs.writeFile(path.join(d, 'file'), data);
   const store = new ObjectStore(path.join(d, 'store'));
-  const shrank = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [2 << 20, 2 << 20], new Set(), () => {});
-  await t.throwsAsync(shrank, { message: /shrank while it was being read/ });
-  const grew = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [1 << 20, 1 << 20], new Set(), () => {});
-  await t.throwsAsync(grew, { message: /grew while it was being read/ });
+  for (const hashFirst of [false, true]) {
+    const shrank = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [2 << 20, 2 << 20], new Set(), () => {}, hashFirst);
+    await t.throwsAsync(shrank, { message: /shrank while it was being read/ });
+    const grew = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [1 << 20, 1 << 20], new Set(), () => {}, hashFirst);
+    await t.throwsAsync(grew, { message: /grew while it was being read/ });
+  }
   for (const [h, bytes] of await storedObjects(store)) t.is(hashBytes(bytes), h, 'every stored object matches its name');
   t.deepEqual(await findFiles(store.root, TMP_MARK), []);
 });
