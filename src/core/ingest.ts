@@ -26,9 +26,17 @@ import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { nativeStore } from './store-chunk.js';
 import { ObjectWriter } from './object-writer.js';
-import { storeByCopy } from './store-by-copy.js';
+import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk } from './store-by-copy.js';
 import type { ObjectStore } from './store.js';
 import { REPO_DIR } from './repo.js';
+
+/** The ranges of a chunker's chunks, their sizes appended to `sizes` as they come. */
+async function* rangesOf(chunks: AsyncIterable<RawChunk>, sizes: number[]): AsyncGenerator<ChunkRange> {
+  for await (const c of chunks) {
+    sizes.push(c.data.length);
+    yield { offset: c.offset, size: c.data.length };
+  }
+}
 
 export interface IngestProgress {
   /** Bytes read and chunked so far. */
@@ -101,14 +109,16 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     for (const f of files) {
       const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
-      // A file with planned cuts goes into the store off the main thread (store-by-copy.ts); a new
-      // version of a file is hashed first, so that the chunks it shares with the last version (most of
-      // them) are never written at all.
-      if (lengths && opts.storeChunks !== false && nativeStore) {
-        entry.chunks = await writer.storeByCopy(f.abs, lengths, before.has(f.rel), opts.onProgress);
-        entry.sizes = [...lengths];
-        entry.size = lengths.reduce((a, b) => a + b, 0);
-        chunks += lengths.length;
+      // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
+      // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
+      // chunks it shares with the last version (most of them) are never written at all.
+      if (opts.storeChunks !== false && nativeStore) {
+        const hashFirst = before.has(f.rel);
+        if (lengths) entry.sizes = [...lengths];
+        const cuts = lengths ?? rangesOf(chunkFile(f.abs, chunker), entry.sizes);
+        entry.chunks = await writer.storeByCopy(f.abs, cuts, hashFirst, opts.onProgress);
+        entry.size = entry.sizes.reduce((a, b) => a + b, 0);
+        chunks += entry.chunks.length;
         entries.push(entry);
         continue;
       }
@@ -230,17 +240,23 @@ class BoundedWriter {
     this.inFlight.add(p);
   }
 
-  /** Stores a file's chunks through the addon (store-by-copy.ts), counted like add()'s; returns their hashes. */
-  async storeByCopy(file: string, lengths: number[], hashFirst: boolean, onProgress?: (p: IngestProgress) => void): Promise<string[]> {
+  /**
+   * Stores a file's chunks through the addon (store-by-copy.ts), counted like add()'s; returns their
+   * hashes. `cuts`: planned lengths, or ranges as a chunker finds them.
+   */
+  async storeByCopy(file: string, cuts: number[] | AsyncIterable<ChunkRange>, hashFirst: boolean, onProgress?: (p: IngestProgress) => void): Promise<string[]> {
     await this.flush(); // one file's writes at a time: a failure surfaces in the file that caused it
-    return storeByCopy(this.objects, file, lengths, this.seen, (c) => {
+    const onChunk = (c: CopiedChunk) => {
       if (c.isNew) {
         this.written++;
         this.progress.bytesNew += c.size;
       }
       this.progress.bytesDone += c.size;
       onProgress?.(this.progress);
-    }, hashFirst);
+    };
+    return Array.isArray(cuts)
+      ? storeByCopy(this.objects, file, cuts, this.seen, onChunk, hashFirst)
+      : storeRanges(this.objects, file, cuts, this.seen, onChunk, hashFirst);
   }
 
   async flush(): Promise<void> {

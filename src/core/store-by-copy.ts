@@ -6,7 +6,6 @@
 // the store lacks is stored, so the chunks it shares with the last version are never written.
 
 import fs from 'node:fs/promises';
-import { runBounded } from './bounded.js';
 import { hashChunk, storeChunk } from './store-chunk.js';
 import type { ObjectWriter } from './object-writer.js';
 
@@ -18,6 +17,12 @@ export interface CopiedChunk {
   size: number;
   /** False when the store (or this ingest, per `seen`) already had it. */
   isNew: boolean;
+}
+
+/** A chunk's place in its file. */
+export interface ChunkRange {
+  offset: number;
+  size: number;
 }
 
 /**
@@ -34,51 +39,80 @@ export async function storeByCopy(
   onChunk: (c: CopiedChunk) => void,
   hashFirst = false,
 ): Promise<string[]> {
-  const offsets: number[] = [];
+  const ranges: ChunkRange[] = [];
   let total = 0;
-  for (const n of lengths) {
-    offsets.push(total);
-    total += n;
+  for (const size of lengths) {
+    ranges.push({ offset: total, size });
+    total += size;
   }
-  const hashes = new Array<string>(lengths.length);
+  const hashes = await storeRanges(objects, file, ranges, seen, onChunk, hashFirst);
+  if ((await fs.stat(file)).size !== total) throw new Error(`${file} grew while it was being read`);
+  return hashes;
+}
+
+/**
+ * storeByCopy for cuts that come as they are found (FastCDC's, from chunkFile): each range is stored
+ * while the next are being looked for, CONCURRENCY at a time. The ranges must follow each other from
+ * offset 0; whoever finds them checks that they cover the file.
+ */
+export async function storeRanges(
+  objects: ObjectWriter,
+  file: string,
+  ranges: Iterable<ChunkRange> | AsyncIterable<ChunkRange>,
+  seen: Set<string>,
+  onChunk: (c: CopiedChunk) => void,
+  hashFirst = false,
+): Promise<string[]> {
+  const hashes: string[] = [];
   const src = await fs.open(file, 'r');
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  const storeOne = async (i: number, { offset, size }: ChunkRange) => {
+    let known: string | undefined;
+    if (hashFirst) {
+      const h = await hashChunk(src.fd, offset, size);
+      if (h.bytes !== size) throw new Error(`${file} shrank while it was being read`);
+      if (seen.has(h.hash) || (await objects.hasChunk(h.hash))) {
+        hashes[i] = h.hash;
+        onChunk({ hash: h.hash, size, isNew: false });
+        return;
+      }
+      known = h.hash;
+    }
+    const tmp = await objects.incomingPath();
+    let hash: string;
+    try {
+      const stored = await storeChunk(src.fd, offset, size, tmp);
+      if (stored.bytes !== size) throw new Error(`${file} shrank while it was being read`);
+      if (known !== undefined && stored.hash !== known) throw new Error(`${file} changed while it was being read`);
+      hash = stored.hash;
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    let isNew = false;
+    if (seen.has(hash)) await fs.rm(tmp, { force: true });
+    else {
+      seen.add(hash);
+      isNew = await objects.commit(tmp, hash);
+    }
+    hashes[i] = hash;
+    onChunk({ hash, size, isNew });
+  };
   try {
-    await runBounded([...lengths.keys()], CONCURRENCY, async (i) => {
-      const size = lengths[i]!;
-      let known: string | undefined;
-      if (hashFirst) {
-        const h = await hashChunk(src.fd, offsets[i]!, size);
-        if (h.bytes !== size) throw new Error(`${file} shrank while it was being read`);
-        if (seen.has(h.hash) || (await objects.hasChunk(h.hash))) {
-          hashes[i] = h.hash;
-          onChunk({ hash: h.hash, size, isNew: false });
-          return;
-        }
-        known = h.hash;
-      }
-      const tmp = await objects.incomingPath();
-      let hash: string;
-      try {
-        const stored = await storeChunk(src.fd, offsets[i]!, size, tmp);
-        if (stored.bytes !== size) throw new Error(`${file} shrank while it was being read`);
-        if (known !== undefined && stored.hash !== known) throw new Error(`${file} changed while it was being read`);
-        hash = stored.hash;
-      } catch (e) {
-        await fs.rm(tmp, { force: true });
-        throw e;
-      }
-      let isNew = false;
-      if (seen.has(hash)) await fs.rm(tmp, { force: true });
-      else {
-        seen.add(hash);
-        isNew = await objects.commit(tmp, hash);
-      }
-      hashes[i] = hash;
-      onChunk({ hash, size, isNew });
-    });
-    if ((await src.stat()).size !== total) throw new Error(`${file} grew while it was being read`);
+    let i = 0;
+    for await (const range of ranges) {
+      if (failure) break;
+      const job: Promise<void> = storeOne(i++, range)
+        .catch((error: unknown) => void (failure ??= { error }))
+        .finally(() => inFlight.delete(job));
+      inFlight.add(job);
+      if (inFlight.size >= CONCURRENCY) await Promise.race(inFlight);
+    }
   } finally {
+    await Promise.all(inFlight); // every job settles (and cleans up its temp) before the file closes
     await src.close();
   }
+  if (failure) throw failure.error;
   return hashes;
 }

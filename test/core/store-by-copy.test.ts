@@ -10,7 +10,8 @@ import test from 'ava';
 import { hashBytes } from '../../src/core/hash.js';
 import { ingestPath } from '../../src/core/ingest.js';
 import { ObjectWriter } from '../../src/core/object-writer.js';
-import { storeByCopy, type CopiedChunk } from '../../src/core/store-by-copy.js';
+import { storeByCopy, storeRanges, type CopiedChunk } from '../../src/core/store-by-copy.js';
+import { DEFAULT_CHUNKER, chunkFile } from '../../src/core/chunker.js';
 import { StoreChunkError, hashChunk, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
 import { ObjectStore, TMP_MARK } from '../../src/core/store.js';
 import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
@@ -127,6 +128,39 @@ test('store-by-copy › hashing first, it writes only the chunks the store lacks
   const objects = await storedObjects(store);
   t.is(objects.size, 4);
   for (const [h, bytes] of objects) t.is(hashBytes(bytes), h);
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+});
+
+test('store-by-copy › FastCDC cuts are stored as the chunker finds them, in file order', async (t) => {
+  const d = await dir(t);
+  const data = crypto.randomBytes(9 << 20);
+  await fs.writeFile(path.join(d, 'file'), data);
+  const sizes: number[] = [];
+  async function* cuts() {
+    for await (const c of chunkFile(path.join(d, 'file'), DEFAULT_CHUNKER)) {
+      sizes.push(c.data.length);
+      yield { offset: c.offset, size: c.data.length };
+    }
+  }
+  const store = new ObjectStore(path.join(d, 'store'));
+  const hashes = await storeRanges(new ObjectWriter(store), path.join(d, 'file'), cuts(), new Set(), () => {});
+  t.true(sizes.length > 3, `${sizes.length} chunks`);
+  let pos = 0;
+  t.deepEqual(hashes, sizes.map((n) => hashBytes(data.subarray(pos, (pos += n)))));
+  t.is(pos, data.length);
+  for (const [h, bytes] of await storedObjects(store)) t.is(hashBytes(bytes), h);
+  t.deepEqual(await findFiles(store.root, TMP_MARK), []);
+});
+
+test('store-by-copy › a failing chunker stops the stores, and leaves no temp', async (t) => {
+  const d = await dir(t);
+  await fs.writeFile(path.join(d, 'file'), crypto.randomBytes(4 << 20));
+  async function* cuts() {
+    for (let i = 0; i < 3; i++) yield { offset: i << 20, size: 1 << 20 };
+    throw new Error('the chunker failed');
+  }
+  const store = new ObjectStore(path.join(d, 'store'));
+  await t.throwsAsync(storeRanges(new ObjectWriter(store), path.join(d, 'file'), cuts(), new Set(), () => {}), { message: 'the chunker failed' });
   t.deepEqual(await findFiles(store.root, TMP_MARK), []);
 });
 
