@@ -26,7 +26,7 @@ import { addRemote } from '../src/api/remotes.js';
 import type { LiveServer } from '../test/servers/types.js';
 import { countingRemote } from './bench/counting-remote.js';
 import { generate, LAYOUTS, sizeOf, type Dataset, type Layout } from './bench/datasets.js';
-import { measure, settle, shellQuote, type Run } from './bench/measure.js';
+import { measure, settle, shellQuote, unsetForSteps, type Run } from './bench/measure.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'bin/run.js');
@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     await fs.rm(work, { recursive: true, force: true });
   }
   const out = table();
-  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}. add stores new files ${nativeStore ? 'through the addon (it is built)' : 'through user-space writes (the addon is not built)'}.`;
+  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}. add stores new files ${nativeStore ? 'through the addon (it is built)' : 'through user-space writes (the addon is not built)'}.${unsetForSteps.length ? ` Unset for every step: ${unsetForSteps.join(', ')} (scripts/bench/measure.ts says why).` : ''}`;
   console.log(`${header}\n\n${out}`);
   await fs.mkdir(path.dirname(flags.out), { recursive: true });
   let prev: Record<string, unknown> = {};

@@ -12,11 +12,21 @@ export interface Run {
   stdout: string;
 }
 
+/**
+ * Variables no step needs (every server is on loopback, over http or ssh) that tax one tool alone:
+ * NODE_EXTRA_CA_CERTS makes every Node process parse the file's certificates as it starts (the CLI
+ * started in 0.45-0.56 s with it, 0.35-0.40 s without, on the machine of 2026-11-23, which set it for
+ * its network proxy's CA). Unset for every step; the bench's header says so when it was set.
+ */
+const UNSET_FOR_STEPS = ['NODE_EXTRA_CA_CERTS'];
+export const unsetForSteps: string[] = UNSET_FOR_STEPS.filter((k) => process.env[k] !== undefined);
+const stepEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !UNSET_FOR_STEPS.includes(k)));
+
 export async function measure(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<Run> {
   const started = process.hrtime.bigint();
   const child = spawn('/usr/bin/time', ['-f', '@@rss %M', cmd, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: { ...stepEnv, ...opts.env },
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
