@@ -12,20 +12,28 @@ import { SftpStatus } from './wire.js';
 /** Bytes per read or write request: under OpenSSH's 256 KiB packet limit, so ssh2 never splits one. */
 const PIECE = 128 * 1024;
 /**
- * Requests kept in flight per transfer (4 MiB). A transfer holds 16 MiB of chunks in flight at most
+ * Read requests kept in flight per download (4 MiB). A transfer holds 16 MiB of chunks in flight at most
  * (src/sync/transfer.ts), so with 4 MiB chunks four objects move at once: 32 each keeps as many requests
  * in flight as sixteen 1 MiB chunks at 16 did. 1 GiB as 4 MiB objects, 4 at once
  * (`node dist/scripts/bench/pack-probe.js --server sftp --pack 4 --jobs 4 --rounds 2`): 193-200 MB/s at
  * 16, 207-229 MB/s at 32; peak memory the same.
  */
 const DEPTH = 32;
+/**
+ * Write requests kept in flight per upload (1 MiB). More only waits in ssh2's queue, copied into
+ * packets, for the SSH channel's window (OpenSSH's sshd opens 2 MiB per session): 1 GiB pushed to the
+ * loopback sshd, 4 uploads at once, alternating (`push` from the CLI, 3 rounds): 32 in flight 9.1-10.0 s,
+ * 6.5-6.7 user CPU-s, peak RSS 144-145 MB; 16: 7.3-8.5 s, 133-138 MB; 8: 6.5-8.1 s, 3.8-4.6 CPU-s,
+ * 127-134 MB; 4 and 2 about as 8.
+ */
+const WRITE_DEPTH = 8;
 
 /**
  * ssh2 deciphers every packet into a fresh Buffer and copies every write into new packets: a minor
- * collection every 2 MiB moved frees them (src/core/reclaim.ts). 1 GiB pulled from the loopback sshd,
- * alternating (`CKPTSYNC_RECLAIM=0` turns it off): peak RSS 147-157 -> 126-130 MB, 5.6-6.4 -> 3.9-4.5
- * user CPU-s; pushed: 152-161 -> 138-143 MB, for 5.7-6.0 -> 6.4-7.2 user CPU-s (why pushes pay and
- * pulls gain is not pinned down).
+ * collection every 2 MiB moved frees them (src/core/reclaim.ts). 1 GiB from and to the loopback sshd,
+ * alternating, off (`CKPTSYNC_RECLAIM=0`) and on: pulled, peak RSS 147-157 -> 126-130 MB, 5.6-6.4 ->
+ * 3.9-4.5 user CPU-s; pushed (WRITE_DEPTH 8), 150-154 -> 128-129 MB, 5.7-6.0 -> 3.6-3.9 user CPU-s,
+ * 7.1-7.9 -> 5.8-6.7 s. (At 32 writes in flight, pushes paid ~0.7 CPU-s for it instead.)
  */
 const reclaim = minorCollectionEvery(2 * 1024 * 1024);
 
@@ -90,7 +98,7 @@ export async function writeAll(sftp: SFTPWrapper, h: Buffer, data: Buffer | Read
     );
     pos += piece.length;
     inflight.add(p);
-    if (inflight.size >= DEPTH) await Promise.race(inflight);
+    if (inflight.size >= WRITE_DEPTH) await Promise.race(inflight);
     if (failed) throw failed;
   };
   const pieces = async (buf: Buffer) => {
