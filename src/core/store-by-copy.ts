@@ -70,7 +70,7 @@ export async function storeRanges(
   const storeOne = async (i: number, { offset, size }: ChunkRange) => {
     let known: string | undefined;
     if (hashFirst) {
-      const h = await hashChunk(src.fd, offset, size);
+      const h = await hashChunk(src.fd, offset, size, file);
       if (h.bytes !== size) throw new Error(`${file} shrank while it was being read`);
       if (seen.has(h.hash) || (await objects.hasChunk(h.hash))) {
         hashes[i] = h.hash;
@@ -82,7 +82,7 @@ export async function storeRanges(
     const tmp = await objects.incomingPath();
     let hash: string;
     try {
-      const stored = await storeChunk(src.fd, offset, size, tmp);
+      const stored = await storeChunk(src.fd, offset, size, tmp, file);
       if (stored.bytes !== size) throw new Error(`${file} shrank while it was being read`);
       if (known !== undefined && stored.hash !== known) throw new Error(`${file} changed while it was being read`);
       hash = stored.hash;

@@ -27,10 +27,10 @@ export const nativeStore: boolean = native !== null;
 
 const { ENOSYS } = os.constants.errno;
 
-/** Worded as Node words a failed system call ("ENOSPC: no space left on device, storing a chunk into ..."). */
+/** Worded as Node words a failed system call ("ENOSPC: no space left on device, writing PATH"). */
 export class StoreChunkError extends Error {
   readonly code: string;
-  /** `doing`: what failed, e.g. "storing a chunk into PATH". */
+  /** `doing`: what failed, e.g. "writing PATH". */
   constructor(errno: number, doing: string) {
     const [code, text] = util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
     super(`${code}: ${text}, ${doing}`);
@@ -48,27 +48,28 @@ export interface StoredChunk {
 /**
  * Creates `path` (it must not exist) and fills it with `length` bytes of fdIn from offsetIn, hashing
  * each piece from the very buffer it is written from: the hash is the new file's, whatever the input
- * does meanwhile (manifest-spec.md §7).
+ * does meanwhile (manifest-spec.md §7). `source` names the input in errors.
  */
-export function storeChunk(fdIn: number, offsetIn: number, length: number, path: string): Promise<StoredChunk> {
+export function storeChunk(fdIn: number, offsetIn: number, length: number, path: string, source = `file descriptor ${fdIn}`): Promise<StoredChunk> {
   if (path === '') return Promise.reject(new TypeError('storeChunk needs a path'));
-  return run(fdIn, offsetIn, length, path);
+  return run(fdIn, offsetIn, length, path, source);
 }
 
 /** Only hashes `length` bytes of fdIn from offsetIn, on the thread pool like storeChunk. */
-export function hashChunk(fdIn: number, offsetIn: number, length: number): Promise<StoredChunk> {
-  return run(fdIn, offsetIn, length, '');
+export function hashChunk(fdIn: number, offsetIn: number, length: number, source = `file descriptor ${fdIn}`): Promise<StoredChunk> {
+  return run(fdIn, offsetIn, length, '', source);
 }
 
-async function run(fdIn: number, offsetIn: number, length: number, path: string): Promise<StoredChunk> {
-  const doing = path ? `storing a chunk into ${path}` : `hashing a chunk of file descriptor ${fdIn}`;
-  if (!native) throw new StoreChunkError(ENOSYS, doing);
+async function run(fdIn: number, offsetIn: number, length: number, path: string, source: string): Promise<StoredChunk> {
+  if (!native) throw new StoreChunkError(ENOSYS, path ? `writing ${path}` : `reading ${source}`);
   const digest = Buffer.alloc(32);
   try {
     const bytes = await native.storeChunk(fdIn, offsetIn, length, path, digest);
     return { bytes, hash: digest.toString('hex') };
   } catch (e) {
-    const errno = (e as { errno?: number }).errno;
-    throw errno === undefined ? e : new StoreChunkError(errno, doing);
+    const { errno, syscall } = e as { errno?: number; syscall?: string };
+    if (errno === undefined) throw e;
+    // The addon says which side failed: reading the input, or creating and writing the new file.
+    throw new StoreChunkError(errno, syscall === 'read' ? `reading ${source}` : `writing ${path}`);
   }
 }

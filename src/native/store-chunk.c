@@ -61,7 +61,8 @@ napi_status napi_delete_reference(napi_env, napi_ref);
 typedef struct {
   int in;
   int64_t offIn, length, stored;
-  int err; /* errno of the failed call, 0 when none */
+  int err;       /* errno of the failed call, 0 when none */
+  int readFailed; /* whether that call read the input (else it made or wrote the new file) */
   char *path;            /* the file to create; "" to only hash */
   unsigned char *digest; /* the caller's 32 bytes, kept alive by `ref` */
   napi_ref ref;
@@ -106,7 +107,7 @@ static void executeStore(napi_env env, void *data) {
     int64_t want = j->length - j->stored < PIECE ? j->length - j->stored : PIECE;
     ssize_t n = pread(j->in, buf, (size_t)want, j->offIn + j->stored);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) j->err = errno;
+    if (n < 0) j->err = errno, j->readFailed = 1;
     if (n <= 0) break;
     blake3_hasher_update(&hasher, buf, (size_t)n);
     if (!hashOnly) writeAll(out, buf, (size_t)n, &j->err);
@@ -122,11 +123,13 @@ static void complete(napi_env env, napi_status status, void *data) {
   if (j->ref != NULL) napi_delete_reference(env, j->ref);
   free(j->path);
   if (j->err != 0 || status != 0) {
-    napi_value msg, errnoValue, error;
+    napi_value msg, errnoValue, syscall, error;
     napi_create_string_utf8(env, "storing a chunk failed", NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, NULL, msg, &error);
     napi_create_int32(env, j->err != 0 ? j->err : EIO, &errnoValue);
     napi_set_named_property(env, error, "errno", errnoValue);
+    napi_create_string_utf8(env, j->readFailed ? "read" : "write", NAPI_AUTO_LENGTH, &syscall);
+    napi_set_named_property(env, error, "syscall", syscall);
     napi_reject_deferred(env, j->deferred, error);
   } else {
     napi_create_double(env, (double)j->stored, &v);

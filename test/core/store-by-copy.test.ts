@@ -31,11 +31,23 @@ async function storedObjects(store: ObjectStore): Promise<Map<string, Buffer>> {
   return out;
 }
 
-test('store-chunk › a failure names its errno, worded as Node words system errors', async (t) => {
+test('store-chunk › a failure names its errno and the file it was reading or writing, worded as Node words system errors', async (t) => {
   const d = await dir(t);
-  const e = await t.throwsAsync(storeChunk(987654, 0, 3, path.join(d, 'x')), { instanceOf: StoreChunkError });
-  t.is(e?.code, 'EBADF');
-  t.is(e?.message, `EBADF: bad file descriptor, storing a chunk into ${path.join(d, 'x')}`);
+  const bad = await t.throwsAsync(storeChunk(987654, 0, 3, path.join(d, 'x'), 'model.safetensors'), { instanceOf: StoreChunkError });
+  t.is(bad?.code, 'EBADF');
+  t.is(bad?.message, 'EBADF: bad file descriptor, reading model.safetensors');
+  const hashing = await t.throwsAsync(hashChunk(987654, 0, 3, 'model.safetensors'), { instanceOf: StoreChunkError });
+  t.is(hashing?.message, 'EBADF: bad file descriptor, reading model.safetensors');
+  // The new file cannot be made: its directory is missing.
+  await fs.writeFile(path.join(d, 'src'), 'abc');
+  const src = await fs.open(path.join(d, 'src'), 'r');
+  try {
+    const missing = path.join(d, 'no-such-dir', 'x');
+    const e = await t.throwsAsync(storeChunk(src.fd, 0, 3, missing, 'src'), { instanceOf: StoreChunkError });
+    t.is(e?.message, `ENOENT: no such file or directory, writing ${missing}`);
+  } finally {
+    await src.close();
+  }
 });
 
 test('store-chunk › creates the file, fills it with the range and returns the BLAKE3 of what it wrote', async (t) => {
