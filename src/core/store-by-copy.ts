@@ -1,9 +1,10 @@
-// The local store's copy of a file whose cuts are planned (tensor-aware, manifest-spec.md §2.2-2.4),
-// made off the main thread: each chunk's range is written into a temp object and hashed from the very
-// buffer it was written from (store-chunk.ts), and the temp is renamed to its hash (§7). What is hashed
-// is what was stored, so a file that changes meanwhile can never put wrong bytes under a hash; it only
-// makes the add fail. For a new version of a file (hashFirst), each chunk is hashed first, and only one
-// the store lacks is stored, so the chunks it shares with the last version are never written.
+// The local store's copy of a file's chunks, whether its cuts are planned (tensor-aware,
+// manifest-spec.md §2.2-2.4) or found by FastCDC as it reads (storeRanges), made off the main thread:
+// each chunk's range is written into a temp object and hashed from the very buffer it was written from
+// (store-chunk.ts), and the temp is renamed to its hash (§7). What is hashed is what was stored, so a
+// file that changes meanwhile can never put wrong bytes under a hash; it only makes the add fail. For
+// a new version of a file (hashFirst), each chunk is hashed first and stored only if the store lacks
+// it, so the chunks it shares with the last version are never written.
 
 import fs from 'node:fs/promises';
 import { hashChunk, storeChunk } from './store-chunk.js';
