@@ -123,9 +123,9 @@ test.serial('add killed at random moments completes when run again, and the stor
   });
 });
 
-test.serial('add of new safetensors files (stored by kernel copy) killed at random moments completes when run again', async (t) => {
-  // Files new to their name, with planned cuts, enter the store through objects/incoming.tmp-* and are
-  // hashed from that copy (src/core/store-by-copy.ts): a kill may land between copy, hash and rename.
+test.serial('add of new safetensors files (stored through the addon) killed at random moments completes when run again', async (t) => {
+  // Files new to their name, with planned cuts, enter the store through objects/incoming.tmp-*, hashed
+  // as they are written (src/core/store-by-copy.ts): a kill may land between write, hash and rename.
   const dirOf = (i: number) => path.join(world.a, `st-${i}`);
   await crashLoop(t, 'add-new', world.a, (i) => ['add', `st-${i}`, '--name', `st-${i}`], async (i) => {
     // Large enough that storing it is most of the command's time, so that most kills land mid-copy.
