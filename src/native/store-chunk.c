@@ -95,10 +95,13 @@ static void executeStore(napi_env env, void *data) {
    */
   static __thread unsigned char *buf;
   if (buf == NULL) buf = malloc(PIECE);
-  int hashOnly = j->path[0] == '\0';
-  int out = buf == NULL ? -1 : hashOnly ? -2 : open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (out == -1) {
-    j->err = buf == NULL ? ENOMEM : errno;
+  if (buf == NULL) {
+    j->err = ENOMEM;
+    return;
+  }
+  int hashOnly = j->path[0] == '\0', out = -1;
+  if (!hashOnly && (out = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
+    j->err = errno;
     return;
   }
   blake3_hasher hasher;
