@@ -6,6 +6,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, UnsafePathError } from '../errors.js';
 import type { Manifest, ManifestFile } from './manifest.js';
+import { runBounded } from './bounded.js';
+import { nativeStore } from './store-chunk.js';
 import { tempPathFor, type ObjectStore } from './store.js';
 import { removeStaleTemps } from './temps.js';
 
@@ -35,11 +37,22 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   for (const f of manifest.files) {
     const { target, tmp, fh } = await openTemp(manifest, absDest, f, swept);
     try {
-      await forEachOrdered(f.chunks, opts.readAhead ?? 8, (h) => store.get('chunk', h), async (data) => {
-        await fh.write(data);
-        done += data.length;
-        opts.onProgress?.(done, total);
-      });
+      if (nativeStore) {
+        // Each chunk written at its offset by one thread-pool job that hashes it as it goes (store-chunk.ts).
+        const offsets: number[] = [];
+        f.sizes.reduce((at, n) => (offsets.push(at), at + n), 0);
+        await runBounded(f.chunks.map((h, i) => i), 4, async (i) => {
+          await store.writeChunkTo(f.chunks[i]!, f.sizes[i]!, { fd: fh.fd, offset: offsets[i]!, name: tmp });
+          done += f.sizes[i]!;
+          opts.onProgress?.(done, total);
+        });
+      } else {
+        await forEachOrdered(f.chunks, opts.readAhead ?? 8, (h) => store.get('chunk', h), async (data) => {
+          await fh.write(data);
+          done += data.length;
+          opts.onProgress?.(done, total);
+        });
+      }
       await fh.close();
       await fs.chmod(tmp, f.mode || 0o644);
       await fs.rename(tmp, target);

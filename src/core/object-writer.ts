@@ -33,6 +33,18 @@ export class ObjectWriter {
     return true;
   }
 
+  /** A temp path beside an object's place (its directory made) for a caller that fills it itself, then place()s it. */
+  async tempFor(kind: ObjectKind, hash: string): Promise<string> {
+    const dest = this.store.pathOf(kind, hash);
+    await this.ensureDir(path.dirname(dest));
+    return tempPathFor(dest);
+  }
+
+  /** Renames a filled temp from tempFor() into its object's place (the caller checked the hash). */
+  async place(tmp: string, kind: ObjectKind, hash: string): Promise<void> {
+    await fs.rename(tmp, this.store.pathOf(kind, hash));
+  }
+
   /** Whether the store holds this chunk. */
   hasChunk(hash: string): Promise<boolean> {
     return this.store.has('chunk', hash);

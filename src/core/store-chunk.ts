@@ -1,14 +1,15 @@
-// A chunk of a file into the local store in one thread-pool job (src/native/store-chunk.c): the range
-// is read, hashed with BLAKE3 and written to a new file piece by piece from one small buffer, so both
-// cores work and no chunk-sized buffer or user-space write of 4 MiB is involved (README,
-// "Dependencies"). Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
+// A chunk into the local store in one thread-pool job (src/native/store-chunk.c): a range of a file (or
+// a chunk in memory) is hashed with BLAKE3 and written to a new file piece by piece, 256 KiB at a time,
+// optionally to a checkout's temp file too, so both cores work and no user-space write of 4 MiB is
+// involved (README, "Dependencies"). Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
 
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import util from 'node:util';
 
 interface Addon {
-  storeChunk(fdIn: number, offsetIn: number, length: number, path: string, digest: Buffer): Promise<number>;
+  storeChunk(fdIn: number, offsetIn: number, length: number, path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
+  landChunk(buffers: Uint8Array[], path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
 }
 
 function load(): Addon | null {
@@ -45,31 +46,48 @@ export interface StoredChunk {
   hash: string;
 }
 
+/** A second place the bytes go: `fd` at `offset` (a checkout's temp file), named `name` in errors. */
+export interface AlsoWrite {
+  fd: number;
+  offset: number;
+  name: string;
+}
+
 /**
  * Creates `path` (it must not exist) and fills it with `length` bytes of fdIn from offsetIn, hashing
  * each piece from the very buffer it is written from: the hash is the new file's, whatever the input
- * does meanwhile (manifest-spec.md §7). `source` names the input in errors.
+ * does meanwhile (manifest-spec.md §7). `source` names the input in errors; with `also`, every piece
+ * is written there too.
  */
-export function storeChunk(fdIn: number, offsetIn: number, length: number, path: string, source = `file descriptor ${fdIn}`): Promise<StoredChunk> {
+export function storeChunk(fdIn: number, offsetIn: number, length: number, path: string, source = `file descriptor ${fdIn}`, also?: AlsoWrite): Promise<StoredChunk> {
   if (path === '') return Promise.reject(new TypeError('storeChunk needs a path'));
-  return run(fdIn, offsetIn, length, path, source);
+  return run((a, digest) => a.storeChunk(fdIn, offsetIn, length, path, digest, also?.fd ?? -1, also?.offset ?? 0), { path, source, also });
 }
 
-/** Only hashes `length` bytes of fdIn from offsetIn, on the thread pool like storeChunk. */
-export function hashChunk(fdIn: number, offsetIn: number, length: number, source = `file descriptor ${fdIn}`): Promise<StoredChunk> {
-  return run(fdIn, offsetIn, length, '', source);
+/** Only hashes `length` bytes of fdIn from offsetIn (and with `also` writes them there), on the thread pool like storeChunk. */
+export function hashChunk(fdIn: number, offsetIn: number, length: number, source = `file descriptor ${fdIn}`, also?: AlsoWrite): Promise<StoredChunk> {
+  return run((a, digest) => a.storeChunk(fdIn, offsetIn, length, '', digest, also?.fd ?? -1, also?.offset ?? 0), { path: '', source, also });
 }
 
-async function run(fdIn: number, offsetIn: number, length: number, path: string, source: string): Promise<StoredChunk> {
-  if (!native) throw new StoreChunkError(ENOSYS, path ? `writing ${path}` : `reading ${source}`);
+/**
+ * Hashes bytes in memory (a downloaded chunk, as the pieces it arrived in) on the thread pool, writing
+ * each 256 KiB piece right after hashing it to a new file at `path` (unless "") and to `also`. The
+ * caller compares the hash before it renames anything into place.
+ */
+export function landChunk(data: Uint8Array[], path: string, also?: AlsoWrite): Promise<StoredChunk> {
+  return run((a, digest) => a.landChunk(data, path, digest, also?.fd ?? -1, also?.offset ?? 0), { path, source: 'memory', also });
+}
+
+async function run(call: (a: Addon, digest: Buffer) => Promise<number>, names: { path: string; source: string; also?: AlsoWrite }): Promise<StoredChunk> {
+  if (!native) throw new StoreChunkError(ENOSYS, names.path ? `writing ${names.path}` : `reading ${names.source}`);
   const digest = Buffer.alloc(32);
   try {
-    const bytes = await native.storeChunk(fdIn, offsetIn, length, path, digest);
+    const bytes = await call(native, digest);
     return { bytes, hash: digest.toString('hex') };
   } catch (e) {
-    const { errno, syscall } = e as { errno?: number; syscall?: string };
+    const { errno, side } = e as { errno?: number; side?: string };
     if (errno === undefined) throw e;
-    // The addon says which side failed: reading the input, or creating and writing the new file.
-    throw new StoreChunkError(errno, syscall === 'read' ? `reading ${source}` : `writing ${path}`);
+    // The addon says which side failed: reading the input, the new file, or the second output.
+    throw new StoreChunkError(errno, side === 'r' ? `reading ${names.source}` : side === 'f' ? `writing ${names.also?.name}` : `writing ${names.path}`);
   }
 }

@@ -10,6 +10,7 @@ import type { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
 import { hashBytes } from './hash.js';
 import { readFully } from './file-io.js';
+import { hashChunk, type AlsoWrite, type StoredChunk } from './store-chunk.js';
 import { removeStaleTemps, TMP_MARK } from './temps.js';
 
 export type ObjectKind = 'chunk' | 'manifest';
@@ -106,14 +107,40 @@ export class ObjectStore {
   /** Checks bytes read from the store against their hash; a corrupt object is removed (IntegrityError). */
   async verifyObject(kind: ObjectKind, hash: string, data: Uint8Array): Promise<void> {
     const actual = hashBytes(data);
-    if (actual !== hash) {
-      // Removed so that the next pull, which skips objects already present, fetches it again.
-      await this.remove(kind, hash);
-      throw new IntegrityError(`corrupt ${kind} ${hash} in the local store (its content hashes to ${actual}); removed it, run 'ckptsync pull' to fetch it again`, {
-        hash,
-        path: this.pathOf(kind, hash),
-      });
+    if (actual !== hash) await this.corrupt(kind, hash, `its content hashes to ${actual}`);
+  }
+
+  /**
+   * Writes a chunk's `size` bytes at `out` (a checkout's temp file) in one thread-pool job that hashes
+   * each piece as it writes it (store-chunk.ts; only where `nativeStore`). A corrupt object is removed
+   * (IntegrityError) after its bytes went out: the caller then removes its temp file, as for any failure.
+   */
+  async writeChunkTo(hash: string, size: number, out: AlsoWrite): Promise<void> {
+    const file = this.pathOf('chunk', hash);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(file, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`chunk ${hash} is not in the local store`, { hash });
+      throw e;
     }
+    let r: StoredChunk;
+    try {
+      r = await hashChunk(fh.fd, 0, size, file, out);
+    } finally {
+      await fh.close();
+    }
+    if (r.bytes !== size) await this.corrupt('chunk', hash, `it holds ${r.bytes} of its ${size} bytes`);
+    if (r.hash !== hash) await this.corrupt('chunk', hash, `its content hashes to ${r.hash}`);
+  }
+
+  private async corrupt(kind: ObjectKind, hash: string, why: string): Promise<never> {
+    // Removed so that the next pull, which skips objects already present, fetches it again.
+    await this.remove(kind, hash);
+    throw new IntegrityError(`corrupt ${kind} ${hash} in the local store (${why}); removed it, run 'ckptsync pull' to fetch it again`, {
+      hash,
+      path: this.pathOf(kind, hash),
+    });
   }
 
   /** Removes an object (gc, repair of a corrupt object). */

@@ -15,11 +15,12 @@ import { manifestChunks, type Manifest, type ManifestFile } from '../core/manife
 import { openTemp, prepareDest, targetOf } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
+import { landChunk, nativeStore } from '../core/store-chunk.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { findSeeds, SeedReader, type SeedPiece } from './seed.js';
-import { downloadChunk, remoteBases, type FetchOptions, type FetchResult } from './pull.js';
+import { downloadChunk, remoteBases, verifyChunk, type FetchOptions, type FetchResult } from './pull.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface FetchCheckoutOptions extends FetchOptions {
@@ -98,6 +99,23 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     }
     return o;
   };
+  /**
+   * Writes a chunk at its offset in the temp file and, with keepIt, to a temp object, hashing each piece
+   * as it goes on the thread pool (landChunk); the object is renamed into place only once the hash
+   * matches. A mismatch (a corrupt download) throws, and the failed pull removes the temp file.
+   */
+  const land = async (o: OpenFile, p: Piece, data: Buffer[], keepIt: boolean): Promise<true> => {
+    const tmp = keepIt ? await objects.tempFor('chunk', p.hash) : '';
+    try {
+      const r = await landChunk(data, tmp, { fd: o.fh.fd, offset: p.offset, name: o.tmp });
+      verifyChunk(remote, p.hash, p.size, r.bytes, r.hash);
+      if (tmp) await objects.place(tmp, 'chunk', p.hash);
+    } catch (e) {
+      if (tmp) await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    return true;
+  };
   const finish = async (file: ManifestFile, o: OpenFile) => {
     await o.fh.close();
     await fs.chmod(o.tmp, file.mode || 0o644);
@@ -121,6 +139,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         let data: Buffer[];
         let release = () => {};
         let fromSeed = false;
+        let landed = false;
         const pending = downloads.get(p.hash);
         if (missing.has(p.hash) && !pending) {
           let stored!: () => void;
@@ -137,9 +156,12 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
               progress.bytesSkipped -= p.size;
               progress.objectsToMove++;
             }
-            ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool, bases))); // verified before any byte is used
-            if (keep || repeated.has(p.hash)) await objects.write('chunk', p.hash, data, false);
-            else notStored.push(p.hash);
+            // Verified before any byte is used: here, or with the addon as it is written (land).
+            ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool, bases, !nativeStore)));
+            const keepIt = keep || repeated.has(p.hash);
+            if (nativeStore) landed = await land(o, p, data, keepIt);
+            else if (keepIt) await objects.write('chunk', p.hash, data, false);
+            if (!keepIt) notStored.push(p.hash);
             stored();
             fromSeed = seeded !== null;
           } catch (e) {
@@ -155,12 +177,18 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           opts.onProgress?.(progress);
         } else {
           if (pending) await pending;
-          const stored = await repo.store.getPooled('chunk', p.hash, p.size, pool); // verified as read
-          data = [stored.data];
-          release = stored.release;
+          if (nativeStore) {
+            await repo.store.writeChunkTo(p.hash, p.size, { fd: o.fh.fd, offset: p.offset, name: o.tmp }); // verified as written
+            data = [];
+            landed = true;
+          } else {
+            const stored = await repo.store.getPooled('chunk', p.hash, p.size, pool); // verified as read
+            data = [stored.data];
+            release = stored.release;
+          }
         }
         try {
-          await writevAll(o.fh, data, p.offset);
+          if (!landed) await writevAll(o.fh, data, p.offset);
         } finally {
           release();
         }

@@ -76,11 +76,13 @@ export function remoteBases(repo: Repository, remote: Remote): BaseReader {
 /**
  * Downloads a chunk and verifies it against its hash and size before returning its bytes. A driver that
  * reads without a stream fills a buffer from `pool`; otherwise the pieces are kept as they arrived. With
- * `bases`, a chunk the remote holds only as a delta (spec §8a) is rebuilt from it.
+ * `bases`, a chunk the remote holds only as a delta (spec §8a) is rebuilt from it. With `hashed` false
+ * only the size is checked: the caller hashes the bytes as it writes them (landChunk) and checks the
+ * hash with verifyChunk before it renames anything into place.
  */
-export async function downloadChunk(remote: Remote, h: string, expected: number, pool?: BufferPool, bases?: BaseReader): Promise<DownloadedChunk> {
+export async function downloadChunk(remote: Remote, h: string, expected: number, pool?: BufferPool, bases?: BaseReader, hashed = true): Promise<DownloadedChunk> {
   try {
-    return await downloadWhole(remote, h, expected, pool);
+    return await downloadWhole(remote, h, expected, pool, hashed);
   } catch (e) {
     if (!bases || (e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
     const data = await readChunkFromDelta(remote, h, expected, bases);
@@ -89,33 +91,34 @@ export async function downloadChunk(remote: Remote, h: string, expected: number,
   }
 }
 
-async function downloadWhole(remote: Remote, h: string, expected: number, pool?: BufferPool): Promise<DownloadedChunk> {
+async function downloadWhole(remote: Remote, h: string, expected: number, pool?: BufferPool, hashed = true): Promise<DownloadedChunk> {
   if (pool && remote.readInto) {
     // One byte of room beyond the expected size, so an object that is too long is noticed.
     const buf = pool.take(expected + 1);
     try {
       const n = await remote.readInto(keyOf({ kind: 'chunk', name: h }), buf);
       const data = buf.subarray(0, n);
-      verifyChunk(remote, h, expected, n, n > expected ? '(longer than expected)' : createHasher().update(data).digest());
+      if (hashed || n !== expected) verifyChunk(remote, h, expected, n, n > expected ? '(longer than expected)' : createHasher().update(data).digest());
       return { data: [data], release: () => pool.release(buf) };
     } catch (e) {
       pool.release(buf);
       throw e;
     }
   }
-  return { data: await streamChunk(remote, h, expected), release: () => {} };
+  return { data: await streamChunk(remote, h, expected, hashed), release: () => {} };
 }
 
-function verifyChunk(remote: Remote, h: string, expected: number, size: number, actual: string): void {
+/** Throws IntegrityError unless a downloaded chunk has the expected size and hash. */
+export function verifyChunk(remote: Remote, h: string, expected: number, size: number, actual: string): void {
   if (actual !== h || size !== expected) {
     throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
   }
 }
 
-async function streamChunk(remote: Remote, h: string, expected: number): Promise<Buffer[]> {
-  // Hashed as it arrives and kept as the received pieces: no second copy of the chunk.
+async function streamChunk(remote: Remote, h: string, expected: number, hashed: boolean): Promise<Buffer[]> {
+  // Hashed as it arrives (unless the caller hashes) and kept as the received pieces: no second copy.
   const stream = await remote.get(keyOf({ kind: 'chunk', name: h }));
-  const hasher = createHasher();
+  const hasher = hashed ? createHasher() : null;
   const parts: Buffer[] = [];
   let size = 0;
   for await (const part of stream) {
@@ -125,9 +128,9 @@ async function streamChunk(remote: Remote, h: string, expected: number): Promise
       stream.destroy();
       break;
     }
-    hasher.update(b);
+    hasher?.update(b);
     parts.push(b);
   }
-  verifyChunk(remote, h, expected, size, size > expected ? '(longer than expected)' : hasher.digest());
+  if (hasher || size !== expected) verifyChunk(remote, h, expected, size, size > expected ? '(longer than expected)' : (hasher?.digest() ?? '(shorter than expected)'));
   return parts;
 }

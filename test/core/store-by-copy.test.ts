@@ -1,7 +1,8 @@
 // The addon's path into the local store (src/core/store-by-copy.ts, src/native/store-chunk.c): exact
 // ranges, BLAKE3 as its official vectors say, the bytes stored are the bytes hashed, duplicates stored
 // once, and a file that changes while it is added fails the add without leaving a temp or a wrong
-// object behind.
+// object behind. Pulls land downloaded chunks (landChunk) and checkouts write stored ones
+// (writeChunkTo) through the same job.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -12,7 +13,8 @@ import { ingestPath } from '../../src/core/ingest.js';
 import { ObjectWriter } from '../../src/core/object-writer.js';
 import { storeByCopy, storeRanges, type CopiedChunk } from '../../src/core/store-by-copy.js';
 import { DEFAULT_CHUNKER, chunkFile } from '../../src/core/chunker.js';
-import { StoreChunkError, hashChunk, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
+import { IntegrityError, NotFoundError } from '../../src/errors.js';
+import { StoreChunkError, hashChunk, landChunk, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
 import { ObjectStore, TMP_MARK } from '../../src/core/store.js';
 import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
 import { findFiles, tempDir } from '../helpers.js';
@@ -96,6 +98,69 @@ test("store-chunk › hashes match BLAKE3's official test vectors", async (t) =>
   } finally {
     await src.close();
   }
+});
+
+test('land-chunk › hashes buffers in memory as it writes them to a new file and at an offset of another, BLAKE3 as its vectors say', async (t) => {
+  const d = await dir(t);
+  const out = await fs.open(path.join(d, 'target'), 'w+');
+  try {
+    // Pieces as they come off a network (uneven, some empty, some longer than the addon's 256 KiB).
+    const data = crypto.randomBytes((600 << 10) + 3);
+    const parts = [data.subarray(0, 1), data.subarray(1, 1), data.subarray(1, 70_000), data.subarray(70_000, 400_000), data.subarray(400_000)];
+    const r = await landChunk(parts, path.join(d, 'obj'), { fd: out.fd, offset: 5000, name: 'target' });
+    t.deepEqual(r, { bytes: data.length, hash: hashBytes(data) });
+    t.true((await fs.readFile(path.join(d, 'obj'))).equals(data), 'the new file holds the bytes');
+    const target = await fs.readFile(path.join(d, 'target'));
+    t.is(target.length, 5000 + data.length);
+    t.true(target.subarray(5000).equals(data), 'the second output holds them at its offset');
+    t.true(target.subarray(0, 5000).equals(Buffer.alloc(5000)), 'and nothing before it');
+    // Without a new file: the second output only; without either: the hash only.
+    t.deepEqual(await landChunk([data.subarray(0, 10)], '', { fd: out.fd, offset: 0, name: 'target' }), { bytes: 10, hash: hashBytes(data.subarray(0, 10)) });
+    t.true((await fs.readFile(path.join(d, 'target'))).subarray(0, 10).equals(data.subarray(0, 10)));
+    const longest = Math.max(...VECTORS.map(([n]) => n));
+    const vectorInput = Buffer.from(input(longest));
+    for (const [len, want] of VECTORS) t.is((await landChunk([vectorInput.subarray(0, len)], '')).hash, want, `input_len ${len}`);
+    await t.throwsAsync(landChunk([data], path.join(d, 'obj')), { instanceOf: StoreChunkError, message: /^EEXIST: .*, writing .*obj$/ });
+    await t.throwsAsync(landChunk(['x' as unknown as Uint8Array], ''), { instanceOf: TypeError, message: /array of buffers/ });
+  } finally {
+    await out.close();
+  }
+  // A second output that cannot be written names itself.
+  const readOnly = await fs.open(path.join(d, 'target'), 'r');
+  try {
+    const e = await t.throwsAsync(landChunk([Buffer.from('abc')], path.join(d, 'obj2'), { fd: readOnly.fd, offset: 0, name: 'model.safetensors.tmp' }), { instanceOf: StoreChunkError });
+    t.is(e?.message, 'EBADF: bad file descriptor, writing model.safetensors.tmp');
+    const h = await t.throwsAsync(hashChunk(readOnly.fd, 0, 3, 'target', { fd: readOnly.fd, offset: 0, name: 'out' }), { instanceOf: StoreChunkError });
+    t.is(h?.message, 'EBADF: bad file descriptor, writing out');
+  } finally {
+    await readOnly.close();
+  }
+});
+
+test('store › writeChunkTo writes a stored chunk at an offset, verified as it goes; a corrupt one is removed and named', async (t) => {
+  const d = await dir(t);
+  const store = new ObjectStore(path.join(d, 'store'));
+  const good = crypto.randomBytes(300_000);
+  const bad = crypto.randomBytes(1000);
+  await new ObjectWriter(store).write('chunk', hashBytes(good), good);
+  await new ObjectWriter(store).write('chunk', hashBytes(bad), bad);
+  const flipped = Buffer.from(bad);
+  flipped[500]! ^= 1;
+  await fs.writeFile(store.pathOf('chunk', hashBytes(bad)), flipped);
+  const out = await fs.open(path.join(d, 'target'), 'w');
+  try {
+    await store.writeChunkTo(hashBytes(good), good.length, { fd: out.fd, offset: 10, name: 'target' });
+    const e = await t.throwsAsync(store.writeChunkTo(hashBytes(bad), bad.length, { fd: out.fd, offset: 1_000_000, name: 'target' }), { instanceOf: IntegrityError });
+    t.regex(e!.message, new RegExp(`^corrupt chunk ${hashBytes(bad)} in the local store \\(its content hashes to ${hashBytes(flipped)}\\)`));
+    t.false(await store.has('chunk', hashBytes(bad)), 'the corrupt object is removed, so that a pull fetches it again');
+    await t.throwsAsync(store.writeChunkTo(hashBytes(bad), bad.length, { fd: out.fd, offset: 1_000_000, name: 'target' }), { instanceOf: NotFoundError });
+    // A stored chunk shorter than the manifest says is corrupt too.
+    const e2 = await t.throwsAsync(store.writeChunkTo(hashBytes(good), good.length + 1, { fd: out.fd, offset: 1_000_000, name: 'target' }), { instanceOf: IntegrityError });
+    t.regex(e2!.message, /it holds 300000 of its 300001 bytes/);
+  } finally {
+    await out.close();
+  }
+  t.true((await fs.readFile(path.join(d, 'target'))).subarray(10, 10 + good.length).equals(good));
 });
 
 test('store-by-copy › stores every range under the hash of its bytes, duplicates once, no temp left', async (t) => {
