@@ -116,6 +116,19 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     }
     return true;
   };
+  /** land() for a seed: copied from the old file by one job; false (nothing kept) when it no longer holds the chunk. */
+  const landSeed = async (o: OpenFile, p: Piece, seed: SeedPiece, keepIt: boolean): Promise<boolean> => {
+    const tmp = keepIt ? await objects.tempFor('chunk', p.hash) : '';
+    let placed = false;
+    try {
+      if (!(await seedReader.copy(p.hash, seed, tmp, { fd: o.fh.fd, offset: p.offset, name: o.tmp }))) return false;
+      if (tmp) await objects.place(tmp, 'chunk', p.hash);
+      placed = true;
+    } finally {
+      if (tmp && !placed) await fs.rm(tmp, { force: true });
+    }
+    return true;
+  };
   const finish = async (file: ManifestFile, o: OpenFile) => {
     await o.fh.close();
     await fs.chmod(o.tmp, file.mode || 0o644);
@@ -136,7 +149,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       opts.concurrency ?? remote.features.defaultConcurrency,
       async (p) => {
         const o = await fileFor(p.file);
-        let data: Buffer[];
+        let data: Buffer[] | undefined;
         let release = () => {};
         let fromSeed = false;
         let landed = false;
@@ -148,22 +161,28 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           done.catch(() => {}); // a waiter sees it; runBounded reports the first failure
           downloads.set(p.hash, done);
           try {
+            const keepIt = keep || repeated.has(p.hash);
             const seed = seeds.get(p.hash);
-            const seeded = seed ? await seedReader.read(p.hash, seed) : null; // verified, or null
-            if (seed && !seeded) {
+            // With the addon a seed is copied by one thread-pool job that hashes it as it writes it.
+            if (seed && nativeStore) fromSeed = landed = await landSeed(o, p, seed, keepIt);
+            else if (seed) {
+              const got = await seedReader.read(p.hash, seed); // verified, or null
+              if (got) ({ data, release } = got), (fromSeed = true);
+            }
+            if (seed && !fromSeed) {
               // A candidate the old file did not hold after all (findSeeds): it is downloaded instead.
               progress.bytesToMove += p.size;
               progress.bytesSkipped -= p.size;
               progress.objectsToMove++;
             }
-            // Verified before any byte is used: here, or with the addon as it is written (land).
-            ({ data, release } = seeded ?? (await downloadChunk(remote, p.hash, p.size, pool, bases, !nativeStore)));
-            const keepIt = keep || repeated.has(p.hash);
-            if (nativeStore) landed = await land(o, p, data, keepIt);
-            else if (keepIt) await objects.write('chunk', p.hash, data, false);
+            if (!landed) {
+              // Verified before any byte is used: here, or with the addon as it is written (land).
+              if (!fromSeed) ({ data, release } = await downloadChunk(remote, p.hash, p.size, pool, bases, !nativeStore));
+              if (nativeStore) landed = await land(o, p, data!, keepIt);
+              else if (keepIt) await objects.write('chunk', p.hash, data!, false);
+            }
             if (!keepIt) notStored.push(p.hash);
             stored();
-            fromSeed = seeded !== null;
           } catch (e) {
             release();
             failed(e);
@@ -188,7 +207,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           }
         }
         try {
-          if (!landed) await writevAll(o.fh, data, p.offset);
+          if (!landed) await writevAll(o.fh, data!, p.offset);
         } finally {
           release();
         }

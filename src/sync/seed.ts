@@ -14,6 +14,7 @@ import { createHasher } from '../core/hash.js';
 import { hashChunks } from '../core/ingest.js';
 import { targetOf } from '../core/materialize.js';
 import { readFully } from '../core/file-io.js';
+import { hashChunk, storeChunk, type AlsoWrite } from '../core/store-chunk.js';
 import { FASTCDC_ALG } from '../core/chunker.js';
 import type { Manifest, ManifestFile } from '../core/manifest.js';
 
@@ -85,12 +86,22 @@ export class SeedReader {
   private readonly files = new Map<string, Promise<fs.FileHandle>>();
   constructor(private readonly pool: BufferPool) {}
 
-  async read(hash: string, piece: SeedPiece): Promise<{ data: Buffer[]; release(): void } | null> {
-    let fh = this.files.get(piece.path);
-    if (!fh) {
-      fh = fs.open(piece.path, 'r');
-      this.files.set(piece.path, fh);
+  /**
+   * With the addon (nativeStore): copies a seeded chunk to `also` and, unless `tmp` is "", into a new
+   * file there, hashing it as it goes; whether the old file held it. False leaves `tmp` for the caller.
+   */
+  async copy(hash: string, piece: SeedPiece, tmp: string, also: AlsoWrite): Promise<boolean> {
+    try {
+      const fh = await this.handle(piece.path);
+      const r = tmp ? await storeChunk(fh.fd, piece.offset, piece.size, tmp, piece.path, also) : await hashChunk(fh.fd, piece.offset, piece.size, piece.path, also);
+      return r.bytes === piece.size && r.hash === hash;
+    } catch {
+      return false; // a write that failed fails again, and is reported, when the chunk is downloaded instead
     }
+  }
+
+  async read(hash: string, piece: SeedPiece): Promise<{ data: Buffer[]; release(): void } | null> {
+    const fh = this.handle(piece.path);
     const buf = this.pool.take(piece.size);
     try {
       const data = buf.subarray(0, piece.size);
@@ -103,6 +114,15 @@ export class SeedReader {
       this.pool.release(buf);
       return null;
     }
+  }
+
+  private handle(file: string): Promise<fs.FileHandle> {
+    let fh = this.files.get(file);
+    if (!fh) {
+      fh = fs.open(file, 'r');
+      this.files.set(file, fh);
+    }
+    return fh;
   }
 
   async close(): Promise<void> {

@@ -69,6 +69,20 @@ test('a later pull moves only the changed chunks: the rest is read from the file
   t.is(await chunkObjects(b), 0);
 });
 
+test('a pull that keeps chunks stores the seeded ones too, each verified, and verify finds them all', async (t) => {
+  const { b, pointers, data } = await setup();
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
+  await ok(['pull', 'model.safetensors.ckpt', '--no-store'], { cwd: b });
+  await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--json'], { cwd: b });
+  t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
+  t.true(r.json.result.bytesSeeded > 0.8 * r.json.result.bytesTotal, `seeded ${r.json.result.bytesSeeded}`);
+  t.is(await chunkObjects(b), r.json.result.chunksTotal, 'every chunk of v2 is in the store');
+  const v = await cli(['verify', '--json'], { cwd: b });
+  t.is(v.code, 0, v.stdout + v.stderr);
+  t.deepEqual(await findFiles(b, '.tmp-'), []);
+});
+
 test('a file at the destination that holds other bytes seeds nothing, and the pull is still exact', async (t) => {
   const { b, pointers, data } = await setup();
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
