@@ -10,6 +10,7 @@ import util from 'node:util';
 interface Addon {
   storeChunk(fdIn: number, offsetIn: number, length: number, path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
   landChunk(buffers: Uint8Array[], path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
+  readChunk(fdIn: number, offsetIn: number, into: Uint8Array, digest: Buffer): Promise<number>;
 }
 
 function load(): Addon | null {
@@ -76,6 +77,11 @@ export function hashChunk(fdIn: number, offsetIn: number, length: number, source
  */
 export function landChunk(data: Uint8Array[], path: string, also?: AlsoWrite): Promise<StoredChunk> {
   return run((a, digest) => a.landChunk(data, path, digest, also?.fd ?? -1, also?.offset ?? 0), { path, source: 'memory', also });
+}
+
+/** Reads fdIn from offsetIn until `into` is full or the input ends, hashing each piece as it arrives, on the thread pool. */
+export function readChunk(fdIn: number, offsetIn: number, into: Uint8Array, source = `file descriptor ${fdIn}`): Promise<StoredChunk> {
+  return run((a, digest) => a.readChunk(fdIn, offsetIn, into, digest), { path: '', source });
 }
 
 async function run(call: (a: Addon, digest: Buffer) => Promise<number>, names: { path: string; source: string; also?: AlsoWrite }): Promise<StoredChunk> {

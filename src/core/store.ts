@@ -10,7 +10,7 @@ import type { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
 import { hashBytes } from './hash.js';
 import { readFully } from './file-io.js';
-import { hashChunk, type AlsoWrite, type StoredChunk } from './store-chunk.js';
+import { hashChunk, nativeStore, readChunk, type AlsoWrite, type StoredChunk } from './store-chunk.js';
 import { removeStaleTemps, TMP_MARK } from './temps.js';
 
 export type ObjectKind = 'chunk' | 'manifest';
@@ -90,13 +90,17 @@ export class ObjectStore {
         throw e;
       }
       let n: number;
+      let digest: string | null = null;
       try {
-        n = await readFully(fh, buf, 0);
+        // With the addon, read and hashed on the thread pool, each piece as it arrives.
+        if (nativeStore) ({ bytes: n, hash: digest } = await readChunk(fh.fd, 0, buf.subarray(0, size + 1), this.pathOf(kind, hash)));
+        else n = await readFully(fh, buf, 0);
       } finally {
         await fh.close();
       }
       const data = buf.subarray(0, n);
-      if (verify) await this.verifyObject(kind, hash, data);
+      if (verify && digest !== null && digest !== hash) await this.corrupt(kind, hash, `its content hashes to ${digest}`);
+      else if (verify && digest === null) await this.verifyObject(kind, hash, data);
       return { data, release: () => pool.release(buf) };
     } catch (e) {
       pool.release(buf);

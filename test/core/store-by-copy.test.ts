@@ -14,7 +14,8 @@ import { ObjectWriter } from '../../src/core/object-writer.js';
 import { storeByCopy, storeRanges, type CopiedChunk } from '../../src/core/store-by-copy.js';
 import { DEFAULT_CHUNKER, chunkFile } from '../../src/core/chunker.js';
 import { IntegrityError, NotFoundError } from '../../src/errors.js';
-import { StoreChunkError, hashChunk, landChunk, nativeStore, storeChunk } from '../../src/core/store-chunk.js';
+import { StoreChunkError, hashChunk, landChunk, nativeStore, readChunk, storeChunk } from '../../src/core/store-chunk.js';
+import { BufferPool } from '../../src/core/buffer-pool.js';
 import { ObjectStore, TMP_MARK } from '../../src/core/store.js';
 import { largeTensor, writeSafetensors } from '../../fixtures/generate.js';
 import { findFiles, tempDir } from '../helpers.js';
@@ -135,6 +136,37 @@ test('land-chunk › hashes buffers in memory as it writes them to a new file an
   } finally {
     await readOnly.close();
   }
+});
+
+test('read-chunk › reads into the buffer until it is full or the file ends, hashing what it read', async (t) => {
+  const d = await dir(t);
+  const data = crypto.randomBytes((512 << 10) + 77);
+  await fs.writeFile(path.join(d, 'src'), data);
+  const src = await fs.open(path.join(d, 'src'), 'r');
+  try {
+    const into = Buffer.alloc(data.length + 1); // one byte of room, as getPooled reads
+    t.deepEqual(await readChunk(src.fd, 0, into, 'src'), { bytes: data.length, hash: hashBytes(data) });
+    t.true(into.subarray(0, data.length).equals(data));
+    const part = Buffer.alloc(1000);
+    t.deepEqual(await readChunk(src.fd, 300_000, part), { bytes: 1000, hash: hashBytes(data.subarray(300_000, 301_000)) });
+    t.true(part.equals(data.subarray(300_000, 301_000)));
+    const e = await t.throwsAsync(readChunk(987654, 0, part, 'model.safetensors'), { instanceOf: StoreChunkError });
+    t.is(e?.message, 'EBADF: bad file descriptor, reading model.safetensors');
+  } finally {
+    await src.close();
+  }
+  // getPooled reads this way: a flipped byte is caught, named and removed.
+  const store = new ObjectStore(path.join(d, 'store'));
+  await new ObjectWriter(store).write('chunk', hashBytes(data), data);
+  const pool = new BufferPool();
+  const got = await store.getPooled('chunk', hashBytes(data), data.length, pool);
+  t.true(got.data.equals(data));
+  got.release();
+  const flipped = Buffer.from(data);
+  flipped[100]! ^= 1;
+  await fs.writeFile(store.pathOf('chunk', hashBytes(data)), flipped);
+  await t.throwsAsync(store.getPooled('chunk', hashBytes(data), data.length, pool), { instanceOf: IntegrityError, message: /its content hashes to/ });
+  t.false(await store.has('chunk', hashBytes(data)));
 });
 
 test('store › writeChunkTo writes a stored chunk at an offset, verified as it goes; a corrupt one is removed and named', async (t) => {
