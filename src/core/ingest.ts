@@ -26,7 +26,7 @@ import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { nativeStore } from './store-chunk.js';
 import { ObjectWriter } from './object-writer.js';
-import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk } from './store-by-copy.js';
+import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk, type StoreMode } from './store-by-copy.js';
 import type { ObjectStore } from './store.js';
 import { REPO_DIR } from './repo.js';
 
@@ -111,12 +111,13 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
       // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
       // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
-      // chunks it shares with the last version (most of them) are never written at all.
-      if (opts.storeChunks !== false && nativeStore) {
-        const hashFirst = before.has(f.rel);
+      // chunks it shares with the last version (most of them) are never written at all; push --from-file
+      // (storeChunks false) only hashes.
+      if (nativeStore) {
+        const mode: StoreMode = opts.storeChunks === false ? 'hash-only' : before.has(f.rel) ? 'hash-first' : 'store';
         if (lengths) entry.sizes = [...lengths];
         const cuts = lengths ?? rangesOf(chunkFile(f.abs, chunker), entry.sizes);
-        entry.chunks = await writer.storeByCopy(f.abs, cuts, hashFirst, opts.onProgress);
+        entry.chunks = await writer.storeByCopy(f.abs, cuts, mode, opts.onProgress);
         entry.size = entry.sizes.reduce((a, b) => a + b, 0);
         chunks += entry.chunks.length;
         entries.push(entry);
@@ -244,7 +245,7 @@ class BoundedWriter {
    * Stores a file's chunks through the addon (store-by-copy.ts), counted like add()'s; returns their
    * hashes. `cuts`: planned lengths, or ranges as a chunker finds them.
    */
-  async storeByCopy(file: string, cuts: number[] | AsyncIterable<ChunkRange>, hashFirst: boolean, onProgress?: (p: IngestProgress) => void): Promise<string[]> {
+  async storeByCopy(file: string, cuts: number[] | AsyncIterable<ChunkRange>, mode: StoreMode, onProgress?: (p: IngestProgress) => void): Promise<string[]> {
     await this.flush(); // one file's writes at a time: a failure surfaces in the file that caused it
     const onChunk = (c: CopiedChunk) => {
       if (c.isNew) {
@@ -255,8 +256,8 @@ class BoundedWriter {
       onProgress?.(this.progress);
     };
     return Array.isArray(cuts)
-      ? storeByCopy(this.objects, file, cuts, this.seen, onChunk, hashFirst)
-      : storeRanges(this.objects, file, cuts, this.seen, onChunk, hashFirst);
+      ? storeByCopy(this.objects, file, cuts, this.seen, onChunk, mode)
+      : storeRanges(this.objects, file, cuts, this.seen, onChunk, mode);
   }
 
   async flush(): Promise<void> {

@@ -3,8 +3,9 @@
 // each chunk's range is written into a temp object and hashed from the very buffer it was written from
 // (store-chunk.ts), and the temp is renamed to its hash (§7). What is hashed is what was stored, so a
 // file that changes meanwhile can never put wrong bytes under a hash; it only makes the add fail. For
-// a new version of a file (hashFirst), each chunk is hashed first and stored only if the store lacks
-// it, so the chunks it shares with the last version are never written.
+// a new version of a file ('hash-first'), each chunk is hashed first and stored only if the store lacks
+// it, so the chunks it shares with the last version are never written; 'hash-only' (push --from-file)
+// stores nothing.
 
 import fs from 'node:fs/promises';
 import { hashChunk, storeChunk } from './store-chunk.js';
@@ -12,6 +13,9 @@ import type { ObjectWriter } from './object-writer.js';
 
 /** Chunks stored at once, each holding one of libuv's four threads (and a 256 KiB buffer) meanwhile. */
 const CONCURRENCY = 4;
+
+/** 'store' every chunk; 'hash-first' and store only what the store lacks; 'hash-only', store nothing. */
+export type StoreMode = 'store' | 'hash-first' | 'hash-only';
 
 export interface CopiedChunk {
   hash: string;
@@ -29,8 +33,7 @@ export interface ChunkRange {
 /**
  * Stores the chunks `lengths` cut `file` into and returns their hashes in file order. `seen` holds the
  * hashes this ingest already stored (shared with its other files); `onChunk` reports each chunk as it
- * is done, in any order. `hashFirst`: hash each chunk before deciding to store it (most are expected
- * in the store already).
+ * is done, in any order; `mode` says what is stored (StoreMode).
  */
 export async function storeByCopy(
   objects: ObjectWriter,
@@ -38,7 +41,7 @@ export async function storeByCopy(
   lengths: readonly number[],
   seen: Set<string>,
   onChunk: (c: CopiedChunk) => void,
-  hashFirst = false,
+  mode: StoreMode = 'store',
 ): Promise<string[]> {
   const ranges: ChunkRange[] = [];
   let total = 0;
@@ -46,7 +49,7 @@ export async function storeByCopy(
     ranges.push({ offset: total, size });
     total += size;
   }
-  const hashes = await storeRanges(objects, file, ranges, seen, onChunk, hashFirst);
+  const hashes = await storeRanges(objects, file, ranges, seen, onChunk, mode);
   if ((await fs.stat(file)).size !== total) throw new Error(`${file} grew while it was being read`);
   return hashes;
 }
@@ -62,7 +65,7 @@ export async function storeRanges(
   ranges: Iterable<ChunkRange> | AsyncIterable<ChunkRange>,
   seen: Set<string>,
   onChunk: (c: CopiedChunk) => void,
-  hashFirst = false,
+  mode: StoreMode = 'store',
 ): Promise<string[]> {
   const hashes: string[] = [];
   const src = await fs.open(file, 'r');
@@ -70,10 +73,10 @@ export async function storeRanges(
   let failure: { error: unknown } | undefined;
   const storeOne = async (i: number, { offset, size }: ChunkRange) => {
     let known: string | undefined;
-    if (hashFirst) {
+    if (mode !== 'store') {
       const h = await hashChunk(src.fd, offset, size, file);
       if (h.bytes !== size) throw new Error(`${file} shrank while it was being read`);
-      if (seen.has(h.hash) || (await objects.hasChunk(h.hash))) {
+      if (mode === 'hash-only' || seen.has(h.hash) || (await objects.hasChunk(h.hash))) {
         hashes[i] = h.hash;
         onChunk({ hash: h.hash, size, isNew: false });
         return;

@@ -7,6 +7,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
+import { readFully } from '../core/file-io.js';
+import { nativeStore, readChunk } from '../core/store-chunk.js';
 import type { Manifest } from '../core/manifest.js';
 
 interface ChunkPlace {
@@ -31,19 +33,18 @@ export function fileChunkReader(target: string, manifest: Manifest): (hash: stri
   return async (hash) => {
     const at = places.get(hash);
     if (!at) throw new IntegrityError(`chunk ${hash} is not in the snapshot being pushed`, { chunk: hash });
-    const data = Buffer.alloc(at.size);
+    const data = Buffer.allocUnsafeSlow(at.size); // filled below, or refused
     const fh = await fs.open(at.file, 'r');
     let n = 0;
+    let actual: string | undefined;
     try {
-      while (n < at.size) {
-        const { bytesRead } = await fh.read(data, n, at.size - n, at.offset + n);
-        if (bytesRead === 0) break;
-        n += bytesRead;
-      }
+      // With the addon, read and hashed on the thread pool, each piece as it arrives.
+      if (nativeStore) ({ bytes: n, hash: actual } = await readChunk(fh.fd, at.offset, data, at.file));
+      else n = await readFully(fh, data, at.offset);
     } finally {
       await fh.close();
     }
-    if (n < at.size || hashBytes(data) !== hash) {
+    if (n < at.size || (actual ?? hashBytes(data)) !== hash) {
       throw new IntegrityError(`${at.file} changed while it was being pushed (bytes ${at.offset}..${at.offset + at.size} no longer match); nothing was named — push again once the file is fully written`, {
         file: at.file,
         chunk: hash,

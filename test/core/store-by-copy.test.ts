@@ -230,7 +230,7 @@ test('store-by-copy › hashing first, it writes only the chunks the store lacks
   await storeByCopy(new ObjectWriter(store), path.join(d, 'v1'), lengths.slice(0, 3), new Set(), () => {});
   const seen: CopiedChunk[] = [];
   const v2 = await fs.readFile(path.join(d, 'v2'));
-  const hashes = await storeByCopy(new ObjectWriter(store), path.join(d, 'v2'), lengths, new Set(), (x) => seen.push(x), true);
+  const hashes = await storeByCopy(new ObjectWriter(store), path.join(d, 'v2'), lengths, new Set(), (x) => seen.push(x), 'hash-first');
   let pos = 0;
   t.deepEqual(hashes, lengths.map((n) => hashBytes(v2.subarray(pos, (pos += n)))));
   t.deepEqual(seen.filter((x) => x.isNew).map((x) => x.hash), [hashes[1]], 'only the changed chunk is new');
@@ -278,10 +278,10 @@ test('store-by-copy › a file shorter or longer than its cuts fails, and stores
   const data = crypto.randomBytes(3 << 20);
   await fs.writeFile(path.join(d, 'file'), data);
   const store = new ObjectStore(path.join(d, 'store'));
-  for (const hashFirst of [false, true]) {
-    const shrank = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [2 << 20, 2 << 20], new Set(), () => {}, hashFirst);
+  for (const mode of ['store', 'hash-first'] as const) {
+    const shrank = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [2 << 20, 2 << 20], new Set(), () => {}, mode);
     await t.throwsAsync(shrank, { message: /shrank while it was being read/ });
-    const grew = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [1 << 20, 1 << 20], new Set(), () => {}, hashFirst);
+    const grew = storeByCopy(new ObjectWriter(store), path.join(d, 'file'), [1 << 20, 1 << 20], new Set(), () => {}, mode);
     await t.throwsAsync(grew, { message: /grew while it was being read/ });
   }
   for (const [h, bytes] of await storedObjects(store)) t.is(hashBytes(bytes), h, 'every stored object matches its name');
