@@ -5,6 +5,12 @@
 /** Sizes are rounded up to this, so chunks of nearly the same size share buffers. */
 const GRAIN = 64 << 10;
 
+/** Bytes in a buffer taken from a pool: release() hands it back once they are used. */
+export interface PooledBytes {
+  data: Buffer;
+  release(): void;
+}
+
 export class BufferPool {
   private readonly free: Buffer[] = [];
   private freeBytes = 0;

@@ -9,6 +9,7 @@ import { IntegrityError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { readFully } from '../core/file-io.js';
 import { nativeStore, readChunk } from '../core/store-chunk.js';
+import type { BufferPool, PooledBytes } from '../core/buffer-pool.js';
 import type { Manifest } from '../core/manifest.js';
 
 interface ChunkPlace {
@@ -18,7 +19,7 @@ interface ChunkPlace {
 }
 
 /** A chunk reader (PushOptions.readChunk) over `target`, the file or directory `manifest` was made from. */
-export function fileChunkReader(target: string, manifest: Manifest): (hash: string) => Promise<Buffer> {
+export function fileChunkReader(target: string, manifest: Manifest): (hash: string, pool: BufferPool) => Promise<PooledBytes> {
   const places = new Map<string, ChunkPlace>();
   for (const f of manifest.files) {
     // A 'file' manifest names the file by its base name; a 'dir' manifest by its path under the directory.
@@ -30,26 +31,37 @@ export function fileChunkReader(target: string, manifest: Manifest): (hash: stri
       offset += size;
     });
   }
-  return async (hash) => {
+  return async (hash, pool) => {
     const at = places.get(hash);
     if (!at) throw new IntegrityError(`chunk ${hash} is not in the snapshot being pushed`, { chunk: hash });
-    const data = Buffer.allocUnsafeSlow(at.size); // filled below, or refused
-    const fh = await fs.open(at.file, 'r');
-    let n = 0;
-    let actual: string | undefined;
+    const buf = pool.take(at.size);
+    const release = () => pool.release(buf);
     try {
-      // With the addon, read and hashed on the thread pool, each piece as it arrives.
-      if (nativeStore) ({ bytes: n, hash: actual } = await readChunk(fh.fd, at.offset, data, at.file));
-      else n = await readFully(fh, data, at.offset);
-    } finally {
-      await fh.close();
+      return { data: await readPlace(at, hash, buf.subarray(0, at.size)), release };
+    } catch (e) {
+      release();
+      throw e;
     }
-    if (n < at.size || (actual ?? hashBytes(data)) !== hash) {
-      throw new IntegrityError(`${at.file} changed while it was being pushed (bytes ${at.offset}..${at.offset + at.size} no longer match); nothing was named — push again once the file is fully written`, {
-        file: at.file,
-        chunk: hash,
-      });
-    }
-    return data;
   };
+}
+
+/** Reads a chunk's place into `data` (its size), verified against its hash. */
+async function readPlace(at: ChunkPlace, hash: string, data: Buffer): Promise<Buffer> {
+  const fh = await fs.open(at.file, 'r');
+  let n = 0;
+  let actual: string | undefined;
+  try {
+    // With the addon, read and hashed on the thread pool, each piece as it arrives.
+    if (nativeStore) ({ bytes: n, hash: actual } = await readChunk(fh.fd, at.offset, data, at.file));
+    else n = await readFully(fh, data, at.offset);
+  } finally {
+    await fh.close();
+  }
+  if (n < at.size || (actual ?? hashBytes(data)) !== hash) {
+    throw new IntegrityError(`${at.file} changed while it was being pushed (bytes ${at.offset}..${at.offset + at.size} no longer match); nothing was named — push again once the file is fully written`, {
+      file: at.file,
+      chunk: hash,
+    });
+  }
+  return data;
 }

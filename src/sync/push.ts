@@ -4,7 +4,7 @@
 
 import { manifestChunks, type Manifest } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
-import { BufferPool } from '../core/buffer-pool.js';
+import { BufferPool, type PooledBytes } from '../core/buffer-pool.js';
 import { bufferSource } from '../remote/source.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
@@ -26,7 +26,7 @@ export interface PushOptions {
    * Where a chunk's bytes come from; default: the local store (verified). push --from-file reads them from
    * the checkpoint file instead (fileChunkReader); either way the reader MUST return only bytes that hash to `hash`.
    */
-  readChunk?: (hash: string) => Promise<Buffer>;
+  readChunk?: (hash: string, pool: BufferPool) => Promise<PooledBytes>;
   /** Store a new chunk as a delta against the chunk at its place in the remote's previous version where that is smaller (spec §8a). Default true. */
   deltas?: boolean;
 }
@@ -86,9 +86,7 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   opts.onProgress?.(progress);
   // Verified as read: a corrupt local chunk is never uploaded.
   const pool = new BufferPool();
-  const readChunk = opts.readChunk
-    ? async (h: string) => ({ data: await opts.readChunk!(h), release: () => {} })
-    : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
+  const readChunk = opts.readChunk ? (h: string) => opts.readChunk!(h, pool) : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
   const deltas =
     opts.deltas === false || missing.length === 0
       ? null
