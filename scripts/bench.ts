@@ -216,17 +216,24 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       const base = ds.layout === 'sharded' ? '' : path.basename(ds.versions[0].path);
       await settle();
       const dl = await measure('rclone', ['--config', cfg, 'copy', loc.rclone.remote + (base ? `/${base}` : ''), down], { env: rcloneEnv });
+      // rclone updating that copy to v2 in place, the peer of our pull of v2 over v1: v2 goes up to a
+      // second location (not timed), then comes down over v1's file. --ignore-times: same sizes, and
+      // rclone must not skip on a modification time it cannot compare; it moves whole files anyway.
+      const remoteV2 = `${loc.rclone.remote}-v2`;
+      await measure('rclone', ['--config', cfg, 'copy', ds.versions[1].path, remoteV2], { env: rcloneEnv });
+      await settle();
+      const dlV2 = await measure('rclone', ['--config', cfg, 'copy', '--ignore-times', remoteV2 + (base ? `/${base}` : ''), down], { env: rcloneEnv });
       await discard(down);
-      if (!server) await discard(loc.rclone.remote);
+      if (!server) for (const r of [loc.rclone.remote, remoteV2]) await discard(r);
       rows.push(
         { section: `transfer ${L}`, what: `push v1 → ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pushes[0]!.seconds)), peer: f1(mbps(ds.bytes, up.seconds)), ratio: f1(up.seconds / pushes[0]!.seconds) },
         { section: `transfer ${L}`, what: `pull v1 ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pull.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / pull.seconds) },
         { section: `transfer ${L}`, what: `pull v1 --no-store ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, lean.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / lean.seconds) },
-        { section: `transfer ${L}`, what: `pull v2 --no-store over v1 ← ${name}: s (MB downloaded / read from v1's file)`, ours: `${f1(leanV2.seconds)} (${MB(leanV2r.bytesDownloaded)} / ${MB(leanV2r.bytesSeeded)})`, peer: f1(dl.seconds), ratio: f1(leanV2.seconds / dl.seconds) },
+        { section: `transfer ${L}`, what: `pull v2 --no-store over v1 ← ${name}: s (MB downloaded / read from v1's file) vs rclone copy of v2 over v1`, ours: `${f1(leanV2.seconds)} (${MB(leanV2r.bytesDownloaded)} / ${MB(leanV2r.bytesSeeded)})`, peer: f1(dlV2.seconds), ratio: f1(leanV2.seconds / dlV2.seconds) },
         { section: `transfer ${L}`, what: `push v2 → ${name} (s) vs rclone copy of the whole file`, ours: f1(pushes[1]!.seconds), peer: f1(up.seconds), ratio: f1(pushes[1]!.seconds / up.seconds) },
         { section: `memory ${L}`, what: `peak RSS push / pull / pull --no-store ${name} (MiB) vs rclone up / down`, ours: `${f1(pushes[0]!.rssMiB)} / ${f1(pull.rssMiB)} / ${f1(lean.rssMiB)}`, peer: `${f1(up.rssMiB)} / ${f1(dl.rssMiB)}`, ratio: '' },
       );
-      Object.assign(rec, { pull: { seconds: pull.seconds, rssMiB: pull.rssMiB }, pullNoStore: { seconds: lean.seconds, rssMiB: lean.rssMiB, v2: { seconds: leanV2.seconds, ...leanV2r } }, rclone: { up: up.seconds, down: dl.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
+      Object.assign(rec, { pull: { seconds: pull.seconds, rssMiB: pull.rssMiB }, pullNoStore: { seconds: lean.seconds, rssMiB: lean.rssMiB, v2: { seconds: leanV2.seconds, ...leanV2r } }, rclone: { up: up.seconds, down: dl.seconds, downV2OverV1: dlV2.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
     }
     results[`transfer.${L}.${name}`] = rec;
   }
