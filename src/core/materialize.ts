@@ -7,6 +7,7 @@ import path from 'node:path';
 import { NotFoundError, UnsafePathError } from '../errors.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { runBounded } from './bounded.js';
+import { chunkRanges } from './store-by-copy.js';
 import { nativeStore } from './store-chunk.js';
 import { tempPathFor, type ObjectStore } from './store.js';
 import { removeStaleTemps } from './temps.js';
@@ -39,11 +40,10 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
     try {
       if (nativeStore) {
         // Each chunk written at its offset by one thread-pool job that hashes it as it goes (store-chunk.ts).
-        const offsets: number[] = [];
-        f.sizes.reduce((at, n) => (offsets.push(at), at + n), 0);
+        const ranges = chunkRanges(f.sizes);
         await runBounded(f.chunks.map((h, i) => i), 4, async (i) => {
-          await store.writeChunkTo(f.chunks[i]!, f.sizes[i]!, { fd: fh.fd, offset: offsets[i]!, name: tmp });
-          done += f.sizes[i]!;
+          await store.writeChunkTo(f.chunks[i]!, ranges[i]!.size, { fd: fh.fd, offset: ranges[i]!.offset, name: tmp });
+          done += ranges[i]!.size;
           opts.onProgress?.(done, total);
         });
       } else {

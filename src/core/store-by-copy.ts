@@ -30,6 +30,17 @@ export interface ChunkRange {
   size: number;
 }
 
+/** Where each of consecutive chunks of these lengths sits in its file. */
+export function chunkRanges(lengths: readonly number[]): ChunkRange[] {
+  const ranges: ChunkRange[] = [];
+  let offset = 0;
+  for (const size of lengths) {
+    ranges.push({ offset, size });
+    offset += size;
+  }
+  return ranges;
+}
+
 /**
  * Stores the chunks `lengths` cut `file` into and returns their hashes in file order. `seen` holds the
  * hashes this ingest already stored (shared with its other files); `onChunk` reports each chunk as it
@@ -43,12 +54,8 @@ export async function storeByCopy(
   onChunk: (c: CopiedChunk) => void,
   mode: StoreMode = 'store',
 ): Promise<string[]> {
-  const ranges: ChunkRange[] = [];
-  let total = 0;
-  for (const size of lengths) {
-    ranges.push({ offset: total, size });
-    total += size;
-  }
+  const ranges = chunkRanges(lengths);
+  const total = lengths.reduce((a, b) => a + b, 0);
   const hashes = await storeRanges(objects, file, ranges, seen, onChunk, mode);
   if ((await fs.stat(file)).size !== total) throw new Error(`${file} grew while it was being read`);
   return hashes;

@@ -3,9 +3,12 @@
 // optionally to a checkout's temp file too, so both cores work and no user-space write of 4 MiB is
 // involved (README, "Dependencies"). Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
 
+import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import util from 'node:util';
+import { readFully } from './file-io.js';
+import { hashBytes } from './hash.js';
 
 interface Addon {
   storeChunk(fdIn: number, offsetIn: number, length: number, path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
@@ -62,12 +65,12 @@ export interface AlsoWrite {
  */
 export function storeChunk(fdIn: number, offsetIn: number, length: number, path: string, source = `file descriptor ${fdIn}`, also?: AlsoWrite): Promise<StoredChunk> {
   if (path === '') return Promise.reject(new TypeError('storeChunk needs a path'));
-  return run((a, digest) => a.storeChunk(fdIn, offsetIn, length, path, digest, also?.fd ?? -1, also?.offset ?? 0), { path, source, also });
+  return run((a, digest) => a.storeChunk(fdIn, offsetIn, length, path, digest, ...outputOf(also)), { path, source, also });
 }
 
 /** Only hashes `length` bytes of fdIn from offsetIn (and with `also` writes them there), on the thread pool like storeChunk. */
 export function hashChunk(fdIn: number, offsetIn: number, length: number, source = `file descriptor ${fdIn}`, also?: AlsoWrite): Promise<StoredChunk> {
-  return run((a, digest) => a.storeChunk(fdIn, offsetIn, length, '', digest, also?.fd ?? -1, also?.offset ?? 0), { path: '', source, also });
+  return run((a, digest) => a.storeChunk(fdIn, offsetIn, length, '', digest, ...outputOf(also)), { path: '', source, also });
 }
 
 /**
@@ -76,13 +79,26 @@ export function hashChunk(fdIn: number, offsetIn: number, length: number, source
  * caller compares the hash before it renames anything into place.
  */
 export function landChunk(data: Uint8Array[], path: string, also?: AlsoWrite): Promise<StoredChunk> {
-  return run((a, digest) => a.landChunk(data, path, digest, also?.fd ?? -1, also?.offset ?? 0), { path, source: 'memory', also });
+  return run((a, digest) => a.landChunk(data, path, digest, ...outputOf(also)), { path, source: 'memory', also });
 }
 
 /** Reads fdIn from offsetIn until `into` is full or the input ends, hashing each piece as it arrives, on the thread pool. */
 export function readChunk(fdIn: number, offsetIn: number, into: Uint8Array, source = `file descriptor ${fdIn}`): Promise<StoredChunk> {
   return run((a, digest) => a.readChunk(fdIn, offsetIn, into, digest), { path: '', source });
 }
+
+/**
+ * Reads fh from `offset` until `into` is full or the file ends, and hashes what it read: in one
+ * thread-pool job with the addon (readChunk), else here.
+ */
+export async function readHashed(fh: FileHandle, offset: number, into: Uint8Array, source: string): Promise<StoredChunk> {
+  if (native) return readChunk(fh.fd, offset, into, source);
+  const bytes = await readFully(fh, into, offset);
+  return { bytes, hash: hashBytes(into.subarray(0, bytes)) };
+}
+
+/** The addon's (fdOut, offsetOut) for `also`: -1 for none. */
+const outputOf = (also?: AlsoWrite) => [also?.fd ?? -1, also?.offset ?? 0] as const;
 
 async function run(call: (a: Addon, digest: Buffer) => Promise<number>, names: { path: string; source: string; also?: AlsoWrite }): Promise<StoredChunk> {
   if (!native) throw new StoreChunkError(ENOSYS, names.path ? `writing ${names.path}` : `reading ${names.source}`);

@@ -10,7 +10,7 @@ import type { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
 import { hashBytes } from './hash.js';
 import { readFully } from './file-io.js';
-import { hashChunk, nativeStore, readChunk, type AlsoWrite, type StoredChunk } from './store-chunk.js';
+import { hashChunk, readHashed, type AlsoWrite, type StoredChunk } from './store-chunk.js';
 import { removeStaleTemps, TMP_MARK } from './temps.js';
 
 export type ObjectKind = 'chunk' | 'manifest';
@@ -82,26 +82,19 @@ export class ObjectStore {
   async getPooled(kind: ObjectKind, hash: string, size: number, pool: BufferPool, verify = true): Promise<{ data: Buffer; release(): void }> {
     const buf = pool.take(size + 1); // one byte of room, so an object longer than expected is noticed
     try {
-      let fh: fs.FileHandle;
-      try {
-        fh = await fs.open(this.pathOf(kind, hash), 'r');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
-        throw e;
-      }
+      const file = this.pathOf(kind, hash);
+      const fh = await this.openObject(kind, hash);
       let n: number;
-      let digest: string | null = null;
+      let actual: string | undefined;
       try {
-        // With the addon, read and hashed on the thread pool, each piece as it arrives.
-        if (nativeStore) ({ bytes: n, hash: digest } = await readChunk(fh.fd, 0, buf.subarray(0, size + 1), this.pathOf(kind, hash)));
-        else n = await readFully(fh, buf, 0);
+        const into = buf.subarray(0, size + 1);
+        if (verify) ({ bytes: n, hash: actual } = await readHashed(fh, 0, into, file));
+        else n = await readFully(fh, into, 0);
       } finally {
         await fh.close();
       }
-      const data = buf.subarray(0, n);
-      if (verify && digest !== null && digest !== hash) await this.corrupt(kind, hash, `its content hashes to ${digest}`);
-      else if (verify && digest === null) await this.verifyObject(kind, hash, data);
-      return { data, release: () => pool.release(buf) };
+      if (actual !== undefined && actual !== hash) await this.corrupt(kind, hash, `its content hashes to ${actual}`);
+      return { data: buf.subarray(0, n), release: () => pool.release(buf) };
     } catch (e) {
       pool.release(buf);
       throw e;
@@ -121,13 +114,7 @@ export class ObjectStore {
    */
   async writeChunkTo(hash: string, size: number, out: AlsoWrite): Promise<void> {
     const file = this.pathOf('chunk', hash);
-    let fh: fs.FileHandle;
-    try {
-      fh = await fs.open(file, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`chunk ${hash} is not in the local store`, { hash });
-      throw e;
-    }
+    const fh = await this.openObject('chunk', hash);
     let r: StoredChunk;
     try {
       r = await hashChunk(fh.fd, 0, size, file, out);
@@ -136,6 +123,15 @@ export class ObjectStore {
     }
     if (r.bytes !== size) await this.corrupt('chunk', hash, `it holds ${r.bytes} of its ${size} bytes`);
     if (r.hash !== hash) await this.corrupt('chunk', hash, `its content hashes to ${r.hash}`);
+  }
+
+  private async openObject(kind: ObjectKind, hash: string): Promise<fs.FileHandle> {
+    try {
+      return await fs.open(this.pathOf(kind, hash), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
+      throw e;
+    }
   }
 
   private async corrupt(kind: ObjectKind, hash: string, why: string): Promise<never> {

@@ -100,28 +100,15 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     return o;
   };
   /**
-   * Writes a chunk at its offset in the temp file and, with keepIt, to a temp object, hashing each piece
-   * as it goes on the thread pool (landChunk); the object is renamed into place only once the hash
-   * matches. A mismatch (a corrupt download) throws, and the failed pull removes the temp file.
+   * Writes a chunk at its offset in the temp file and, with keepIt, to a temp object, in one thread-pool
+   * job that hashes each piece as it goes (`write`, given the temp object's path or ""); the object is
+   * renamed into place only once `write` says the hash matched, and removed otherwise.
    */
-  const land = async (o: OpenFile, p: Piece, data: Buffer[], keepIt: boolean): Promise<true> => {
-    const tmp = keepIt ? await objects.tempFor('chunk', p.hash) : '';
-    try {
-      const r = await landChunk(data, tmp, { fd: o.fh.fd, offset: p.offset, name: o.tmp });
-      verifyChunk(remote, p.hash, p.size, r.bytes, r.hash);
-      if (tmp) await objects.place(tmp, 'chunk', p.hash);
-    } catch (e) {
-      if (tmp) await fs.rm(tmp, { force: true });
-      throw e;
-    }
-    return true;
-  };
-  /** land() for a seed: copied from the old file by one job; false (nothing kept) when it no longer holds the chunk. */
-  const landSeed = async (o: OpenFile, p: Piece, seed: SeedPiece, keepIt: boolean): Promise<boolean> => {
+  const landVia = async (p: Piece, keepIt: boolean, write: (tmp: string) => Promise<boolean>): Promise<boolean> => {
     const tmp = keepIt ? await objects.tempFor('chunk', p.hash) : '';
     let placed = false;
     try {
-      if (!(await seedReader.copy(p.hash, seed, tmp, { fd: o.fh.fd, offset: p.offset, name: o.tmp }))) return false;
+      if (!(await write(tmp))) return false;
       if (tmp) await objects.place(tmp, 'chunk', p.hash);
       placed = true;
     } finally {
@@ -129,6 +116,16 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     }
     return true;
   };
+  const out = (o: OpenFile, p: Piece) => ({ fd: o.fh.fd, offset: p.offset, name: o.tmp });
+  /** A downloaded chunk: a mismatch (a corrupt download) throws, and the failed pull removes the temp file. */
+  const land = (o: OpenFile, p: Piece, data: Buffer[], keepIt: boolean) =>
+    landVia(p, keepIt, async (tmp) => {
+      const r = await landChunk(data, tmp, out(o, p));
+      verifyChunk(remote, p.hash, p.size, r.bytes, r.hash);
+      return true;
+    });
+  /** A seed, copied from the old file: false (nothing kept) when it no longer holds the chunk. */
+  const landSeed = (o: OpenFile, p: Piece, seed: SeedPiece, keepIt: boolean) => landVia(p, keepIt, (tmp) => seedReader.copy(p.hash, seed, tmp, out(o, p)));
   const finish = async (file: ManifestFile, o: OpenFile) => {
     await o.fh.close();
     await fs.chmod(o.tmp, file.mode || 0o644);
@@ -197,8 +194,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         } else {
           if (pending) await pending;
           if (nativeStore) {
-            await repo.store.writeChunkTo(p.hash, p.size, { fd: o.fh.fd, offset: p.offset, name: o.tmp }); // verified as written
-            data = [];
+            await repo.store.writeChunkTo(p.hash, p.size, out(o, p)); // verified as written
             landed = true;
           } else {
             const stored = await repo.store.getPooled('chunk', p.hash, p.size, pool); // verified as read

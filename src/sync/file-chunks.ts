@@ -6,9 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError } from '../errors.js';
-import { hashBytes } from '../core/hash.js';
-import { readFully } from '../core/file-io.js';
-import { nativeStore, readChunk } from '../core/store-chunk.js';
+import { readHashed, type StoredChunk } from '../core/store-chunk.js';
 import type { BufferPool, PooledBytes } from '../core/buffer-pool.js';
 import type { Manifest } from '../core/manifest.js';
 
@@ -48,16 +46,13 @@ export function fileChunkReader(target: string, manifest: Manifest): (hash: stri
 /** Reads a chunk's place into `data` (its size), verified against its hash. */
 async function readPlace(at: ChunkPlace, hash: string, data: Buffer): Promise<Buffer> {
   const fh = await fs.open(at.file, 'r');
-  let n = 0;
-  let actual: string | undefined;
+  let r: StoredChunk;
   try {
-    // With the addon, read and hashed on the thread pool, each piece as it arrives.
-    if (nativeStore) ({ bytes: n, hash: actual } = await readChunk(fh.fd, at.offset, data, at.file));
-    else n = await readFully(fh, data, at.offset);
+    r = await readHashed(fh, at.offset, data, at.file);
   } finally {
     await fh.close();
   }
-  if (n < at.size || (actual ?? hashBytes(data)) !== hash) {
+  if (r.bytes < at.size || r.hash !== hash) {
     throw new IntegrityError(`${at.file} changed while it was being pushed (bytes ${at.offset}..${at.offset + at.size} no longer match); nothing was named — push again once the file is fully written`, {
       file: at.file,
       chunk: hash,
