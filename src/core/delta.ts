@@ -15,23 +15,43 @@ const BLOCK = 4096;
 /** The first pass counts differing blocks of this size: a rewritten chunk is refused without a byte loop. */
 const COARSE = 512;
 
+/** Bytes in each block the sampled test compares (manifest-spec.md §8a leaves the test to the writer). */
+export const SAMPLE_BYTES = COARSE;
+
+/** Offsets of the blocks (SAMPLE_BYTES each) the sampled test compares in a chunk of n bytes: up to 32, evenly spread. */
+export function sampleOffsets(n: number): number[] {
+  const samples = Math.min(32, Math.floor(n / COARSE));
+  return Array.from({ length: samples }, (_, k) => Math.floor((k * (n - COARSE)) / Math.max(1, samples - 1)));
+}
+
+/**
+ * The sampled half of mayFit: false when the base's blocks at sampleOffsets (`sampled`, one after
+ * another) show `target` rewritten throughout, so that a caller can refuse a delta after reading a few
+ * KiB of the base instead of all of it. Also false when `sampled` is short (a base of another size).
+ */
+export function samplesMayFit(target: Buffer, sampled: Buffer, budget: number): boolean {
+  const n = target.length;
+  const offsets = sampleOffsets(n);
+  if (sampled.length !== offsets.length * COARSE) return false;
+  let differing = 0;
+  offsets.forEach((at, k) => {
+    if (target.compare(sampled, k * COARSE, (k + 1) * COARSE, at, at + COARSE) !== 0) differing++;
+  });
+  return !(offsets.length >= 8 && (differing / offsets.length) * n > budget * 1.25);
+}
+
 /**
  * A cheap test that a delta of `target` over `base` may fit in `budget` bytes: false for different sizes,
- * for a chunk rewritten throughout (sampled blocks tell, without reading the rest), and when the COARSE
- * blocks the two differ in already exceed the budget (changes scattered a few bytes per block are not
- * worth a delta). Looks at the bytes only to decide whether to try: a caller may run it on a base it has
- * not verified yet.
+ * for a chunk rewritten throughout (samplesMayFit: sampled blocks tell, without reading the rest), and
+ * when the COARSE blocks the two differ in already exceed the budget (changes scattered a few bytes per
+ * block are not worth a delta). Looks at the bytes only to decide whether to try: a caller may run it on
+ * a base it has not verified yet.
  */
 export function mayFit(target: Buffer, base: Buffer, budget: number): boolean {
   const n = target.length;
   if (n === 0 || base.length !== n || n > 0xffffffff) return false;
-  const samples = Math.min(32, Math.floor(n / COARSE));
-  let differing = 0;
-  for (let k = 0; k < samples; k++) {
-    const at = Math.floor((k * (n - COARSE)) / Math.max(1, samples - 1));
-    if (target.compare(base, at, at + COARSE, at, at + COARSE) !== 0) differing++;
-  }
-  if (samples >= 8 && (differing / samples) * n > budget * 1.25) return false;
+  const sampled = Buffer.concat(sampleOffsets(n).map((at) => base.subarray(at, at + COARSE)));
+  if (!samplesMayFit(target, sampled, budget)) return false;
   let coarse = 0;
   for (let i = 0; i < n; i += COARSE) {
     const end = Math.min(n, i + COARSE);

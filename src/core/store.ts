@@ -101,6 +101,22 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Bytes of an object at `offsets`, `length` each, one after another, unverified: only for a cheap test
+   * before deciding to read the whole object (push's delta prefilter reads a few KiB of a base instead
+   * of all of it). Shorter than asked when the object is.
+   */
+  async readRanges(kind: ObjectKind, hash: string, offsets: readonly number[], length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(offsets.length * length);
+    const fh = await this.openObject(kind, hash);
+    try {
+      const got = await Promise.all(offsets.map((at, k) => readFully(fh, out.subarray(k * length, (k + 1) * length), at)));
+      return got.every((n) => n === length) ? out : out.subarray(0, got.findIndex((n) => n < length) * length);
+    } finally {
+      await fh.close();
+    }
+  }
+
   /** Checks bytes read from the store against their hash; a corrupt object is removed (IntegrityError). */
   async verifyObject(kind: ObjectKind, hash: string, data: Uint8Array): Promise<void> {
     const actual = hashBytes(data);

@@ -6,7 +6,7 @@
 
 import { IntegrityError } from '../errors.js';
 import { runBounded } from '../core/bounded.js';
-import { applyDelta, deltaHeader, encodeDelta, mayFit } from '../core/delta.js';
+import { applyDelta, deltaHeader, encodeDelta, mayFit, sampleOffsets, SAMPLE_BYTES, samplesMayFit } from '../core/delta.js';
 import { createHasher } from '../core/hash.js';
 import type { Manifest, ManifestFile } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
@@ -72,13 +72,17 @@ export class DeltaWriter {
   async put(hash: string, data: Buffer): Promise<number | null> {
     const base = this.bases.get(hash);
     if (!base) return null;
-    // Read unverified for the cheap test (most rewritten chunks stop there); verified before it is used.
-    const b = await this.store.getPooled('chunk', base, data.length, this.pool, false).catch((e: unknown) => {
+    const budget = Math.floor(data.length * DELTA_BUDGET);
+    const notHere = (e: unknown) => {
       if ((e as { code?: unknown }).code === 'NOT_FOUND') return null; // not here (pushed from a file elsewhere): send whole
       throw e;
-    });
+    };
+    // A few KiB of the base first: a chunk rewritten throughout (most of them) is refused without
+    // reading the rest of its base. Both reads are unverified; the base is verified before it is used.
+    const sampled = await this.store.readRanges('chunk', base, sampleOffsets(data.length), SAMPLE_BYTES).catch(notHere);
+    if (!sampled || !samplesMayFit(data, sampled, budget)) return null;
+    const b = await this.store.getPooled('chunk', base, data.length, this.pool, false).catch(notHere);
     if (!b) return null;
-    const budget = Math.floor(data.length * DELTA_BUDGET);
     let delta: Buffer | null = null;
     try {
       if (mayFit(data, b.data, budget)) {

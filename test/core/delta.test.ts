@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import test from 'ava';
-import { applyDelta, deltaHeader, encodeDelta } from '../../src/core/delta.js';
+import { applyDelta, deltaHeader, encodeDelta, mayFit, sampleOffsets, SAMPLE_BYTES, samplesMayFit } from '../../src/core/delta.js';
 import { IntegrityError } from '../../src/errors.js';
 
 const BASE_HASH = 'ab'.repeat(32);
@@ -32,6 +32,25 @@ test('delta › returns null once the delta would exceed its budget', (t) => {
   const target = changed([[0, 600_000]]);
   t.is(encodeDelta(target, base, BASE_HASH, 500_000), null);
   t.truthy(encodeDelta(target, base, BASE_HASH, 700_000));
+});
+
+test('delta › the sampled blocks alone refuse a rewritten chunk and let a sparse update through to the full test', (t) => {
+  const offsets = sampleOffsets(base.length);
+  t.is(offsets.length, 32);
+  t.is(offsets[0], 0);
+  t.is(offsets.at(-1), base.length - SAMPLE_BYTES);
+  const samplesOf = (b: Buffer) => Buffer.concat(offsets.map((at) => b.subarray(at, at + SAMPLE_BYTES)));
+  const budget = Math.floor(base.length * 0.75);
+  const rewritten = crypto.randomBytes(base.length);
+  t.false(samplesMayFit(rewritten, samplesOf(base), budget));
+  t.false(mayFit(rewritten, base, budget));
+  // 64 KiB changed in the middle: at most a few samples differ, so only the full test can decide.
+  const sparse = changed([[500_000, 65_536]]);
+  t.true(samplesMayFit(sparse, samplesOf(base), budget));
+  t.true(mayFit(sparse, base, budget));
+  t.truthy(encodeDelta(sparse, base, BASE_HASH, budget));
+  // Samples of a shorter base (a short read) never pass.
+  t.false(samplesMayFit(sparse, samplesOf(base).subarray(0, 3 * SAMPLE_BYTES), budget));
 });
 
 test('delta › malformed deltas are refused, naming the object', (t) => {

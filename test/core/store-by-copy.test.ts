@@ -169,6 +169,18 @@ test('read-chunk › reads into the buffer until it is full or the file ends, ha
   t.false(await store.has('chunk', hashBytes(data)));
 });
 
+test('store › readRanges reads an object at the given offsets, unverified; shorter when the object is; NotFoundError when absent', async (t) => {
+  const d = await dir(t);
+  const store = new ObjectStore(path.join(d, 'store'));
+  const data = crypto.randomBytes(100_000);
+  const hash = hashBytes(data);
+  await new ObjectWriter(store).write('chunk', hash, data);
+  const got = await store.readRanges('chunk', hash, [0, 50_000, 99_488], 512);
+  t.true(got.equals(Buffer.concat([data.subarray(0, 512), data.subarray(50_000, 50_512), data.subarray(99_488)])));
+  t.is((await store.readRanges('chunk', hash, [0, 99_900, 10], 512)).length, 512); // stops at the first short range
+  await t.throwsAsync(store.readRanges('chunk', 'ab'.repeat(32), [0], 512), { instanceOf: NotFoundError });
+});
+
 test('store › writeChunkTo writes a stored chunk at an offset, verified as it goes; a corrupt one is removed and named', async (t) => {
   const d = await dir(t);
   const store = new ObjectStore(path.join(d, 'store'));
