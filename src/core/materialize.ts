@@ -40,10 +40,10 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
     try {
       if (nativeStore) {
         // Each chunk written at its offset by one thread-pool job that hashes it as it goes (store-chunk.ts).
-        const ranges = chunkRanges(f.sizes);
-        await runBounded(f.chunks.map((h, i) => i), 4, async (i) => {
-          await store.writeChunkTo(f.chunks[i]!, ranges[i]!.size, { fd: fh.fd, offset: ranges[i]!.offset, name: tmp });
-          done += ranges[i]!.size;
+        const pieces = chunkRanges(f.sizes).map((r, i) => ({ ...r, hash: f.chunks[i]! }));
+        await runBounded(pieces, 4, async ({ hash, offset, size }) => {
+          await store.writeChunkTo(hash, size, { fd: fh.fd, offset, name: tmp });
+          done += size;
           opts.onProgress?.(done, total);
         });
       } else {
