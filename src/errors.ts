@@ -9,7 +9,7 @@ export const ExitCode = {
   notFound: 3, // name, object, path or remote key missing
   auth: 4, // credentials missing or refused
   integrity: 5, // hash mismatch, corrupt object or manifest
-  conflict: 6, // a remote name moved concurrently; our update is kept in history only
+  conflict: 6, // a remote name moved concurrently (our update is kept in history only), or a local edit would be overwritten
   lockHeld: 7, // another process holds the lock
   transient: 8, // network or server failure that outlived the retries
   config: 9, // repository, remote or configuration problem
@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'AUTH'
   | 'INTEGRITY'
   | 'REF_CONFLICT'
+  | 'WORKTREE_CONFLICT'
   | 'LOCK_HELD'
   | 'TRANSIENT'
   | 'CONFIG'
@@ -76,6 +77,13 @@ export class IntegrityError extends CkptError {
 export class RefConflictError extends CkptError {
   constructor(message: string, data: Record<string, unknown> = {}) {
     super('REF_CONFLICT', ExitCode.conflict, message, data);
+  }
+}
+
+/** pull or checkout would overwrite a file that was changed locally (--force to replace it). */
+export class WorktreeConflictError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('WORKTREE_CONFLICT', ExitCode.conflict, message, data);
   }
 }
 

@@ -11,6 +11,7 @@ import { formatPointer, parsePointer, POINTER_SUFFIX } from '../core/pointer.js'
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
 import { recordWorktreeStat } from '../core/worktree.js';
+import { assertNoSymlinkBelow, isReservedSegment } from '../core/write-scope.js';
 import { assertRefName } from '../remote/layout.js';
 import { loadManifest } from '../sync/manifests.js';
 
@@ -38,7 +39,7 @@ export interface AddResult {
 
 export async function add(opts: AddOptions): Promise<AddResult> {
   const { repo } = opts;
-  const { abs, rel, name } = checkAddable(repo, opts.path, opts.name);
+  const { abs, rel, name } = await checkAddable(repo, opts.path, opts.name);
   await repo.store.removeStaleTemps(); // a killed add leaves nothing behind once it is run again
   const previous = await previousVersion(repo, name, abs);
   const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, previous, onProgress: opts.onProgress });
@@ -46,13 +47,18 @@ export async function add(opts: AddOptions): Promise<AddResult> {
   return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
 }
 
-/** Where PATH sits in the repository and the name it gets; refuses what cannot be snapshotted. Shared with push --from-file. */
-export function checkAddable(repo: Repository, file: string, name?: string): { abs: string; rel: string; name: string } {
+/**
+ * Where PATH sits in the repository and the name it gets; refuses what cannot be snapshotted: a path
+ * outside the repository, in .git/ or .ckptsync/, or reached through a symlinked folder (which could
+ * lead anywhere, and the pointer file would be written there too). Shared with push --from-file.
+ */
+export async function checkAddable(repo: Repository, file: string, name?: string): Promise<{ abs: string; rel: string; name: string }> {
   const abs = path.resolve(file);
   const rel = repo.relative(abs);
-  if (rel === '' || rel.startsWith('..')) throw new UsageError(`${file} is not inside the repository ${repo.root}`);
-  if (rel === '.ckptsync' || rel.startsWith('.ckptsync/')) throw new UsageError('cannot add the repository directory itself');
+  if (rel === '' || rel === '..' || rel.startsWith('../')) throw new UsageError(`${file} is not inside the repository ${repo.root}`);
+  if (rel.split('/').some(isReservedSegment)) throw new UsageError(`cannot add ${file}: it lies in the repository's own or git's folder`);
   if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${file} is a pointer file; add the checkpoint it stands for`);
+  await assertNoSymlinkBelow(repo.root, path.dirname(abs));
   name ??= rel;
   assertRefName(name);
   return { abs, rel, name };

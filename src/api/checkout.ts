@@ -1,8 +1,11 @@
-import path from 'node:path';
-import { loadManifest } from '../sync/manifests.js';
+// checkout: write a checkpoint's files from the local store (verified), where its pointer file or --to
+// says, refusing to overwrite local edits unless forced.
+
 import { materialize } from '../core/materialize.js';
 import type { Repository } from '../core/repo.js';
-import { resolveTarget } from './target.js';
+import { assertReplaceable, recordWorktreeStat } from '../core/worktree.js';
+import { loadManifest } from '../sync/manifests.js';
+import { checkPointerSize, destinationOf, resolveTarget } from './target.js';
 
 export interface CheckoutOptions {
   repo: Repository;
@@ -10,13 +13,19 @@ export interface CheckoutOptions {
   target: string;
   /** Where to write; defaults to the pointer's data path or the name under the repository root. */
   to?: string;
+  /** Replace files at the destination even when they were changed locally. */
+  force?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
 export async function checkout(opts: CheckoutOptions): Promise<{ name?: string; manifest: string; path: string; files: number; bytes: number }> {
-  const t = await resolveTarget(opts.repo, opts.target);
-  const manifest = await loadManifest(opts.repo, t.manifest!);
-  const dest = path.resolve(opts.to ?? t.dataPath ?? path.join(opts.repo.root, ...t.name!.split('/')));
-  const r = await materialize(opts.repo.store, manifest, dest, { onProgress: opts.onProgress });
-  return { name: t.name, manifest: t.manifest!, path: dest, ...r };
+  const { repo } = opts;
+  const t = await resolveTarget(repo, opts.target);
+  const manifest = await loadManifest(repo, t.manifest!);
+  checkPointerSize(t, manifest);
+  const dest = await destinationOf(repo, t, opts.to);
+  if (!opts.force) await assertReplaceable(repo, dest.path, manifest);
+  const r = await materialize(repo.store, manifest, dest.path, { onProgress: opts.onProgress, within: dest.within });
+  await repo.withLock(() => recordWorktreeStat(repo, dest.path, t.manifest!, manifest));
+  return { name: t.name, manifest: t.manifest!, path: dest.path, ...r };
 }

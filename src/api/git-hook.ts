@@ -7,9 +7,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, RefConflictError, UsageError, errorLine } from '../errors.js';
 import { materialize } from '../core/materialize.js';
-import { parsePointer, POINTER_SUFFIX } from '../core/pointer.js';
+import { dataPathOf, parsePointer, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { checkWorktreeData, recordWorktreeStat } from '../core/worktree.js';
+import { destinationInRepo } from '../core/write-scope.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from '../sync/manifests.js';
@@ -36,7 +37,7 @@ export interface HookAction {
   pointer: string;
   name?: string;
   manifest: string;
-  action: 'pushed' | 'already-on-remote' | 'checked-out' | 'up-to-date' | 'skipped-modified' | 'conflict';
+  action: 'pushed' | 'already-on-remote' | 'checked-out' | 'up-to-date' | 'skipped-modified' | 'skipped-unsafe' | 'conflict';
   bytesUploaded?: number;
   detail?: string;
 }
@@ -112,8 +113,16 @@ async function afterCheckout(repo: Repository, gitRoot: string, opts: GitHookOpt
       const file = path.join(gitRoot, rel);
       const ptr = await readPointerFile(file).catch(() => null);
       if (!ptr) continue;
-      const data = file.slice(0, -POINTER_SUFFIX.length);
+      // Checked like any pull's destination: inside the repository, not in .git/, through no symlink.
       const act: HookAction = { pointer: rel, name: ptr.name, manifest: ptr.manifest, action: 'checked-out' };
+      let dest;
+      try {
+        dest = await destinationInRepo(repo.root, dataPathOf(file));
+      } catch (e) {
+        out.push({ ...act, action: 'skipped-unsafe', detail: errorLine(e) });
+        continue;
+      }
+      const data = dest.path;
       let manifest = (await repo.store.has('manifest', ptr.manifest)) ? await loadManifest(repo, ptr.manifest) : null;
       if (manifest && (await checkWorktreeData(repo, data, ptr.manifest, manifest)) === 'ok') {
         out.push({ ...act, action: 'up-to-date' });
@@ -125,7 +134,7 @@ async function afterCheckout(repo: Repository, gitRoot: string, opts: GitHookOpt
       }
       opened ??= await openRemoteFor(repo, opts.remote);
       manifest = (await fetchSnapshot(repo, opened.remote, ptr.manifest)).manifest;
-      await materialize(repo.store, manifest, data);
+      await materialize(repo.store, manifest, data, { within: dest.within });
       await recordWorktreeStat(repo, data, ptr.manifest, manifest);
       out.push(act);
     }

@@ -1,16 +1,17 @@
 // pull: bring a checkpoint from a remote into the local store, name it, and materialize it where its
 // pointer file (or --to) says.
 
-import path from 'node:path';
 import { NotFoundError, UsageError } from '../errors.js';
 import type { Repository } from '../core/repo.js';
+import { assertReplaceable, recordWorktreeStat } from '../core/worktree.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
 import { fetchAndCheckout } from '../sync/fetch-checkout.js';
+import { loadManifest } from '../sync/manifests.js';
 import { readRemoteRef } from '../sync/refs.js';
 import type { TransferProgress } from '../sync/transfer.js';
 import { openRemoteFor } from './remote.js';
-import { resolveTarget } from './target.js';
+import { checkPointerSize, destinationOf, resolveTarget } from './target.js';
 
 export interface PullOptions {
   repo: Repository;
@@ -27,6 +28,8 @@ export interface PullOptions {
    * from the files already at the destination when they still hold them.
    */
   keepChunks?: boolean;
+  /** Replace files at the destination even when they were changed locally. */
+  force?: boolean;
   concurrency?: number;
   onProgress?: (p: TransferProgress) => void;
   onCheckoutProgress?: (done: number, total: number) => void;
@@ -58,11 +61,20 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       manifest = ref.doc.target;
     }
     await repo.store.removeStaleTemps(); // a killed pull leaves nothing behind once it is run again
+    // Everything about the destination is checked before the first chunk moves.
+    const dest = opts.noCheckout ? undefined : await destinationOf(repo, t, opts.to);
+    if (dest) {
+      const m = await loadManifest(repo, manifest, remote);
+      checkPointerSize(t, m);
+      if (!opts.force) await assertReplaceable(repo, dest.path, m);
+    }
     // With a checkout, one pass: each chunk is written into the store and the target from the same buffer.
-    const dest = opts.noCheckout ? undefined : path.resolve(opts.to ?? t.dataPath ?? path.join(repo.root, ...t.name!.split('/')));
-    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest, opts) : await fetchSnapshot(repo, remote, manifest, opts);
-    if (t.name) await repo.withLock(() => repo.setRef(t.name!, manifest!));
-    return { name: t.name, manifest, path: dest, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, bytesSeeded: fetched.bytesSeeded ?? 0, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
+    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest.path, { ...opts, within: dest.within }) : await fetchSnapshot(repo, remote, manifest, opts);
+    await repo.withLock(async () => {
+      if (t.name) await repo.setRef(t.name, manifest!);
+      if (dest) await recordWorktreeStat(repo, dest.path, manifest!, fetched.manifest);
+    });
+    return { name: t.name, manifest, path: dest?.path, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, bytesSeeded: fetched.bytesSeeded ?? 0, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
   } finally {
     if (owned) await remote.close();
   }

@@ -51,7 +51,7 @@ export async function push(opts: PushOptions): Promise<PushResult> {
 
 async function pushFromFile(opts: PushOptions): Promise<PushResult> {
   const { repo } = opts;
-  const { abs, rel, name } = checkAddable(repo, opts.target, opts.as);
+  const { abs, rel, name } = await checkAddable(repo, opts.target, opts.as);
   const { remote, owned } = await openRemoteFor(repo, opts.remote);
   try {
     const previous = await previousVersion(repo, name, abs);

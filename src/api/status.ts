@@ -3,8 +3,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { manifestChunks } from '../core/manifest.js';
-import { POINTER_SUFFIX } from '../core/pointer.js';
+import { dataPathOf, POINTER_SUFFIX } from '../core/pointer.js';
 import { REPO_DIR, type Repository } from '../core/repo.js';
+import { git } from '../git/git.js';
 import { checkWorktreeData } from '../core/worktree.js';
 import type { Remote } from '../remote/types.js';
 import { listRemoteManifests, loadManifest } from '../sync/manifests.js';
@@ -29,10 +30,14 @@ export interface StatusOptions {
   remote?: string | Remote;
   /** Re-read data whose stat changed since add to tell whether its content did (default true). */
   rehash?: boolean;
+  /** Told of problems around the entries, such as the object store being tracked by git. */
+  onWarning?: (message: string) => void;
 }
 
 export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
   const { repo } = opts;
+  const tracked = await storeFilesInGit(repo);
+  if (tracked > 0) opts.onWarning?.(`git tracks ${tracked} file(s) under ${REPO_DIR}/: checkpoint data belongs on a remote, not in git; run 'git rm -r --cached ${REPO_DIR}' (and 'ckptsync init' to write ${REPO_DIR}/.gitignore)`);
   const pointers = await findPointers(repo.root);
   let known: Set<string> | null = null;
   if (opts.remote !== undefined) {
@@ -54,7 +59,13 @@ export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
       continue;
     }
     const entry: StatusEntry = { pointer: rel, name: ptr.name, manifest: ptr.manifest, state: 'ok', pushed: known ? known.has(ptr.manifest) : null };
-    const data = p.slice(0, -POINTER_SUFFIX.length);
+    let data: string;
+    try {
+      data = dataPathOf(p);
+    } catch (e) {
+      out.push({ pointer: rel, state: 'invalid-pointer', pushed: null, detail: (e as Error).message });
+      continue;
+    }
     const st = await fs.lstat(data).catch(() => null);
     if (!(await repo.store.has('manifest', ptr.manifest))) entry.state = 'not-in-store';
     else {
@@ -77,6 +88,12 @@ export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
     out.push(entry);
   }
   return out;
+}
+
+/** Files under .ckptsync/ that git tracks, other than its .gitignore (0 outside a git work tree). */
+async function storeFilesInGit(repo: Repository): Promise<number> {
+  const out = await git(['ls-files', '-z', '--', REPO_DIR], { cwd: repo.root }).catch(() => '');
+  return out.split('\0').filter((f) => f && f !== `${REPO_DIR}/.gitignore`).length;
 }
 
 async function findPointers(root: string): Promise<string[]> {

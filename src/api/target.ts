@@ -4,9 +4,11 @@
 import { pathExists } from 'fs-extra';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { NotFoundError } from '../errors.js';
-import { parsePointer, POINTER_SUFFIX, type Pointer } from '../core/pointer.js';
+import { NotFoundError, UsageError } from '../errors.js';
+import type { Manifest } from '../core/manifest.js';
+import { dataPathOf, parsePointer, POINTER_SUFFIX, type Pointer } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
+import { destinationInRepo, explicitDestination, type Destination } from '../core/write-scope.js';
 import { isRefName } from '../remote/layout.js';
 
 export interface Target {
@@ -31,8 +33,9 @@ export async function resolveTarget(repo: Repository, arg: string, opts: { allow
   for (const c of candidates) {
     const abs = path.resolve(c);
     if (await pathExists(abs)) {
+      const dataPath = dataPathOf(abs);
       const pointer = await readPointerFile(abs);
-      return { name: pointer.name, manifest: pointer.manifest, pointer, pointerPath: abs, dataPath: abs.slice(0, -POINTER_SUFFIX.length) };
+      return { name: pointer.name, manifest: pointer.manifest, pointer, pointerPath: abs, dataPath };
     }
   }
   if (isRefName(arg)) {
@@ -41,4 +44,22 @@ export async function resolveTarget(repo: Repository, arg: string, opts: { allow
     if (opts.allowRemoteName) return { name: arg };
   }
   throw new NotFoundError(`${arg} is neither a pointer file, an added path, nor a name in this repository`, { arg });
+}
+
+/**
+ * Where pull and checkout write a target: --to as the user gave it, else beside its pointer file or under
+ * its name in the repository, checked by write-scope.ts before anything is written.
+ */
+export async function destinationOf(repo: Repository, t: Target, to?: string): Promise<Destination> {
+  if (to !== undefined) return explicitDestination(to);
+  return destinationInRepo(repo.root, t.dataPath ?? path.join(repo.root, ...t.name!.split('/')));
+}
+
+/** A pointer's size must be its manifest's: a pointer edited by hand, or merged wrongly, is refused. */
+export function checkPointerSize(t: Target, manifest: Manifest): void {
+  if (!t.pointer) return;
+  const size = manifest.files.reduce((n, f) => n + f.size, 0);
+  if (size !== t.pointer.size) {
+    throw new UsageError(`${t.pointerPath} says ${t.pointer.size} bytes but its manifest ${t.pointer.manifest.slice(0, 16)} holds ${size}; the pointer file is wrong`, { path: t.pointerPath });
+  }
 }

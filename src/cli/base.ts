@@ -2,7 +2,7 @@
 // with the documented exit codes (README, "Exit codes").
 
 import { Command, Flags, Errors } from '@oclif/core';
-import { CkptError, ExitCode, errorLine } from '../errors.js';
+import { CkptError, ExitCode, NotFoundError, errorLine } from '../errors.js';
 import { Repository } from '../core/repo.js';
 
 export abstract class CkptCommand extends Command {
@@ -14,8 +14,13 @@ export abstract class CkptCommand extends Command {
   protected warnings: string[] = [];
   private jsonMode = false;
 
+  /**
+   * The repository, found from -C DIR or the working directory. With -C the process moves there first,
+   * so every path argument (--to, PATH.ckpt, a file to add) is read relative to DIR, as with git -C.
+   */
   protected async repo(dir?: string): Promise<Repository> {
-    return Repository.find(dir ?? process.cwd());
+    if (dir !== undefined) enterDir(dir);
+    return Repository.find(process.cwd());
   }
 
   /** Prints the result: the JSON envelope with --json, else what human() draws. */
@@ -45,5 +50,14 @@ export abstract class CkptCommand extends Command {
     process.stderr.write(`ckptsync: error: ${line}\n`);
     if (code === ExitCode.failure && process.env.CKPTSYNC_DEBUG) process.stderr.write(`${err.stack}\n`);
     process.exitCode = code;
+  }
+}
+
+function enterDir(dir: string): void {
+  try {
+    process.chdir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new NotFoundError(`-C ${dir}: ${code === 'ENOTDIR' ? 'not a directory' : code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { path: dir });
   }
 }

@@ -15,6 +15,7 @@ export default class Pull extends CkptCommand {
       description: 'write the files only, not also a copy of their chunks in the local store (half the disk); a later pull reuses what the files still hold',
       default: false,
     }),
+    force: Flags.boolean({ description: 'replace files at the destination even when they were changed locally', default: false }),
     jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
   };
 
@@ -24,7 +25,7 @@ export default class Pull extends CkptCommand {
     const repo = await this.repo(flags.dir);
     const bar = new ProgressLine(`pull ${args.target}`);
     const started = Date.now();
-    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], keepChunks: !flags['no-store'], concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
+    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], keepChunks: !flags['no-store'], force: flags.force, concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     this.emit(flags.json, { ...r, seconds: secs }, (x) =>

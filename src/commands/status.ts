@@ -13,7 +13,7 @@ export default class Status extends CkptCommand {
     const { flags } = await this.parse(Status);
     this.setJson(flags.json);
     const repo = await this.repo(flags.dir);
-    const r = await status({ repo, remote: flags.remote, rehash: !flags.quick });
+    const r = await status({ repo, remote: flags.remote, rehash: !flags.quick, onWarning: (w) => this.warnings.push(w) });
     this.emit(flags.json, r, (rows) => {
       if (rows.length === 0) this.log('no pointer files');
       for (const e of rows) this.log(`${e.state.padEnd(15)} ${e.pushed === null ? '' : e.pushed ? 'pushed     ' : 'not pushed '}${e.pointer}${e.name ? ` (${e.name})` : ''}${e.detail ? `: ${e.detail}` : ''}`);

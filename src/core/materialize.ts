@@ -1,6 +1,7 @@
 // Writing a snapshot's files from the object store (checkout). Every chunk is verified as it is read;
 // each file is written to a temp file and renamed into place; paths were validated when the manifest
-// was decoded, and here no parent directory may be a symlink, so nothing is written outside `dest`.
+// was decoded, and here no parent directory below `within` may be a symlink and no path may enter a
+// .git or .ckptsync folder (write-scope.ts), so nothing is written outside the destination.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -11,16 +12,27 @@ import { chunkRanges } from './store-by-copy.js';
 import { nativeStore } from './store-chunk.js';
 import { tempPathFor, type ObjectStore } from './store.js';
 import { removeStaleTemps } from './temps.js';
+import { assertNotReserved } from './write-scope.js';
 
 export interface MaterializeOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
   /** Chunks read ahead of the writer. */
   readAhead?: number;
+  /** The folder below which every component of the destination must be a real directory (default: dest's parent). */
+  within?: string;
 }
 
 /** Where each file of the manifest goes: for a file snapshot, dest itself; for a directory, dest/<path>. */
 export function targetOf(manifest: Manifest, dest: string, file: ManifestFile): string {
   return manifest.type === 'file' ? dest : path.join(dest, ...file.path.split('/'));
+}
+
+/**
+ * The mode a written file gets from its manifest entry: permission bits only (no setuid, setgid or
+ * sticky), always readable by its owner, and filtered by the umask (the file is created with it).
+ */
+export function fileModeOf(f: ManifestFile): number {
+  return ((f.mode & 0o777) || 0o644) | 0o400;
 }
 
 export async function materialize(store: ObjectStore, manifest: Manifest, dest: string, opts: MaterializeOptions = {}): Promise<{ files: number; bytes: number }> {
@@ -33,10 +45,10 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   }
   const total = manifest.files.reduce((n, f) => n + f.size, 0);
   let done = 0;
-  await prepareDest(manifest, absDest);
+  await prepareDest(manifest, absDest, opts.within);
   const swept = new Set<string>();
   for (const f of manifest.files) {
-    const { target, tmp, fh } = await openTemp(manifest, absDest, f, swept);
+    const { target, tmp, fh } = await openTemp(manifest, absDest, f, swept, opts.within);
     try {
       if (nativeStore) {
         // Each chunk written at its offset by one thread-pool job that hashes it as it goes (store-chunk.ts).
@@ -54,7 +66,6 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
         });
       }
       await fh.close();
-      await fs.chmod(tmp, f.mode || 0o644);
       await fs.rename(tmp, target);
     } catch (e) {
       await fh.close().catch(() => {});
@@ -65,19 +76,25 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   return { files: manifest.files.length, bytes: total };
 }
 
-/** Creates the destination's parent (the user's choice) and, for a directory snapshot, the destination itself. */
-export async function prepareDest(manifest: Manifest, absDest: string): Promise<void> {
-  await fs.mkdir(path.dirname(absDest), { recursive: true });
+/**
+ * Creates the destination's parent and, for a directory snapshot, the destination itself: below `within`
+ * as real directories (ensureDir); without `within`, the parent is the user's choice and made as given.
+ */
+export async function prepareDest(manifest: Manifest, absDest: string, within?: string): Promise<void> {
+  if (within) await ensureDir(path.dirname(absDest), within);
+  else await fs.mkdir(path.dirname(absDest), { recursive: true });
   if (manifest.type === 'dir') await ensureDir(absDest, path.dirname(absDest));
 }
 
 /** Opens a new temp file beside the file's target, its directories checked (ensureDir) and swept of dead runs' temps. */
-export async function openTemp(manifest: Manifest, absDest: string, f: ManifestFile, swept: Set<string>): Promise<{ target: string; tmp: string; fh: fs.FileHandle }> {
+export async function openTemp(manifest: Manifest, absDest: string, f: ManifestFile, swept: Set<string>, within?: string): Promise<{ target: string; tmp: string; fh: fs.FileHandle }> {
+  if (manifest.type === 'dir') assertNotReserved(f.path, path.join(absDest, f.path));
   const target = targetOf(manifest, absDest, f);
-  await ensureDir(path.dirname(target), manifest.type === 'dir' ? absDest : path.dirname(absDest));
+  await ensureDir(path.dirname(target), within ?? (manifest.type === 'dir' ? absDest : path.dirname(absDest)));
   if (!swept.has(path.dirname(target))) await removeStaleTempsOnce(path.dirname(target), swept);
   const tmp = tempPathFor(target);
-  return { target, tmp, fh: await fs.open(tmp, 'wx', f.mode || 0o644) };
+  // Created with the mode, so the umask applies; a chmod afterwards would bypass it.
+  return { target, tmp, fh: await fs.open(tmp, 'wx', fileModeOf(f)) };
 }
 
 /** Removes temp files a killed run left in dir (see temps.ts), once per directory per run. */

@@ -2,6 +2,7 @@
 // checkpoint. Strict grammar, one canonical encoding, unknown keys preserved. The parser accepts every
 // version listed in READABLE_VERSIONS and the writer writes only the newest.
 
+import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { isHash, isRefName } from '../remote/layout.js';
 
@@ -69,6 +70,19 @@ export function formatPointer(p: Omit<Pointer, 'version' | 'extra'> & { extra?: 
   const text = `version ${POINTER_VERSION}\n` + keys.map((k) => `${k} ${fields[k]}\n`).join('');
   if (Buffer.byteLength(text) > POINTER_MAX_BYTES) throw new PointerError(`pointer would be larger than ${POINTER_MAX_BYTES} bytes`);
   return text;
+}
+
+/**
+ * The data a pointer file stands for: its path without `.ckpt`. A pointer whose base name is empty,
+ * `.` or `..` (`.ckpt`, `..ckpt`, `...ckpt`) would name its own folder or the one above: refused.
+ */
+export function dataPathOf(pointerPath: string): string {
+  const data = pointerPath.slice(0, -POINTER_SUFFIX.length);
+  const base = path.basename(data);
+  if (!pointerPath.endsWith(POINTER_SUFFIX) || data.endsWith(path.sep) || base === '' || base === '.' || base === '..') {
+    throw new PointerError(`${pointerPath} is not a usable pointer file name: the part before ${POINTER_SUFFIX} must name a file`);
+  }
+  return data;
 }
 
 export function isCanonicalPointer(text: Buffer | string): boolean {

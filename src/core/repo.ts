@@ -14,6 +14,12 @@ import { ObjectStore, writeAtomic } from './store.js';
 export const REPO_DIR = '.ckptsync';
 export const REPO_FORMAT = 1;
 
+/**
+ * .ckptsync/.gitignore (manifest-spec.md §7): nothing of the store goes into git, not even by `git add -A`;
+ * only this file itself may be committed. Checkpoint data is shared through remotes, never through git.
+ */
+export const STORE_GITIGNORE = '# Written by ckptsync init: the object store and its state stay out of git.\n*\n!.gitignore\n';
+
 export interface RemoteConfig {
   url: string;
   settings: Record<string, string>;
@@ -46,6 +52,8 @@ export class Repository {
       await writeAtomic(path.join(repo.dir, 'config.json'), JSON.stringify({ format: REPO_FORMAT, remotes: {} }, null, 2) + '\n');
       created = true;
     }
+    // Also for a repository made before this file existed: init is how a user repairs it.
+    await fs.access(path.join(repo.dir, '.gitignore')).catch(() => writeAtomic(path.join(repo.dir, '.gitignore'), STORE_GITIGNORE));
     return { repo, created };
   }
 

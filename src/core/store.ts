@@ -3,12 +3,13 @@
 // against its hash whenever read. A second copy of an object is never stored.
 
 import crypto from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
-import { hashBytes } from './hash.js';
+import { createHasher, hashBytes } from './hash.js';
 import { readFully } from './file-io.js';
 import { hashChunk, readHashed, type AlsoWrite, type StoredChunk } from './store-chunk.js';
 import { removeStaleTemps, TMP_MARK } from './temps.js';
@@ -93,7 +94,7 @@ export class ObjectStore {
       } finally {
         await fh.close();
       }
-      if (actual !== undefined && actual !== hash) await this.corrupt(kind, hash, `its content hashes to ${actual}`);
+      if (actual !== undefined && (actual !== hash || n !== size)) await this.mismatch(kind, hash, size, n > size ? `it is longer than ${size} bytes` : n < size ? `it holds ${n} of its ${size} bytes` : `its content hashes to ${actual}`);
       return { data: buf.subarray(0, n), release: () => pool.release(buf) };
     } catch (e) {
       pool.release(buf);
@@ -120,7 +121,7 @@ export class ObjectStore {
   /** Checks bytes read from the store against their hash; a corrupt object is removed (IntegrityError). */
   async verifyObject(kind: ObjectKind, hash: string, data: Uint8Array): Promise<void> {
     const actual = hashBytes(data);
-    if (actual !== hash) await this.corrupt(kind, hash, `its content hashes to ${actual}`);
+    if (actual !== hash) await this.mismatch(kind, hash, data.length, `its content hashes to ${actual}`);
   }
 
   /**
@@ -137,8 +138,8 @@ export class ObjectStore {
     } finally {
       await fh.close();
     }
-    if (r.bytes !== size) await this.corrupt('chunk', hash, `it holds ${r.bytes} of its ${size} bytes`);
-    if (r.hash !== hash) await this.corrupt('chunk', hash, `its content hashes to ${r.hash}`);
+    if (r.bytes !== size) await this.mismatch('chunk', hash, size, `it holds ${r.bytes} of its ${size} bytes`);
+    if (r.hash !== hash) await this.mismatch('chunk', hash, size, `its content hashes to ${r.hash}`);
   }
 
   private async openObject(kind: ObjectKind, hash: string): Promise<fs.FileHandle> {
@@ -148,6 +149,30 @@ export class ObjectStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
       throw e;
     }
+  }
+
+  /**
+   * An object read as `size` bytes did not match. The caller's size comes from a manifest, which may be
+   * a remote's and may lie: the object is blamed (and removed) only when the whole of it fails its own
+   * hash; otherwise the manifest is, and local data is never deleted on its word.
+   */
+  private async mismatch(kind: ObjectKind, hash: string, size: number, why: string): Promise<never> {
+    const whole = await this.hashWhole(kind, hash);
+    if (whole.hash === hash) {
+      throw new IntegrityError(`a manifest says ${kind} ${hash} has ${size} bytes, but the local copy, which matches its hash, has ${whole.bytes}: the manifest is wrong (the local ${kind} is kept)`, { hash });
+    }
+    return this.corrupt(kind, hash, why);
+  }
+
+  /** BLAKE3 of an object's whole file, streamed. */
+  private async hashWhole(kind: ObjectKind, hash: string): Promise<{ hash: string; bytes: number }> {
+    const hasher = createHasher();
+    let bytes = 0;
+    for await (const piece of createReadStream(this.pathOf(kind, hash), { highWaterMark: 1 << 20 })) {
+      hasher.update(piece as Buffer);
+      bytes += (piece as Buffer).length;
+    }
+    return { hash: hasher.digest(), bytes };
   }
 
   private async corrupt(kind: ObjectKind, hash: string, why: string): Promise<never> {

@@ -5,9 +5,11 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
 import { listFiles } from './ingest.js';
-import type { Manifest } from './manifest.js';
+import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
 import { writeAtomic } from './store.js';
 
@@ -111,4 +113,38 @@ async function fileMatches(file: string, chunks: string[], sizes: number[]): Pro
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Refuses (WorktreeConflictError) to replace data at `dest` that a pull or checkout of `manifest` would
+ * overwrite, unless each file it would replace still holds what this repository last wrote or recorded
+ * there (the stat cache's snapshot, by stat or by content) or already holds the new content: a local edit
+ * is never lost without --force, as `git checkout` refuses to drop local changes.
+ */
+export async function assertReplaceable(repo: Repository, dest: string, manifest: Manifest): Promise<void> {
+  const top = await fs.lstat(dest).catch(() => null);
+  if (!top) return;
+  const cached = (await readCache(repo))[repo.relative(dest)];
+  const before = cached ? await repo.store.get('manifest', cached.manifest).then((b) => decodeManifest(b, `manifest ${cached.manifest}`), () => null) : null;
+  const previous = new Map((before?.files ?? []).map((f) => [before!.type === 'file' ? '' : f.path, f]));
+  const changed: string[] = [];
+  for (const f of manifest.files) {
+    const key = manifest.type === 'file' ? '' : f.path;
+    const target = targetOf(manifest, dest, f);
+    const st = await fs.lstat(target).catch(() => null);
+    if (!st) continue;
+    const old = previous.get(key);
+    const unchangedByStat = old && cached?.files[key]?.[0] === st.size && cached.files[key]![1] === st.mtimeMs && cached.files[key]![2] === st.ino;
+    if (st.isFile() && (unchangedByStat || (old && (await sameContent(target, old))) || (await sameContent(target, f)))) continue;
+    changed.push(repo.relative(target));
+  }
+  if (changed.length) {
+    const more = changed.length > 1 ? ` and ${changed.length - 1} more` : '';
+    throw new WorktreeConflictError(`${changed[0]}${more} differs from what ckptsync last wrote there (modified locally?); not overwritten: move it away or pass --force`, { paths: changed });
+  }
+}
+
+async function sameContent(file: string, f: ManifestFile): Promise<boolean> {
+  const st = await fs.stat(file).catch(() => null);
+  return st?.size === f.size && (await fileMatches(file, f.chunks, f.sizes).catch(() => false));
 }

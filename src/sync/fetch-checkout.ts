@@ -31,6 +31,8 @@ export interface FetchCheckoutOptions extends FetchOptions {
    * holds more than once is still stored, so its later copies are read back from the store.
    */
   keepChunks?: boolean;
+  /** The folder below which every component of the destination must be a real directory (materialize.ts). */
+  within?: string;
 }
 
 interface OpenFile {
@@ -93,7 +95,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const fileFor = (file: ManifestFile): Promise<OpenFile> => {
     let o = open.get(file);
     if (!o) {
-      o = openTemp(manifest, absDest, file, swept).then((t) => ({ ...t, left: file.chunks.length }));
+      o = openTemp(manifest, absDest, file, swept, opts.within).then((t) => ({ ...t, left: file.chunks.length }));
       o.catch(() => {}); // surfaced where awaited
       open.set(file, o);
     }
@@ -128,7 +130,6 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const landSeed = (o: OpenFile, p: Piece, seed: SeedPiece, keepIt: boolean) => landVia(p, keepIt, (tmp) => seedReader.copy(p.hash, seed, tmp, out(o, p)));
   const finish = async (file: ManifestFile, o: OpenFile) => {
     await o.fh.close();
-    await fs.chmod(o.tmp, file.mode || 0o644);
     complete.push(o);
     open.delete(file);
   };
@@ -138,7 +139,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const exists = await Promise.all(dirs.map((d) => fs.lstat(d).then(() => true, () => false)));
   const created = dirs.filter((_, i) => !exists[i]).sort((x, y) => y.length - x.length);
   try {
-    await prepareDest(manifest, absDest);
+    await prepareDest(manifest, absDest, opts.within);
     // Empty files have no chunk to carry them.
     for (const file of manifest.files) if (file.chunks.length === 0) await finish(file, await fileFor(file));
     await runBounded(

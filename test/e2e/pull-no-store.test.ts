@@ -87,7 +87,8 @@ test('a file at the destination that holds other bytes seeds nothing, and the pu
   const { b, pointers, data } = await setup();
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
   await fs.writeFile(path.join(b, 'model.safetensors'), crypto.randomBytes(1 << 20));
-  const r = await ok(['pull', 'model.safetensors.ckpt', '--json'], { cwd: b });
+  // --force: a file ckptsync did not write is otherwise kept (pull refuses to overwrite local edits).
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--json', '--force'], { cwd: b });
   t.is(r.json.result.bytesSeeded, 0);
   t.is(r.json.result.bytesDownloaded, r.json.result.bytesTotal);
   t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
@@ -100,7 +101,8 @@ test('seeding never reads through a symlink at the destination', async (t) => {
   await ok(['pull', 'model.safetensors.ckpt', '--to', 'real.safetensors', '--no-store'], { cwd: b });
   await fs.symlink(path.join(b, 'real.safetensors'), path.join(b, 'model.safetensors'));
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
-  const r = await ok(['pull', 'model.safetensors.ckpt', '--no-store', '--json'], { cwd: b });
+  // --force: a symlink where the file should be is not what ckptsync wrote, so it is otherwise refused.
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--no-store', '--json', '--force'], { cwd: b });
   t.is(r.json.result.bytesSeeded, 0);
   t.is(r.json.result.bytesDownloaded, r.json.result.bytesTotal);
 });
@@ -151,7 +153,8 @@ test('a tensor file at the destination rewritten in place: same-offset pieces th
   await fh.close();
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
   const progress: { bytesMoved: number; bytesToMove: number; bytesSkipped: number; objectsMoved: number; objectsToMove: number }[] = [];
-  const r = await pull({ repo: await Repository.find(b), target: path.join(b, 'model.safetensors.ckpt'), keepChunks: false, onProgress: (p) => progress.push({ ...p }) });
+  // force: the old file was edited, which pull otherwise refuses to overwrite.
+  const r = await pull({ repo: await Repository.find(b), target: path.join(b, 'model.safetensors.ckpt'), keepChunks: false, force: true, onProgress: (p) => progress.push({ ...p }) });
   t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
   t.is(r.bytesDownloaded + r.bytesSeeded, r.bytesTotal);
   t.true(r.bytesDownloaded >= 3 << 20, `the overwritten region was downloaded (${r.bytesDownloaded})`);
