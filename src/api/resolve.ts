@@ -9,10 +9,10 @@ import { ConfigError, NotFoundError, TransientError, UsageError } from '../error
 import { CheckpointCache, cacheDirFor } from '../core/cache.js';
 import { materialize } from '../core/materialize.js';
 import { decodeManifest } from '../core/manifest.js';
-import { POINTER_SUFFIX } from '../core/pointer.js';
+import { dataPathOf, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { TMP_MARK, tempPathFor } from '../core/store.js';
-import { isRefName } from '../remote/layout.js';
+import { assertRefName, isRefName } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
 import { readRemoteRef } from '../sync/refs.js';
@@ -62,7 +62,8 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
   if (pointerFile) {
     const p = await readPointerFile(path.resolve(pointerFile));
     manifest = p.manifest;
-    leaf = p.name ?? path.basename(pointerFile).slice(0, -POINTER_SUFFIX.length);
+    leaf = p.name ?? path.basename(dataPathOf(pointerFile));
+    assertRefName(leaf); // the cache names it by this, before anything is downloaded
   } else if (isRefName(id)) {
     leaf = id;
   } else {

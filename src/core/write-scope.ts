@@ -23,10 +23,13 @@ export function assertNotReserved(rel: string, what: string): void {
   if (hit) throw new UnsafePathError(`refusing to write ${what}: it lies in a ${hit} folder`, { path: what });
 }
 
-/** Where to write and the folder below which every component must be a real directory (no symlink). */
+/**
+ * Where to write, and the folder below which every component must be a real directory (no symlink);
+ * without `within`, the destination's parent folders are the user's to choose and made as given.
+ */
 export interface Destination {
   path: string;
-  within: string;
+  within?: string;
 }
 
 /**
@@ -52,7 +55,7 @@ export async function explicitDestination(target: string): Promise<Destination> 
   const abs = path.resolve(target);
   const real = await realLocation(abs);
   assertNotReserved(real, abs);
-  return { path: abs, within: path.dirname(abs) };
+  return { path: abs };
 }
 
 /** Throws when an existing component of `dir` below `root` is a symlink or not a directory (for reads as for writes). */

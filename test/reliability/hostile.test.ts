@@ -11,7 +11,7 @@ import { Packr } from 'msgpackr';
 import { hashBytes } from '../../src/index.js';
 import { encodeRef, newEntry, withMove } from '../../src/core/refs.js';
 import { cli, ok, tempDir, type CliResult } from '../helpers.js';
-import { bytesFor, tempFilesIn } from './helpers.js';
+import { assertVerifies, bytesFor, tempFilesIn } from './helpers.js';
 
 // The same encoder settings as src/core/manifest.ts, so a crafted manifest differs only where we mean.
 const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
@@ -248,4 +248,208 @@ test.serial('pull into a read-only directory fails with one error line and write
   const r = await cli(['pull', 'hostile/readonly', '--to', path.join(ro, 'out')], { cwd: repo });
   assertOneErrorLine(t, r, 'read-only target', /read-only|EROFS/i);
   t.deepEqual(await fs.readdir(ro), []);
+});
+
+// ---- Writes that must stay inside the repository (issue: pointer names, symlinked folders, .git/) ----
+
+/** A new repository (a git work tree too, when asked) on the shared crafted remote. */
+async function freshRepo(opts: { git?: boolean; ownRemote?: boolean } = {}): Promise<{ dir: string; above: string }> {
+  const above = await tempDir('ckpt-hostile-above-');
+  const dir = path.join(above, 'repo');
+  await fs.mkdir(dir);
+  if (opts.git) execFileSync('git', ['init', '-q', dir]);
+  await ok(['init'], { cwd: dir });
+  // A remote of its own for a test that pushes: the shared one holds crafted objects on purpose.
+  await ok(['remote', 'add', 'origin', opts.ownRemote ? path.join(above, 'remote') : remote], { cwd: dir });
+  return { dir, above };
+}
+
+const exists = (p: string) => fs.lstat(p).then(() => true, () => false);
+
+/** A pointer file at `file` naming the planted manifest `h` (1000 bytes). */
+async function writePointer(file: string, h: string, size = 1000): Promise<void> {
+  const { formatPointer } = await import('../../src/core/pointer.js');
+  await fs.writeFile(file, formatPointer({ manifest: h, size }));
+}
+
+for (const ptrName of ['.ckpt', '..ckpt', '...ckpt']) {
+  test.serial(`a pointer file named ${ptrName} is refused by pull and checkout, and no git hook is written`, async (t) => {
+    const h = await plantManifest(`hostile/hook-${ptrName.length}`, packr.pack({ ...good, files: [file('.git/hooks/post-checkout', { mode: 0o755 }), file('escaped.bin')] }));
+    const { dir, above } = await freshRepo({ git: true });
+    await writePointer(path.join(dir, ptrName), h);
+    const before = await fs.readdir(above);
+    for (const args of [['pull', ptrName], ['pull', ptrName, '--no-store'], ['checkout', ptrName]]) {
+      if (args[0] === 'checkout') await ok(['pull', `hostile/hook-${ptrName.length}`, '--no-checkout'], { cwd: dir });
+      const r = await cli(args, { cwd: dir });
+      assertOneErrorLine(t, r, args.join(' '), /not a usable pointer file name/);
+      t.is(r.code, 2, `${args.join(' ')}: usage exit code`);
+      t.false(await exists(path.join(dir, '.git', 'hooks', 'post-checkout')), `${args.join(' ')}: no hook written`);
+      t.false(await exists(path.join(dir, 'escaped.bin')), `${args.join(' ')}: nothing in the repository root`);
+      t.deepEqual(await fs.readdir(above), before, `${args.join(' ')}: nothing written above the repository`);
+    }
+  });
+}
+
+test.serial('a directory checkpoint holding .git/ or .ckptsync/ paths is refused before anything is written', async (t) => {
+  for (const [i, evil] of ['.git/hooks/post-checkout', 'sub/.GIT/config', '.ckptsync/refs/x.ref'].entries()) {
+    const h = await plantManifest(`hostile/reserved-${i}`, packr.pack({ ...good, files: [file('a.bin'), file(evil)] }));
+    const { dir } = await freshRepo({ git: true });
+    await writePointer(path.join(dir, 'model.ckpt'), h, 2000);
+    const r = await cli(['pull', 'model.ckpt'], { cwd: dir });
+    assertOneErrorLine(t, r, evil, /lies in a \.git|lies in a \.ckptsync/i);
+    t.false(await exists(path.join(dir, 'model')), `${evil}: no part of the checkpoint was written`);
+    t.deepEqual(await tempFilesIn(dir), [], `${evil}: no temp files`);
+  }
+});
+
+test.serial('pull and checkout through a symlinked folder are refused, and nothing is written where it leads', async (t) => {
+  const h = await plantManifest('hostile/via-link', packr.pack(good));
+  const { dir } = await freshRepo();
+  const elsewhere = await tempDir('ckpt-hostile-elsewhere-');
+  await fs.symlink(elsewhere, path.join(dir, 'sub'));
+  await writePointer(path.join(elsewhere, 'f.bin.ckpt'), h, 1000); // read through the link: sub/f.bin.ckpt
+  for (const args of [['pull', 'sub/f.bin'], ['pull', 'sub/f.bin.ckpt', '--no-store'], ['checkout', 'sub/f.bin']]) {
+    if (args[0] === 'checkout') await ok(['pull', 'hostile/via-link', '--no-checkout'], { cwd: dir });
+    const r = await cli(args, { cwd: dir });
+    assertOneErrorLine(t, r, args.join(' '), /symlink/);
+    t.deepEqual(await fs.readdir(elsewhere), ['f.bin.ckpt'], `${args.join(' ')}: nothing written through the link`);
+  }
+});
+
+test.serial('add through a symlinked folder is refused: no snapshot of the outside file and no pointer written there', async (t) => {
+  const { dir } = await freshRepo();
+  const elsewhere = await tempDir('ckpt-hostile-elsewhere-');
+  await fs.writeFile(path.join(elsewhere, 'secret'), 'not for the repository');
+  await fs.symlink(elsewhere, path.join(dir, 'sl'));
+  for (const args of [['add', 'sl/secret'], ['push', 'sl/secret', '--from-file']]) {
+    const r = await cli(args, { cwd: dir });
+    assertOneErrorLine(t, r, args.join(' '), /symlink/);
+    t.deepEqual(await fs.readdir(elsewhere), ['secret'], `${args.join(' ')}: no pointer written outside`);
+  }
+  t.deepEqual(await fs.readdir(path.join(dir, '.ckptsync', 'manifests')), [], 'nothing was snapshotted');
+});
+
+// ---- A lying manifest must not cost local data ----
+
+test.serial('a manifest that lies about a chunk size fails the pull and keeps the good local chunk', async (t) => {
+  const { dir } = await freshRepo();
+  await fs.writeFile(path.join(dir, 'only-copy.bin'), CHUNK_DATA);
+  await ok(['add', 'only-copy.bin'], { cwd: dir }); // one chunk: realChunk, stored only here
+  const obj = path.join(dir, '.ckptsync', 'objects', realChunk.slice(0, 2), realChunk);
+  t.true(await exists(obj));
+  for (const size of [999, 1001]) {
+    const name = `hostile/lying-size-${size}`;
+    await plantManifest(name, packr.pack({ ...good, type: 'file', files: [file('x.bin', { size, sizes: [size] })] }));
+    for (const args of [['pull', name, '--to', `out-${size}.bin`], ['checkout', name, '--to', `co-${size}.bin`]]) {
+      if (args[0] === 'checkout') await ok(['pull', name, '--no-checkout'], { cwd: dir }); // the chunk is here: nothing to fetch
+      const r = await cli(args, { cwd: dir });
+      assertOneErrorLine(t, r, `${args[0]} with sizes [${size}]`, /manifest is wrong/);
+      t.is(r.code, 5, 'integrity exit code');
+      t.true(await exists(obj), `${args[0]} with sizes [${size}]: the local chunk is still there`);
+      t.false(await exists(path.join(dir, args.at(-1)!)), 'no file written');
+    }
+  }
+  await assertVerifies(t, dir);
+});
+
+// ---- Modes from a manifest ----
+
+test.serial('modes from a manifest keep only permission bits, readable by the owner, under the umask', async (t) => {
+  const old = process.umask(0o002); // inherited by the CLI child: group-writable allowed, world-writable not
+  try {
+    const cases: Array<[number, number]> = [[0o4777, 0o775], [0o6755, 0o755], [0o1777, 0o775], [0o000, 0o644], [0o200, 0o600], [0o755, 0o755]];
+    for (const [mode, want] of cases) {
+      const name = `hostile/mode-${mode.toString(8)}`;
+      await plantManifest(name, packr.pack({ ...good, files: [file('m.bin', { mode })] }));
+      const out = path.join(repo, 'out-modes', mode.toString(8));
+      await ok(['pull', name, '--to', out], { cwd: repo });
+      const st = await fs.stat(path.join(out, 'm.bin'));
+      t.is(st.mode & 0o7777, want, `mode ${mode.toString(8)} became ${(st.mode & 0o7777).toString(8)}`);
+    }
+  } finally {
+    process.umask(old);
+  }
+});
+
+// ---- Local edits ----
+
+test.serial('pull and checkout keep a locally modified file unless --force', async (t) => {
+  const { dir } = await freshRepo({ ownRemote: true });
+  const f = path.join(dir, 'w.bin');
+  await fs.writeFile(f, bytesFor('worktree-v1', 3000));
+  await ok(['add', 'w.bin'], { cwd: dir });
+  await ok(['push', 'w.bin'], { cwd: dir });
+  const edited = bytesFor('my-local-edit', 3000);
+  await fs.writeFile(f, edited);
+  for (const args of [['checkout', 'w.bin.ckpt'], ['pull', 'w.bin.ckpt'], ['pull', 'w.bin.ckpt', '--no-store']]) {
+    const r = await cli(args, { cwd: dir });
+    assertOneErrorLine(t, r, args.join(' '), /w\.bin differs from what ckptsync last wrote there.*--force/);
+    t.is(r.code, 6, `${args.join(' ')}: conflict exit code`);
+    t.true((await fs.readFile(f)).equals(edited), `${args.join(' ')}: the edit is kept`);
+  }
+  await ok(['checkout', 'w.bin.ckpt', '--force'], { cwd: dir });
+  t.true((await fs.readFile(f)).equals(bytesFor('worktree-v1', 3000)), '--force restores the checkpoint');
+  // Unchanged data is replaced without a word (what checkout itself wrote, by stat or by content).
+  await ok(['checkout', 'w.bin.ckpt'], { cwd: dir });
+  await fs.utimes(f, new Date(), new Date(Date.now() + 5000)); // stat changed, content the same
+  await ok(['pull', 'w.bin.ckpt'], { cwd: dir });
+});
+
+test.serial('a directory pulled over one with a user-edited shard is refused; extra files of the user stay', async (t) => {
+  const { dir } = await freshRepo();
+  const d = path.join(dir, 'shards');
+  await fs.mkdir(d);
+  await fs.writeFile(path.join(d, 'a.bin'), bytesFor('shard-a', 2000));
+  await fs.writeFile(path.join(d, 'b.bin'), bytesFor('shard-b', 2000));
+  await ok(['add', 'shards'], { cwd: dir });
+  await fs.writeFile(path.join(d, 'notes.txt'), 'mine'); // not in the checkpoint: never a reason to refuse
+  await ok(['checkout', 'shards.ckpt'], { cwd: dir });
+  await fs.writeFile(path.join(d, 'b.bin'), bytesFor('edited', 2000));
+  const r = await cli(['checkout', 'shards.ckpt'], { cwd: dir });
+  assertOneErrorLine(t, r, 'dir checkout over an edit', /shards\/b\.bin differs/);
+  t.true((await fs.readFile(path.join(d, 'b.bin'))).equals(bytesFor('edited', 2000)));
+  t.is(await fs.readFile(path.join(d, 'notes.txt'), 'utf8'), 'mine');
+});
+
+// ---- Pointers and -C ----
+
+test.serial('a pointer whose size disagrees with its manifest is refused before anything is written', async (t) => {
+  const h = await plantManifest('hostile/size-lie', packr.pack(good));
+  const { dir } = await freshRepo();
+  await writePointer(path.join(dir, 'p.ckpt'), h, 999);
+  const r = await cli(['pull', 'p.ckpt'], { cwd: dir });
+  assertOneErrorLine(t, r, 'pointer size', /says 999 bytes but its manifest .* holds 1000/);
+  t.is(r.code, 2);
+  t.false(await exists(path.join(dir, 'p')));
+});
+
+test.serial('-C DIR applies to path arguments: checkout f.bin -C A writes A/f.bin, not ./f.bin', async (t) => {
+  const { dir, above } = await freshRepo();
+  await fs.writeFile(path.join(dir, 'f.bin'), bytesFor('dash-C', 1500));
+  await ok(['add', 'f.bin', '--name', 'dash-c/model'], { cwd: dir }); // a name unlike the path: only the pointer finds it
+  await fs.rm(path.join(dir, 'f.bin'));
+  await ok(['checkout', 'f.bin', '-C', dir], { cwd: above });
+  t.true((await fs.readFile(path.join(dir, 'f.bin'))).equals(bytesFor('dash-C', 1500)), 'written in A');
+  await ok(['checkout', 'f.bin.ckpt', '-C', dir, '--to', 'copy.bin'], { cwd: above });
+  t.true(await exists(path.join(dir, 'copy.bin')), '--to is read from A too');
+  t.deepEqual(await fs.readdir(above), ['repo'], 'nothing written in the current directory');
+  const r = await cli(['status', '-C', path.join(above, 'nope')], { cwd: above });
+  assertOneErrorLine(t, r, '-C to a missing directory', /-C .*nope: no such directory/);
+});
+
+// ---- The store stays out of git ----
+
+test.serial('init in a git repository keeps the object store out of git; status warns when it is tracked anyway', async (t) => {
+  const { dir } = await freshRepo({ git: true });
+  await fs.writeFile(path.join(dir, 'big.bin'), bytesFor('git-add', 5000));
+  await ok(['add', 'big.bin'], { cwd: dir });
+  execFileSync('git', ['add', '-A'], { cwd: dir });
+  const staged = execFileSync('git', ['ls-files'], { cwd: dir, encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  t.deepEqual(staged, ['.ckptsync/.gitignore', '.gitignore', 'big.bin.ckpt'], 'only the pointer, the ignore files');
+  const quiet = await ok(['status', '--json'], { cwd: dir });
+  t.deepEqual(quiet.json.warnings, []);
+  execFileSync('git', ['add', '-f', '.ckptsync/config.json', '.ckptsync/manifests'], { cwd: dir });
+  const loud = await ok(['status', '--json'], { cwd: dir });
+  t.is(loud.json.warnings.length, 1);
+  t.regex(loud.json.warnings[0], /git tracks 2 file\(s\) under \.ckptsync\//);
 });
