@@ -192,7 +192,7 @@ export class LocalRemote implements Remote {
 }
 
 /** A document lock not refreshed for this long belongs to a dead process. */
-const DOCUMENT_LOCK_STALE_MS = 10_000;
+export const DOCUMENT_LOCK_STALE_MS = 10_000;
 
 function versionOf(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
