@@ -73,8 +73,11 @@ interface Seen {
   status?: number;
 }
 
-/** An HTTP proxy in front of the server that records every request the driver sends and its answer's status. */
-async function startRecorder(port: number): Promise<{ port: number; seen: Seen[]; stop(): Promise<void> }> {
+/**
+ * An HTTP proxy in front of the server that records every request the driver sends and its answer's
+ * status; `rewrite` may change a request's headers on the way (moto checks no signature).
+ */
+async function startRecorder(port: number, rewrite?: (headers: http.IncomingHttpHeaders) => void): Promise<{ port: number; seen: Seen[]; stop(): Promise<void> }> {
   const seen: Seen[] = [];
   const proxy = http.createServer((req, res) => {
     const entry: Seen = {
@@ -84,6 +87,7 @@ async function startRecorder(port: number): Promise<{ port: number; seen: Seen[]
       ifNoneMatch: req.headers['if-none-match'],
     };
     seen.push(entry);
+    rewrite?.(req.headers);
     const up = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       entry.status = answer.statusCode;
       res.writeHead(answer.statusCode!, answer.headers);
@@ -137,11 +141,12 @@ test.serial('s3 on moto › the probe picks conditional writes; refs move by If-
     t.is(replaces.filter((s) => s.status === 200).length, 2);
     t.deepEqual(replaces.at(-1), { method: 'PUT', key: replaces.at(-1)!.key, ifMatch: first.version, ifNoneMatch: undefined, status: 412 }, 'the stale swap was refused by the server');
     t.deepEqual(recorder.seen.filter((s) => s.key.includes('/.ckptsync-s3/locks/')), [], 'no lock marker was ever listed, written or deleted');
-    // Each remote's probe: its object created, refused twice (second create, wrong ETag), then removed.
+    // Each remote's probe: its object created, refused twice (second create, wrong ETag), read for its
+    // ETag, replaced with that ETag, then removed.
     const probes = new Map<string, Seen[]>();
     for (const s of recorder.seen.filter((x) => x.key.includes('/.ckptsync-s3/probe-'))) probes.set(s.key, [...(probes.get(s.key) ?? []), s]);
     t.is(probes.size, 2);
-    for (const steps of probes.values()) t.deepEqual(steps.map((s) => [s.method, s.status]), [['PUT', 200], ['PUT', 412], ['PUT', 412], ['DELETE', 204]]);
+    for (const steps of probes.values()) t.deepEqual(steps.map((s) => [s.method, s.status]), [['PUT', 200], ['PUT', 412], ['PUT', 412], ['GET', 200], ['PUT', 200], ['DELETE', 204]]);
   } finally {
     await recorder.stop();
   }
@@ -169,4 +174,23 @@ test.serial('s3 on moto › two processes pushing one name at once: one current,
   const shared = (await readRemoteRef(r, 'shared'))!.doc;
   t.deepEqual(shared.history.map((h) => h.target).sort(), repos.map((x) => x.manifest).sort(), 'both pushes are in the history');
   t.true(repos.some((x) => x.manifest === shared.target));
+});
+
+test.serial('s3 on moto › a store whose If-Match never matches the ETag it serves gets the lock, and names still move', async (t) => {
+  // As if the store compared ETags in another form than it serves them: every If-Match is refused.
+  const recorder = await startRecorder(server.port, (h) => {
+    if (h['if-match']) h['if-match'] = `"${'f'.repeat(32)}"`;
+  });
+  try {
+    const r = await s3Remote.create(s3Remote.parse(server.newUrl(), { ...server.settings, endpoint: `http://127.0.0.1:${recorder.port}` }));
+    closeLater.push(r);
+    const [v1, v2] = [target('v1'), target('v2')];
+    await moveRemoteRef(r, 'm', v1, { expected: null });
+    t.is(r.features.casMethod, 'bakery-lock');
+    await moveRemoteRef(r, 'm', v2, { expected: v1 });
+    t.deepEqual((await readRemoteRef(r, 'm'))!.doc.history.map((h) => h.target), [v1, v2]);
+    t.true(recorder.seen.some((s) => s.key.includes('/.ckptsync-s3/locks/')), 'the lock markers were used');
+  } finally {
+    await recorder.stop();
+  }
 });
