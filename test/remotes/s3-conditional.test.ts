@@ -102,7 +102,10 @@ async function startRecorder(port: number, rewrite?: (headers: http.IncomingHttp
   return {
     port: (proxy.address() as { port: number }).port,
     seen,
-    stop: () => new Promise<void>((resolve) => proxy.close(() => resolve())).then(() => void proxy.closeAllConnections()),
+    stop: () => {
+      proxy.closeAllConnections(); // the remotes' idle keep-alive sockets
+      return new Promise<void>((resolve) => proxy.close(() => resolve()));
+    },
   };
 }
 
