@@ -254,7 +254,11 @@ export class S3Remote implements Remote {
     try {
       if ((await attempt({ IfNoneMatch: '*' })) !== 'ok') return false;
       if ((await attempt({ IfNoneMatch: '*' })) !== 'refused') return false; // ignored the header
-      return (await attempt({ IfMatch: '"00000000000000000000000000000000"' })) === 'refused';
+      if ((await attempt({ IfMatch: '"00000000000000000000000000000000"' })) !== 'refused') return false;
+      // The right version must also be accepted, as readDocument reports it: a store that refuses every
+      // If-Match (compares another ETag form, or serves none) would otherwise fail every swap forever.
+      const served = await this.readDocument(probe);
+      return served !== null && (await attempt({ IfMatch: served.version })) === 'ok';
     } finally {
       await this.delete(probe).catch(() => undefined);
     }

@@ -2,7 +2,8 @@
 // bucket. It knows exactly one access key (S3RVER / S3RVER); any other key id is refused with
 // InvalidAccessKeyId (HTTP 403), which is what the bad-credentials tests rely on. It does not
 // implement conditional writes (it ignores If-Match / If-None-Match on PUT), so the S3 driver's
-// lock-based compare-and-swap is the path exercised against it.
+// lock-based compare-and-swap is the path exercised against it; the conditional-write path runs against
+// moto (test/servers/moto.ts, test/remotes/s3-conditional.test.ts).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
