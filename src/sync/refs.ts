@@ -2,7 +2,7 @@
 // No update is ever lost: when another writer moved the name since we looked, our target is appended to
 // the history as a 'conflict' entry and RefConflictError tells the caller it is not current.
 
-import { RefConflictError } from '../errors.js';
+import { RefConflictError, TransientError } from '../errors.js';
 import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from '../core/refs.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
@@ -16,6 +16,8 @@ export async function readRemoteRef(remote: Remote, name: string): Promise<{ doc
 export interface MoveRefOptions {
   /** The target the caller saw before its work: null if the name did not exist; undefined to move unconditionally. */
   expected?: string | null;
+  /** Lost swaps in a row before TransientError (default MAX_SWAP_ATTEMPTS). */
+  maxAttempts?: number;
 }
 
 export interface MoveRefResult {
@@ -24,10 +26,20 @@ export interface MoveRefResult {
   changed: boolean;
 }
 
+/**
+ * Swaps lost in a row before giving up: with the backoff below, about a minute of losing. Only a remote
+ * whose compare-and-swap never succeeds (a store that stopped honouring conditional writes, a broken
+ * proxy) gets there; without a limit it would hang the push for ever.
+ */
+export const MAX_SWAP_ATTEMPTS = 100;
+
 export async function moveRemoteRef(remote: Remote, name: string, target: string, opts: MoveRefOptions = {}): Promise<MoveRefResult> {
   const key = keyOf({ kind: 'ref', name });
   let firstSeen: string | null | undefined;
   for (let attempt = 0; ; attempt++) {
+    if (attempt === (opts.maxAttempts ?? MAX_SWAP_ATTEMPTS)) {
+      throw new TransientError(`could not move name ${name} on ${remote.displayUrl}: ${attempt} compare-and-swaps in a row lost (does the remote honour conditional writes?); nothing was changed`, { name });
+    }
     const cur = await readRemoteRef(remote, name);
     const curTarget = cur?.doc.target ?? null;
     if (attempt === 0) firstSeen = curTarget;
