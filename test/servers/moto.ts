@@ -13,7 +13,6 @@
 // - It accepts any credentials (it checks no signature), so there is no bad-credentials test here.
 // Objects live in memory, the larger ones in temp files under the server's own temp dir.
 
-import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,6 +24,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { waitForPort } from './faultproxy.js';
 import type { LiveServer } from './types.js';
 import { stopServer } from './child.js';
+import { s3Server } from './s3.js';
 
 export const BUCKET = 'ckpt-test';
 // Any pair works on moto; these only have to be well-formed.
@@ -93,38 +93,5 @@ export async function start(): Promise<LiveServer> {
   } finally {
     admin.destroy();
   }
-  const home = path.join(dir, 'home');
-  await fs.mkdir(home);
-  const prefix = () => `run-${crypto.randomBytes(6).toString('hex')}`;
-
-  return {
-    newUrl: () => `s3://${BUCKET}/${prefix()}`,
-    env: {
-      AWS_ACCESS_KEY_ID: ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: SECRET_KEY,
-      AWS_REGION: 'us-east-1',
-      AWS_ENDPOINT_URL_S3: endpoint,
-      // No ~/.aws of the developer's leaks into the test.
-      HOME: home,
-      AWS_CONFIG_FILE: path.join(home, 'aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
-    },
-    settings: { endpoint, pathStyle: 'true' },
-    rclone: () => ({
-      config: [
-        '[ckptmoto]',
-        'type = s3',
-        'provider = Other',
-        `access_key_id = ${ACCESS_KEY}`,
-        `secret_access_key = ${SECRET_KEY}`,
-        `endpoint = ${endpoint}`,
-        'region = us-east-1',
-        'force_path_style = true',
-        '',
-      ].join('\n'),
-      remote: `ckptmoto:${BUCKET}/${prefix()}`,
-    }),
-    port,
-    stop: () => stopServer(child, exited, dir, () => child.stdin!.end()),
-  };
+  return s3Server({ dir, port, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckptmoto', stop: () => stopServer(child, exited, dir, () => child.stdin!.end()) });
 }

@@ -37,18 +37,25 @@ export async function start(): Promise<LiveServer> {
   const { port } = JSON.parse(first) as { port: number };
   await waitForPort(port);
   const endpoint = `http://127.0.0.1:${port}`;
-  const home = path.join(dir, 'home');
+  return s3Server({ dir, port, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckpts3', stop: () => stopServer(child, exited, dir, () => child.stdin!.end()) });
+}
+
+/**
+ * What a test gets from any S3 server: URLs with a random prefix per call, the AWS environment (with a
+ * HOME of its own, so no ~/.aws of the developer's leaks in), driver settings and an rclone config.
+ */
+export async function s3Server(o: { dir: string; port: number; bucket: string; accessKey: string; secretKey: string; rcloneName: string; stop: () => Promise<void> }): Promise<LiveServer> {
+  const endpoint = `http://127.0.0.1:${o.port}`;
+  const home = path.join(o.dir, 'home');
   await fs.mkdir(home);
   const prefix = () => `run-${crypto.randomBytes(6).toString('hex')}`;
-
   return {
-    newUrl: () => `s3://${BUCKET}/${prefix()}`,
+    newUrl: () => `s3://${o.bucket}/${prefix()}`,
     env: {
-      AWS_ACCESS_KEY_ID: ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: SECRET_KEY,
+      AWS_ACCESS_KEY_ID: o.accessKey,
+      AWS_SECRET_ACCESS_KEY: o.secretKey,
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL_S3: endpoint,
-      // No ~/.aws of the developer's leaks into the test.
       HOME: home,
       AWS_CONFIG_FILE: path.join(home, 'aws-config'),
       AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
@@ -56,19 +63,19 @@ export async function start(): Promise<LiveServer> {
     settings: { endpoint, pathStyle: 'true' },
     rclone: () => ({
       config: [
-        '[ckpts3]',
+        `[${o.rcloneName}]`,
         'type = s3',
         'provider = Other',
-        `access_key_id = ${ACCESS_KEY}`,
-        `secret_access_key = ${SECRET_KEY}`,
+        `access_key_id = ${o.accessKey}`,
+        `secret_access_key = ${o.secretKey}`,
         `endpoint = ${endpoint}`,
         'region = us-east-1',
         'force_path_style = true',
         '',
       ].join('\n'),
-      remote: `ckpts3:${BUCKET}/${prefix()}`,
+      remote: `${o.rcloneName}:${o.bucket}/${prefix()}`,
     }),
-    port,
-    stop: () => stopServer(child, exited, dir, () => child.stdin!.end()),
+    port: o.port,
+    stop: o.stop,
   };
 }
