@@ -10,7 +10,7 @@ import type { Manifest } from '../core/manifest.js';
 import { formatPointer, parsePointer, POINTER_SUFFIX } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
-import { recordWorktreeStat } from '../core/worktree.js';
+import { recordWorktreeStat, unchangedFiles } from '../core/worktree.js';
 import { assertNoSymlinkBelow, isReservedSegment } from '../core/write-scope.js';
 import { assertRefName } from '../remote/layout.js';
 import { loadManifest } from '../sync/manifests.js';
@@ -35,16 +35,22 @@ export interface AddResult {
   bytesNew: number;
   chunks: number;
   chunksNew: number;
+  files: number;
+  /** Files read; the rest were unchanged since the last add or checkout by their stat (size, mtime, inode, ctime). */
+  filesRead: number;
 }
 
 export async function add(opts: AddOptions): Promise<AddResult> {
   const { repo } = opts;
   const { abs, rel, name } = await checkAddable(repo, opts.path, opts.name);
   await repo.store.removeStaleTemps(); // a killed add leaves nothing behind once it is run again
-  const previous = await previousVersion(repo, name, abs);
-  const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, previous, onProgress: opts.onProgress });
-  const pointerPath = await recordSnapshot(repo, { abs, rel, name, snapshot: r, setRef: true, pointer: opts.pointer !== false });
-  return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew };
+  const since = Date.now();
+  const previous = await previousSnapshot(repo, name, abs);
+  // Files the stat cache vouches for are taken from the previous version unread (git's index trick).
+  const unchanged = previous ? await unchangedFiles(repo, abs, previous.hash, previous.manifest) : undefined;
+  const r = await ingestPath(repo.store, abs, { chunker: opts.chunker, previous: previous?.manifest, unchanged, onProgress: opts.onProgress });
+  const pointerPath = await recordSnapshot(repo, { abs, rel, name, snapshot: r, setRef: true, pointer: opts.pointer !== false, since });
+  return { name, manifest: r.manifestHash, pointerPath, bytes: r.bytes, bytesNew: r.bytesNew, chunks: r.chunks, chunksNew: r.chunksNew, files: r.files.length, filesRead: r.filesRead };
 }
 
 /**
@@ -70,13 +76,18 @@ export async function checkAddable(repo: Repository, file: string, name?: string
  * for the chunker (ingestPath's `previous`): anything unreadable counts as no previous version.
  */
 export async function previousVersion(repo: Repository, name: string, abs: string): Promise<Manifest | undefined> {
+  return (await previousSnapshot(repo, name, abs))?.manifest;
+}
+
+/** previousVersion with the manifest's hash. */
+async function previousSnapshot(repo: Repository, name: string, abs: string): Promise<{ hash: string; manifest: Manifest } | undefined> {
   const fromRef = async () => (await repo.readRef(name))?.target;
   const fromPointer = async () => parsePointer(await fs.readFile(abs + POINTER_SUFFIX)).manifest;
   for (const find of [fromRef, fromPointer]) {
     const hash = await find().catch(() => undefined);
     if (!hash) continue;
-    const m = await loadManifest(repo, hash).catch(() => undefined);
-    if (m) return m;
+    const manifest = await loadManifest(repo, hash).catch(() => undefined);
+    if (manifest) return { hash, manifest };
   }
   return undefined;
 }
@@ -87,7 +98,7 @@ export async function previousVersion(repo: Repository, name: string, abs: strin
  */
 export async function recordSnapshot(
   repo: Repository,
-  o: { abs: string; rel: string; name: string; snapshot: IngestResult; setRef: boolean; pointer: boolean },
+  o: { abs: string; rel: string; name: string; snapshot: IngestResult; setRef: boolean; pointer: boolean; since: number },
 ): Promise<string | undefined> {
   const r = o.snapshot;
   let pointerPath: string | undefined;
@@ -98,7 +109,7 @@ export async function recordSnapshot(
       await writeAtomic(pointerPath, formatPointer({ manifest: r.manifestHash, size: r.bytes, name: o.name }));
       await ignoreInGit(repo.root, o.rel);
     }
-    await recordWorktreeStat(repo, o.abs, r.manifestHash, r.manifest); // status then knows it unchanged without re-reading
+    await recordWorktreeStat(repo, o.abs, r.manifestHash, r.manifest, o.since, r.files); // status then knows it unchanged without re-reading
   });
   return pointerPath;
 }

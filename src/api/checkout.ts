@@ -25,7 +25,8 @@ export async function checkout(opts: CheckoutOptions): Promise<{ name?: string; 
   checkPointerSize(t, manifest);
   const dest = await destinationOf(repo, t, opts.to);
   if (!opts.force) await assertReplaceable(repo, dest.path, manifest);
+  const since = Date.now();
   const r = await materialize(repo.store, manifest, dest.path, { onProgress: opts.onProgress, within: dest.within });
-  await repo.withLock(() => recordWorktreeStat(repo, dest.path, t.manifest!, manifest));
+  await repo.withLock(() => recordWorktreeStat(repo, dest.path, t.manifest!, manifest, since));
   return { name: t.name, manifest: t.manifest!, path: dest.path, ...r };
 }

@@ -134,8 +134,9 @@ async function afterCheckout(repo: Repository, gitRoot: string, opts: GitHookOpt
       }
       opened ??= await openRemoteFor(repo, opts.remote);
       manifest = (await fetchSnapshot(repo, opened.remote, ptr.manifest)).manifest;
+      const since = Date.now();
       await materialize(repo.store, manifest, data, { within: dest.within });
-      await recordWorktreeStat(repo, data, ptr.manifest, manifest);
+      await recordWorktreeStat(repo, data, ptr.manifest, manifest, since);
       out.push(act);
     }
   } finally {

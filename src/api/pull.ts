@@ -68,11 +68,12 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
       checkPointerSize(t, m);
       if (!opts.force) await assertReplaceable(repo, dest.path, m);
     }
+    const since = Date.now();
     // With a checkout, one pass: each chunk is written into the store and the target from the same buffer.
     const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest.path, { ...opts, within: dest.within }) : await fetchSnapshot(repo, remote, manifest, opts);
     await repo.withLock(async () => {
       if (t.name) await repo.setRef(t.name, manifest!);
-      if (dest) await recordWorktreeStat(repo, dest.path, manifest!, fetched.manifest);
+      if (dest) await recordWorktreeStat(repo, dest.path, manifest!, fetched.manifest, since);
     });
     return { name: t.name, manifest, path: dest?.path, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, bytesSeeded: fetched.bytesSeeded ?? 0, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded };
   } finally {

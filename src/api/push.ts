@@ -55,8 +55,9 @@ async function pushFromFile(opts: PushOptions): Promise<PushResult> {
   const { remote, owned } = await openRemoteFor(repo, opts.remote);
   try {
     const previous = await previousVersion(repo, name, abs);
+    const since = Date.now();
     const snapshot = await ingestPath(repo.store, abs, { chunker: opts.chunker, previous, storeChunks: false });
-    const record = () => recordSnapshot(repo, { abs, rel, name, snapshot, setRef: false, pointer: opts.pointer !== false });
+    const record = () => recordSnapshot(repo, { abs, rel, name, snapshot, setRef: false, pointer: opts.pointer !== false, since });
     try {
       const r = await pushSnapshot(repo, remote, name, snapshot.manifestHash, { ...opts, readChunk: fileChunkReader(abs, snapshot.manifest) });
       await record();

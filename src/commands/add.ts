@@ -21,7 +21,7 @@ export default class Add extends CkptCommand {
     const r = await add({ repo, path: args.path, name: flags.name, pointer: !flags['no-pointer'], chunker: flags.chunker === 'fastcdc' ? DEFAULT_CHUNKER : 'auto', onProgress: (p) => bar.update(p.bytesDone, p.bytesTotal, p.bytesDone - p.bytesNew) });
     bar.done();
     this.emit(flags.json, r, (x) =>
-      this.log(`added ${x.name} -> ${x.manifest.slice(0, 16)}: ${formatBytes(x.bytes)} in ${x.chunks} chunks, ${formatBytes(x.bytesNew)} new (${x.chunksNew} chunks)${x.pointerPath ? `; pointer ${x.pointerPath}` : ''}`),
+      this.log(`added ${x.name} -> ${x.manifest.slice(0, 16)}: ${formatBytes(x.bytes)} in ${x.chunks} chunks, ${formatBytes(x.bytesNew)} new (${x.chunksNew} chunks)${x.filesRead < x.files ? `, ${x.filesRead} of ${x.files} files read, the rest unchanged` : ''}${x.pointerPath ? `; pointer ${x.pointerPath}` : ''}`),
     );
   }
 }

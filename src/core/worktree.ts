@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
-import { listFiles } from './ingest.js';
+import { listFiles, type ListedFile } from './ingest.js';
 import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
@@ -17,8 +17,10 @@ export type DataState = 'ok' | 'missing' | 'modified' | 'stat-changed';
 
 interface StatEntry {
   manifest: string;
-  /** Per file of the snapshot ('' for a single file): [size, mtimeMs, ino]. */
-  files: Record<string, [number, number, number]>;
+  /** When the stats were taken (ms since the epoch); absent in caches written before it was recorded. */
+  at?: number;
+  /** Per file of the snapshot ('' for a single file): [size, mtimeMs, ino, ctimeMs] (older caches: no ctime). */
+  files: Record<string, number[]>;
 }
 
 type StatCache = Record<string, StatEntry>;
@@ -33,28 +35,69 @@ async function readCache(repo: Repository): Promise<StatCache> {
   }
 }
 
-async function statsOf(dataPath: string, manifest: Manifest): Promise<Record<string, [number, number, number]> | null> {
-  const out: Record<string, [number, number, number]> = {};
+async function statsOf(dataPath: string, manifest: Manifest): Promise<Record<string, number[]> | null> {
+  const out: Record<string, number[]> = {};
   if (manifest.type === 'file') {
     const st = await fs.lstat(dataPath).catch(() => null);
     if (!st?.isFile()) return null;
-    out[''] = [st.size, st.mtimeMs, st.ino];
+    out[''] = [st.size, st.mtimeMs, st.ino, st.ctimeMs];
     return out;
   }
-  for (const f of await listFiles(dataPath)) {
-    const st = await fs.stat(f.abs);
-    out[f.rel] = [st.size, st.mtimeMs, st.ino];
-  }
+  for (const f of await listFiles(dataPath)) out[f.rel] = [f.size, f.mtimeMs, f.ino, f.ctimeMs];
   return out;
 }
 
-/** Records that the data at dataPath is the snapshot `manifestHash` (call right after add or checkout). */
-export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest): Promise<void> {
-  const files = await statsOf(dataPath, manifest).catch(() => null);
+/**
+ * Records that the data at dataPath is the snapshot `manifestHash` (call right after add or checkout).
+ * `since`: a time before the content was read or written (the operation's start); a file whose mtime or
+ * ctime is not older than that is not vouched for by its stat (RACY_MS), since it may have changed while
+ * the operation ran.
+ */
+export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest, since: number, listed?: ListedFile[]): Promise<void> {
+  const at = since;
+  // Stats taken before the content was read (add's listing) serve as well as new ones: a file changed
+  // since then no longer matches them, and is read again.
+  const fromListing = listed && Object.fromEntries(listed.map((f) => [manifest.type === 'file' ? '' : f.rel, [f.size, f.mtimeMs, f.ino, f.ctimeMs]]));
+  const files = fromListing ?? (await statsOf(dataPath, manifest).catch(() => null));
   if (!files) return;
   const cache = await readCache(repo);
-  cache[repo.relative(dataPath)] = { manifest: manifestHash, files };
+  cache[repo.relative(dataPath)] = { manifest: manifestHash, at, files };
   await writeAtomic(cacheFile(repo), JSON.stringify(cache));
+}
+
+/**
+ * A file changed within this long before its stat was recorded may have changed again within the same
+ * timestamp tick (git's "racily clean" entries): its stat proves nothing, so it is read. Wide enough for
+ * file systems with coarse timestamps.
+ */
+const RACY_MS = 2000;
+
+/**
+ * For `add` of a new version of dataPath: a lookup that gives a file's entry from the previous snapshot
+ * when the stat cache recorded that snapshot there and the file's size, mtime, inode and ctime are still
+ * what was recorded (git's index does the same), and all its chunks are still in the store (or were
+ * dropped by clean, which a remote holds). Anything else, and any doubt, means the file is read.
+ */
+export async function unchangedFiles(repo: Repository, dataPath: string, previousHash: string, previous: Manifest): Promise<(f: ListedFile) => ManifestFile | undefined> {
+  const none = () => undefined;
+  const cached = (await readCache(repo))[repo.relative(dataPath)];
+  if (!cached || cached.manifest !== previousHash || cached.at === undefined) return none;
+  const at = cached.at;
+  const byKey = new Map(previous.files.map((f) => [previous.type === 'file' ? '' : f.path, f]));
+  const hashes = [...new Set(previous.files.flatMap((f) => f.chunks))];
+  const present = await repo.store.hasMany('chunk', hashes);
+  const cleaned = await repo.cleanedChunks();
+  const gone = new Set(hashes.filter((h, i) => !present[i] && !cleaned.has(h)));
+  return (f) => {
+    const key = previous.type === 'file' ? '' : f.rel;
+    const c = cached.files[key];
+    const entry = byKey.get(key);
+    if (!c || !entry || c.length < 4) return undefined;
+    if (c[0] !== f.size || c[1] !== f.mtimeMs || c[2] !== f.ino || c[3] !== f.ctimeMs) return undefined;
+    if (f.mtimeMs >= at - RACY_MS || f.ctimeMs >= at - RACY_MS) return undefined;
+    if (entry.chunks.some((h) => gone.has(h))) return undefined;
+    return entry;
+  };
 }
 
 export interface CheckOptions {
@@ -67,7 +110,7 @@ export async function checkWorktreeData(repo: Repository, dataPath: string, mani
   const st = await fs.lstat(dataPath).catch(() => null);
   if (!st) return 'missing';
   if (manifest.type === 'file' ? !st.isFile() : !st.isDirectory()) return 'modified';
-  let now: Record<string, [number, number, number]> | null;
+  let now: Record<string, number[]> | null;
   try {
     now = await statsOf(dataPath, manifest);
   } catch {
@@ -84,11 +127,12 @@ export async function checkWorktreeData(repo: Repository, dataPath: string, mani
   });
   if (same) return 'ok';
   if (opts.rehash === false) return 'stat-changed';
+  const since = Date.now();
   for (const p of paths) {
     const f = byPath.get(p)!;
     if (!(await fileMatches(p === '' ? dataPath : path.join(dataPath, ...p.split('/')), f.chunks, f.sizes))) return 'modified';
   }
-  await recordWorktreeStat(repo, dataPath, manifestHash, manifest);
+  await recordWorktreeStat(repo, dataPath, manifestHash, manifest, since);
   return 'ok';
 }
 

@@ -1,0 +1,89 @@
+// add of a new version of a folder reads only the files that changed: the others are known unchanged
+// from the stat cache (size, mtime, inode, ctime; manifest-spec.md §7), as git's index knows them. Any
+// doubt means a read: a file rewritten with the same size and its mtime put back (ctime moved), a file
+// whose stat is too recent to prove anything, a chunk no longer in the store.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { add, Repository, verify } from '../../src/index.js';
+import { bytesFor } from '../reliability/helpers.js';
+import { ok, tempDir } from '../helpers.js';
+
+/** A repository with `n` small files under ck/, added once, and its stat cache aged past the racy window. */
+async function setup(n: number) {
+  const root = await tempDir('ckpt-unchanged-');
+  await ok(['init'], { cwd: root });
+  for (let i = 0; i < n; i++) {
+    await fs.mkdir(path.join(root, 'ck', `d${i % 4}`), { recursive: true });
+    await fs.writeFile(path.join(root, 'ck', `d${i % 4}`, `f${i}.bin`), bytesFor(`v1-${i}`, 4096));
+  }
+  const repo = await Repository.find(root);
+  await ageFiles(root);
+  const first = await add({ repo, path: path.join(root, 'ck') });
+  return { root, repo, first };
+}
+
+/**
+ * Lets the files' ctime (which no call can set) fall out of the racy window before the add records their
+ * stats; a stat newer than that proves nothing and the file would be read again.
+ */
+async function ageFiles(_root: string) {
+  await new Promise((r) => setTimeout(r, 2100));
+}
+
+test('a second add of a folder with 2 of 40 files changed reads just those 2, and the snapshot is exact', async (t) => {
+  const { root, repo, first } = await setup(40);
+  t.is(first.filesRead, 40, 'the first add reads everything');
+  await fs.writeFile(path.join(root, 'ck', 'd1', 'f5.bin'), bytesFor('v2-5', 4096));
+  await fs.writeFile(path.join(root, 'ck', 'd2', 'f6.bin'), bytesFor('v2-6', 5000));
+  const second = await add({ repo, path: path.join(root, 'ck') });
+  t.is(second.filesRead, 2);
+  t.is(second.chunksNew, 2);
+  // The same snapshot as a repository without any cache computes from the same files.
+  const fresh = await tempDir('ckpt-unchanged-fresh-');
+  await ok(['init'], { cwd: fresh });
+  await fs.cp(path.join(root, 'ck'), path.join(fresh, 'ck'), { recursive: true });
+  const cold = await add({ repo: await Repository.find(fresh), path: path.join(fresh, 'ck') });
+  t.is(cold.filesRead, 40);
+  t.is(second.manifest, cold.manifest, 'unread files were taken exactly as they are');
+  t.deepEqual((await verify({ repo })).problems, []);
+});
+
+test('a file rewritten with the same size and its mtime put back is still read (its ctime moved)', async (t) => {
+  const { root, repo } = await setup(8);
+  const f = path.join(root, 'ck', 'd3', 'f3.bin');
+  const T = Math.floor(Date.now() / 1000) - 60; // whole seconds, so the mtime can be put back exactly
+  await fs.utimes(f, T, T);
+  await ageFiles(root);
+  t.is((await add({ repo, path: path.join(root, 'ck') })).filesRead, 1, 'the touched file is read once');
+  const st = await fs.stat(f);
+  await fs.writeFile(f, bytesFor('sneaky', 4096));
+  await fs.utimes(f, T, T);
+  t.is((await fs.stat(f)).mtimeMs, st.mtimeMs, 'the mtime is what it was');
+  const second = await add({ repo, path: path.join(root, 'ck') });
+  t.is(second.filesRead, 1);
+  t.is(second.chunksNew, 1, 'the new content was stored');
+});
+
+test('files changed shortly before the last add are read again (their stat proves nothing yet)', async (t) => {
+  const { root, repo } = await setup(8);
+  await fs.writeFile(path.join(root, 'ck', 'd0', 'f0.bin'), bytesFor('fresh', 4096)); // mtime: now
+  const second = await add({ repo, path: path.join(root, 'ck') });
+  t.is(second.filesRead, 1);
+  const third = await add({ repo, path: path.join(root, 'ck') });
+  t.is(third.filesRead, 1, 'f0 was written within the racy window of the second add: read once more');
+});
+
+test('a file whose chunk left the store is read again, so the new version is whole', async (t) => {
+  const { root, repo, first } = await setup(8);
+  // Remove one stored chunk (as a damaged disk would): the file holding it must be read, not trusted.
+  const objects = path.join(root, '.ckptsync', 'objects');
+  const dir = (await fs.readdir(objects)).find((d) => /^[0-9a-f]{2}$/.test(d))!;
+  const victim = (await fs.readdir(path.join(objects, dir)))[0]!;
+  await fs.rm(path.join(objects, dir, victim));
+  const second = await add({ repo, path: path.join(root, 'ck') });
+  t.is(second.filesRead, 1);
+  t.true(await fs.stat(path.join(objects, dir, victim)).then(() => true, () => false), 'the chunk is back');
+  t.deepEqual((await verify({ repo })).problems.filter((p) => p.object === victim), []);
+});
