@@ -22,6 +22,7 @@ import {
 import { ggufCuts, ggufLayout } from './cutters/gguf.js';
 import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
+import { readFully } from './file-io.js';
 import { hashBytes } from './hash.js';
 import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { nativeStore } from './store-chunk.js';
@@ -30,6 +31,10 @@ import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk, type Store
 import type { ObjectStore } from './store.js';
 import { REPO_DIR } from './repo.js';
 import { runBounded } from './bounded.js';
+
+/** Files up to this size are ingested several at a time (a FastCDC file this small is one chunk). */
+const SMALL_FILE_BYTES = 256 << 10;
+const SMALL_FILES_IN_FLIGHT = 16;
 
 /** The ranges of a chunker's chunks, their sizes appended to `sizes` as they come. */
 async function* rangesOf(chunks: AsyncIterable<RawChunk>, sizes: number[]): AsyncGenerator<ChunkRange> {
@@ -130,46 +135,62 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress);
   let chunks = 0;
   let reused = 0;
-  const entries: ManifestFile[] = [];
+  const entries: ManifestFile[] = new Array(files.length);
   const before = new Map(opts.previous?.files.map((f) => [f.path, f.chunker]));
+  const ingestFile = async (k: number) => {
+    const f = files[k]!;
+    const same = opts.unchanged?.(f);
+    if (same) {
+      entries[k] = { ...same, mode: f.mode };
+      reused++;
+      chunks += same.chunks.length;
+      progress.bytesDone += same.size;
+      opts.onProgress?.(progress);
+      return;
+    }
+    const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
+    const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
+    // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
+    // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
+    // chunks it shares with the last version (most of them) are never written at all; push --from-file
+    // (storeChunks false) only hashes.
+    if (nativeStore) {
+      const mode: StoreMode = opts.storeChunks === false ? 'hash-only' : before.has(f.rel) ? 'hash-first' : 'store';
+      // A FastCDC file no longer than the chunker's min is one chunk (§2.1): no chunker, no slab.
+      const planned = lengths ?? (chunker.alg === FASTCDC_ALG && f.size <= chunker.min ? (f.size > 0 ? [f.size] : []) : undefined);
+      if (planned) entry.sizes = [...planned];
+      const cuts = planned ?? rangesOf(chunkFile(f.abs, chunker), entry.sizes);
+      entry.chunks = await writer.storeByCopy(f.abs, cuts, mode, opts.onProgress);
+      entry.size = entry.sizes.reduce((a, b) => a + b, 0);
+      chunks += entry.chunks.length;
+      entries[k] = entry;
+      return;
+    }
+    for await (const c of chunkFile(f.abs, chunker, undefined, lengths)) {
+      const hash = hashBytes(c.data);
+      entry.chunks.push(hash);
+      entry.sizes.push(c.data.length);
+      entry.size += c.data.length;
+      chunks++;
+      if (opts.storeChunks !== false) await writer.add(hash, c);
+      progress.bytesDone += c.data.length;
+      opts.onProgress?.(progress);
+    }
+    entries[k] = entry;
+  };
   try {
-    for (const f of files) {
-      const same = opts.unchanged?.(f);
-      if (same) {
-        entries.push({ ...same, mode: f.mode });
-        reused++;
-        chunks += same.chunks.length;
-        progress.bytesDone += same.size;
-        opts.onProgress?.(progress);
-        continue;
+    // Small files go SMALL_FILES_IN_FLIGHT at a time (with the addon): each costs a dozen round trips
+    // through the thread pool (open, probe, store, rename, close), which one at a time left both cores
+    // waiting. Large files go one at a time, each already parallel inside.
+    for (let k = 0; k < files.length; ) {
+      let end = k;
+      while (nativeStore && end < files.length && files[end]!.size <= SMALL_FILE_BYTES) end++;
+      if (end === k) await ingestFile(k++);
+      else {
+        const run = Array.from({ length: end - k }, (_, i) => k + i);
+        await runBounded(run, SMALL_FILES_IN_FLIGHT, ingestFile);
+        k = end;
       }
-      const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
-      const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
-      // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
-      // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
-      // chunks it shares with the last version (most of them) are never written at all; push --from-file
-      // (storeChunks false) only hashes.
-      if (nativeStore) {
-        const mode: StoreMode = opts.storeChunks === false ? 'hash-only' : before.has(f.rel) ? 'hash-first' : 'store';
-        if (lengths) entry.sizes = [...lengths];
-        const cuts = lengths ?? rangesOf(chunkFile(f.abs, chunker), entry.sizes);
-        entry.chunks = await writer.storeByCopy(f.abs, cuts, mode, opts.onProgress);
-        entry.size = entry.sizes.reduce((a, b) => a + b, 0);
-        chunks += entry.chunks.length;
-        entries.push(entry);
-        continue;
-      }
-      for await (const c of chunkFile(f.abs, chunker, undefined, lengths)) {
-        const hash = hashBytes(c.data);
-        entry.chunks.push(hash);
-        entry.sizes.push(c.data.length);
-        entry.size += c.data.length;
-        chunks++;
-        if (opts.storeChunks !== false) await writer.add(hash, c);
-        progress.bytesDone += c.data.length;
-        opts.onProgress?.(progress);
-      }
-      entries.push(entry);
     }
     await writer.flush();
   } catch (e) {
@@ -193,12 +214,45 @@ export async function* hashChunks(file: string, params: ChunkerParams): AsyncGen
   for await (const c of chunkFile(file, chunker, undefined, lengths)) yield { offset: c.offset, size: c.data.length, hash: hashBytes(c.data) };
 }
 
-/** The tensor-aware cutters, tried in order; each returns chunk lengths, or null if the file is not its format. */
-const CUTTERS: { alg: string; defaults: ChunkerParams; cuts(file: string, size: number, p: ChunkerParams): Promise<number[] | null> }[] = [
-  { alg: SAFETENSORS_ALG, defaults: DEFAULT_SAFETENSORS_CHUNKER, cuts: async (f, n, p) => map(await safetensorsLayout(f, n), (l) => safetensorsCuts(l, p)) },
-  { alg: PYTORCH_ZIP_ALG, defaults: DEFAULT_PYTORCH_ZIP_CHUNKER, cuts: async (f, n, p) => map(await pytorchZipLayout(f, n), (l) => pytorchZipCuts(l, p)) },
-  { alg: GGUF_ALG, defaults: DEFAULT_GGUF_CHUNKER, cuts: async (f, n, p) => map(await ggufLayout(f, n), (l) => ggufCuts(l, p)) },
+/**
+ * The tensor-aware cutters, tried in order; each returns chunk lengths, or null if the file is not its
+ * format. `may` looks at the file's first 12 bytes (fewer for a shorter file) and its size: a file it
+ * refuses cannot be of that format, so its cutter, which opens and reads the file, is not asked.
+ */
+const CUTTERS: { alg: string; defaults: ChunkerParams; may(head: Buffer, size: number): boolean; cuts(file: string, size: number, p: ChunkerParams): Promise<number[] | null> }[] = [
+  {
+    alg: SAFETENSORS_ALG,
+    defaults: DEFAULT_SAFETENSORS_CHUNKER,
+    // A little-endian header length that fits the file, then the header's '{'.
+    may: (h, n) => h.length >= 9 && h[8] === 0x7b && Number(h.readBigUInt64LE(0)) + 8 <= n,
+    cuts: async (f, n, p) => map(await safetensorsLayout(f, n), (l) => safetensorsCuts(l, p)),
+  },
+  {
+    alg: PYTORCH_ZIP_ALG,
+    defaults: DEFAULT_PYTORCH_ZIP_CHUNKER,
+    // torch.save writes a zip from offset 0: a local file header first.
+    may: (h) => h.length >= 4 && h.readUInt32LE(0) === 0x04034b50,
+    cuts: async (f, n, p) => map(await pytorchZipLayout(f, n), (l) => pytorchZipCuts(l, p)),
+  },
+  {
+    alg: GGUF_ALG,
+    defaults: DEFAULT_GGUF_CHUNKER,
+    may: (h) => h.length >= 4 && h.readUInt32LE(0) === 0x46554747, // "GGUF"
+    cuts: async (f, n, p) => map(await ggufLayout(f, n), (l) => ggufCuts(l, p)),
+  },
 ];
+
+/** The first 12 bytes of a file (fewer when it is shorter), for the cutters' `may`. */
+async function headOf(file: string, size: number): Promise<Buffer> {
+  const head = Buffer.alloc(Math.min(12, size));
+  if (head.length === 0) return head;
+  const fh = await fs.open(file, 'r');
+  try {
+    return head.subarray(0, await readFully(fh, head, 0));
+  } finally {
+    await fh.close();
+  }
+}
 const map = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null : f(x));
 
 /**
@@ -208,8 +262,10 @@ const map = <T, R>(x: T | null, f: (x: T) => R): R | null => (x === null ? null 
 async function chooseCutter(file: string, size: number, choice: ChunkerParams | 'auto', previous?: ChunkerParams): Promise<{ chunker: ChunkerParams; lengths?: number[] }> {
   if (choice !== 'auto' && choice.alg === FASTCDC_ALG) return { chunker: choice };
   const prior = (alg: string) => (choice === 'auto' && previous?.alg === alg && isValidChunker(previous) ? previous : null);
+  const head = await headOf(file, size);
   for (const c of CUTTERS) {
     if (choice !== 'auto' && choice.alg !== c.alg) continue;
+    if (!c.may(head, size)) continue;
     const params = choice === 'auto' ? (prior(c.alg) ?? c.defaults) : choice;
     const lengths = await c.cuts(file, size, params);
     if (lengths) return { chunker: params, lengths };

@@ -198,13 +198,19 @@ test('store › writeChunkTo writes a stored chunk at an offset, verified as it 
     t.regex(e!.message, new RegExp(`^corrupt chunk ${hashBytes(bad)} in the local store \\(its content hashes to ${hashBytes(flipped)}\\)`));
     t.false(await store.has('chunk', hashBytes(bad)), 'the corrupt object is removed, so that a pull fetches it again');
     await t.throwsAsync(store.writeChunkTo(hashBytes(bad), bad.length, { fd: out.fd, offset: 1_000_000, name: 'target' }), { instanceOf: NotFoundError });
-    // A stored chunk shorter than the manifest says is corrupt too.
+    // A manifest that claims one byte more than a chunk that verifies is wrong; the chunk is kept.
     const e2 = await t.throwsAsync(store.writeChunkTo(hashBytes(good), good.length + 1, { fd: out.fd, offset: 1_000_000, name: 'target' }), { instanceOf: IntegrityError });
-    t.regex(e2!.message, /it holds 300000 of its 300001 bytes/);
+    t.regex(e2!.message, /has 300001 bytes, but the local copy, which matches its hash, has 300000: the manifest is wrong/);
+    t.true(await store.has('chunk', hashBytes(good)), 'local data is not deleted on a manifest\'s word');
+    // A stored chunk cut short is corrupt: it fails its own hash, and is removed.
+    await fs.truncate(store.pathOf('chunk', hashBytes(good)), 299_999);
+    const e3 = await t.throwsAsync(store.writeChunkTo(hashBytes(good), good.length, { fd: out.fd, offset: 2_000_000, name: 'target' }), { instanceOf: IntegrityError });
+    t.regex(e3!.message, /^corrupt chunk \S+ in the local store \(it holds 299999 of its 300000 bytes\)/);
+    t.false(await store.has('chunk', hashBytes(good)));
   } finally {
     await out.close();
   }
-  t.true((await fs.readFile(path.join(d, 'target'))).subarray(10, 10 + good.length).equals(good));
+  t.true((await fs.readFile(path.join(d, 'target'))).subarray(10, 10 + good.length).equals(good), 'the good chunk was written where asked');
 });
 
 test('store-by-copy › stores every range under the hash of its bytes, duplicates once, no temp left', async (t) => {

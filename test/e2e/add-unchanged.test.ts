@@ -7,6 +7,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { add, Repository, verify } from '../../src/index.js';
+import { chunkFile, DEFAULT_CHUNKER } from '../../src/core/chunker.js';
+import { hashBytes } from '../../src/core/hash.js';
+import { loadManifest } from '../../src/sync/manifests.js';
 import { bytesFor } from '../reliability/helpers.js';
 import { ok, tempDir } from '../helpers.js';
 
@@ -86,4 +89,21 @@ test('a file whose chunk left the store is read again, so the new version is who
   t.is(second.filesRead, 1);
   t.true(await fs.stat(path.join(objects, dir, victim)).then(() => true, () => false), 'the chunk is back');
   t.deepEqual((await verify({ repo })).problems.filter((p) => p.object === victim), []);
+});
+
+test('small files, taken many at a time and without the chunker below its min, are cut exactly as the chunker cuts them', async (t) => {
+  const root = await tempDir('ckpt-small-');
+  await ok(['init'], { cwd: root });
+  const sizes = [0, 1, 1000, DEFAULT_CHUNKER.min - 1, DEFAULT_CHUNKER.min, DEFAULT_CHUNKER.min + 1, 3 << 20];
+  await fs.mkdir(path.join(root, 'ck'));
+  for (const [i, n] of sizes.entries()) await fs.writeFile(path.join(root, 'ck', `f${i}.bin`), bytesFor(`small-${i}`, n));
+  const r = await add({ repo: await Repository.find(root), path: path.join(root, 'ck') });
+  const m = await loadManifest(await Repository.find(root), r.manifest);
+  for (const [i, n] of sizes.entries()) {
+    const want: string[] = [];
+    for await (const c of chunkFile(path.join(root, 'ck', `f${i}.bin`), DEFAULT_CHUNKER)) want.push(hashBytes(c.data));
+    const entry = m.files.find((f) => f.path === `f${i}.bin`)!;
+    t.deepEqual(entry.chunks, want, `a file of ${n} bytes`);
+    t.is(entry.size, n);
+  }
 });
