@@ -251,6 +251,11 @@ export class B2Remote implements Remote {
     return null;
   }
 
+  /** create() found the bucket (or failed with NotFoundError); a prefix inside it needs no creating. */
+  async exists(): Promise<boolean> {
+    return true;
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -284,6 +285,17 @@ export class S3Remote implements Remote {
       for (const o of page.Contents ?? []) yield { key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** The bucket is the location; a prefix inside it needs no creating (one HeadBucket request). */
+  async exists(): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw mapS3Error(e, `head bucket ${this.config.bucket} on ${this.displayUrl}`);
+    }
   }
 
   async close(): Promise<void> {

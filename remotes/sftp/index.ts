@@ -53,8 +53,22 @@ export class SftpRemote implements Remote {
   }
 
   /** Connects and makes sure the root directory exists, so that a bad host, key or path shows at once. */
+  /** Connects (so bad credentials and host keys fail at open); creates nothing: the first write does. */
   async init(): Promise<void> {
-    await this.pool.run('create', this.cfg.root || '~', (sftp) => mkdirp(sftp, this.cfg.root));
+    await this.exists();
+  }
+
+  async exists(): Promise<boolean> {
+    const root = this.cfg.root || '.';
+    return this.pool.run('stat', root, async (sftp) => {
+      try {
+        if (!(await stat(sftp, root)).isDirectory()) throw new UsageError(`${this.displayUrl} is a file, not a directory`);
+        return true;
+      } catch (e) {
+        if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return false;
+        throw e;
+      }
+    });
   }
 
   private pathOf(key: string): string {

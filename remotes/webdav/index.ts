@@ -489,6 +489,21 @@ export class WebdavRemote implements Remote {
     }
   }
 
+  async exists(): Promise<boolean> {
+    const res = await this.send('PROPFIND', `${this.config.basePath}/`, '', {
+      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+      body: PROPFIND_BODY,
+    });
+    if (res.statusCode === 404) {
+      await res.body.dump().catch(() => {});
+      return false;
+    }
+    if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', '');
+    const [entry] = parseMultistatus(await res.body.text());
+    if (entry && !entry.collection) throw new UsageError(`${this.displayUrl} is a file, not a collection (folder)`);
+    return true;
+  }
+
   async close(): Promise<void> {
     this.data.close();
     await this.pool.close();

@@ -10,10 +10,12 @@ export {
   ConfigError,
   HostKeyError,
   LockHeldError,
+  NoSpaceError,
   NotFoundError,
   TransientError,
   UsageError,
   isRetryable,
+  typedErrno,
   redactSecrets,
 } from '../errors.js';
 export { readFully, writevAll } from '../core/file-io.js';

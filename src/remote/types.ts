@@ -76,6 +76,14 @@ export interface Remote {
    */
   swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null>;
 
+  /**
+   * Whether the remote's location is there: its directory (local, SFTP, WebDAV) or its bucket (S3, B2);
+   * a prefix inside a bucket has no existence of its own. False means the URL points at nothing (a
+   * mistyped path): every command but push refuses it. Opening a remote never creates its location; the
+   * first write does. A location that is there but cannot hold objects (a file) is a UsageError.
+   */
+  exists(): Promise<boolean>;
+
   /** Releases connections. The remote is unusable afterwards. */
   close(): Promise<void>;
 }
@@ -99,6 +107,12 @@ export interface RemoteFactory<Config = unknown> {
   /** Validates a URL and settings into a config; throws UsageError naming the problem. */
   parse(url: string, settings: RemoteSettings): Config;
   create(config: Config): Promise<Remote>;
+  /**
+   * Optional: what `remote add` can check without a network connection (so it stays fast and works
+   * offline), throwing a typed error naming the problem. The local driver checks that the directory,
+   * or its parent, exists. Network drivers leave it out: their location is checked when first used.
+   */
+  check?(config: Config): Promise<void>;
   /** The URL with any secret removed. */
   redact(url: string): string;
 }
