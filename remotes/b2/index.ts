@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { fillFrom } from '../../src/remote/fill.js';
 import {
   AuthError,
+  DOCUMENT_MAX_BYTES,
   NotFoundError,
   TransientError,
   UsageError,
@@ -222,7 +223,7 @@ export class B2Remote implements Remote {
     // Deleted between the listing and the download: the document is gone.
     if (res.statusCode === 404) return null;
     if (err) throw errorFor('download', res, err, { key });
-    return { data: await readAll(res.body), version: head.fileId };
+    return { data: await readAll(res.body, DOCUMENT_MAX_BYTES), version: head.fileId };
   }
 
   /**

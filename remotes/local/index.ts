@@ -13,6 +13,8 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import {
+  DOCUMENT_MAX_BYTES,
+  IntegrityError,
   LockHeldError,
   NotFoundError,
   UsageError,
@@ -175,7 +177,15 @@ export class LocalRemote implements Remote {
 
   async readDocument(key: string) {
     try {
-      const data = await fsp.readFile(this.pathOf(key));
+      const fh = await fsp.open(this.pathOf(key), 'r');
+      let data: Buffer;
+      try {
+        const { size } = await fh.stat();
+        if (size > DOCUMENT_MAX_BYTES) throw new IntegrityError(`${key} on ${this.displayUrl} is ${size} bytes, larger than a document may be (${DOCUMENT_MAX_BYTES})`, { key });
+        data = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
       return { data, version: versionOf(data) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;

@@ -19,6 +19,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import {
+  DOCUMENT_MAX_BYTES,
   UsageError,
   readAll,
   redactSecrets,
@@ -42,7 +43,6 @@ export type { S3Config } from './wire.js';
 /** Driver bookkeeping (lock markers, probes) lives here under the prefix, hidden from list(). */
 const PRIVATE_DIR = '.ckptsync-s3/';
 /** Refs are small; a larger "document" is a mistake, not something to buffer. */
-const MAX_DOCUMENT_BYTES = 64 << 20;
 
 export class S3Remote implements Remote {
   readonly features: { defaultConcurrency: number; casMethod: string; rangedGet: boolean };
@@ -179,7 +179,7 @@ export class S3Remote implements Remote {
   async readDocument(key: string): Promise<VersionedDocument | null> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(key) }));
-      const data = await readAll(out.Body as Readable, MAX_DOCUMENT_BYTES);
+      const data = await readAll(out.Body as Readable, DOCUMENT_MAX_BYTES);
       return { data, version: out.ETag ?? sha(data) };
     } catch (e) {
       if (statusOf(e) === 404 || codeOf(e) === 'NoSuchKey') return null;

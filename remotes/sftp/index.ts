@@ -11,6 +11,8 @@ import path from 'node:path/posix';
 import { Readable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import {
+  DOCUMENT_MAX_BYTES,
+  IntegrityError,
   TransientError,
   UsageError,
   redactUrl,
@@ -324,7 +326,7 @@ export class SftpRemote implements Remote {
   }
 }
 
-/** A whole small file, or null when it does not exist. */
+/** A whole small file, or null when it does not exist; IntegrityError past DOCUMENT_MAX_BYTES, unread. */
 async function readSmall(sftp: SFTPWrapper, p: string): Promise<Buffer | null> {
   let h: Buffer;
   try {
@@ -341,6 +343,7 @@ async function readSmall(sftp: SFTPWrapper, p: string): Promise<Buffer | null> {
       if (!n) break;
       parts.push(buf.subarray(0, n));
       pos += n;
+      if (pos > DOCUMENT_MAX_BYTES) throw new IntegrityError(`${p} is larger than a document may be (${DOCUMENT_MAX_BYTES} bytes)`, { path: p });
     }
     return Buffer.concat(parts);
   } finally {

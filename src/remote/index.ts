@@ -9,6 +9,7 @@ export {
   CkptError,
   ConfigError,
   HostKeyError,
+  IntegrityError,
   LockHeldError,
   NoSpaceError,
   NotFoundError,

@@ -7,9 +7,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { AuthError, CkptError, ConfigError, NotFoundError, TransientError, UsageError } from '../errors.js';
+import { AuthError, CkptError, ConfigError, IntegrityError, NotFoundError, TransientError, UsageError } from '../errors.js';
 import { redactUrl } from './registry.js';
-import type { ByteRange, ByteSource, ObjectInfo, Remote, RemoteFactory, RemoteFeatures, RemoteSettings, VersionedDocument } from './types.js';
+import { DOCUMENT_MAX_BYTES, type ByteRange, type ByteSource, type ObjectInfo, type Remote, type RemoteFactory, type RemoteFeatures, type RemoteSettings, type VersionedDocument } from './types.js';
 
 export const PLUGIN_PROTOCOL = 1;
 export const PLUGIN_PREFIX = 'ckptsync-remote-';
@@ -245,6 +245,8 @@ export class PluginRemote implements Remote {
   async readDocument(key: string): Promise<VersionedDocument | null> {
     const r = await this.request({ op: 'read', key });
     if (r.head.version === null || r.head.version === undefined) return null;
+    // The frame has been read by now (the stream must stay in step); the cap still keeps it from the caller.
+    if ((r.body?.length ?? 0) > DOCUMENT_MAX_BYTES) throw new IntegrityError(`${key} on ${this.displayUrl} is larger than a document may be (${DOCUMENT_MAX_BYTES} bytes)`, { key });
     return { data: r.body ?? Buffer.alloc(0), version: String(r.head.version) };
   }
 

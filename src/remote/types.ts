@@ -5,6 +5,13 @@
 
 import type { Readable } from 'node:stream';
 
+/**
+ * The largest document (ref, lock) readDocument returns. Every driver refuses a larger one with
+ * IntegrityError without holding more than this in memory: a hostile remote cannot make a reader
+ * allocate without bound (manifest-spec.md §8). Refs have a smaller cap of their own (§6.2).
+ */
+export const DOCUMENT_MAX_BYTES = 64 << 20;
+
 /** A byte range of an object: `length` bytes starting at `offset`. */
 export interface ByteRange {
   offset: number;
@@ -67,7 +74,10 @@ export interface Remote {
   /** Deletes an object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
 
-  /** Reads a small mutable document (a ref) with its version, or null when it does not exist. */
+  /**
+   * Reads a small mutable document (a ref) with its version, or null when it does not exist. Rejects
+   * with IntegrityError one larger than DOCUMENT_MAX_BYTES, reading no more than that.
+   */
   readDocument(key: string): Promise<VersionedDocument | null>;
   /**
    * Writes a small document only if its version is still `expected` (null: only if it does not exist).

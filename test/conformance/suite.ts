@@ -6,12 +6,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestFn } from 'ava';
-import { AuthError, NotFoundError, RefConflictError, TransientError } from '../../src/errors.js';
+import { AuthError, IntegrityError, NotFoundError, RefConflictError, TransientError } from '../../src/errors.js';
 import { fileRangeSource, bufferSource, readAll } from '../../src/remote/source.js';
 import { withRetry } from '../../src/remote/retry.js';
 import { keyOf } from '../../src/remote/layout.js';
 import { moveRemoteRef, readRemoteRef } from '../../src/sync/refs.js';
-import type { Remote } from '../../src/remote/types.js';
+import { DOCUMENT_MAX_BYTES, type Remote } from '../../src/remote/types.js';
 
 export interface ConformanceTarget {
   /**
@@ -178,6 +178,14 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     const r = await open();
     await r.put(keyOf({ kind: 'chunk', name: fakeHash('exists') }), bufferSource(Buffer.from('x')));
     tt.true(await r.exists(), 'a remote holding an object exists');
+  });
+
+  test.serial(t('a document larger than DOCUMENT_MAX_BYTES is refused with IntegrityError, not returned'), async (tt) => {
+    const r = await open();
+    const key = keyOf({ kind: 'ref', name: 'huge' });
+    tt.truthy(await r.swapDocument(key, Buffer.alloc(DOCUMENT_MAX_BYTES + 1, 0x20), null), 'written as a document');
+    await tt.throwsAsync(() => r.readDocument(key), { instanceOf: IntegrityError });
+    await r.delete(key);
   });
 
   test.serial(t('delete removes an object; deleting a missing key is not an error'), async (tt) => {
