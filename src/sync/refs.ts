@@ -39,7 +39,7 @@ export async function listRemoteRefs(remote: Remote, prefix = ''): Promise<{ ref
   for await (const o of remote.list(prefixOf('ref'))) {
     const h = handleOf(o.key);
     if (h?.kind !== 'ref') {
-      bad.push({ key: o.key, why: `${o.key} is not a ref key (refs/<name>.ref with a valid name)` });
+      bad.push({ key: o.key, why: `${o.key} on ${remote.displayUrl}: not a ref key (refs/<name>.ref with a valid name)` });
       continue;
     }
     if (!h.name.startsWith(prefix)) continue;
