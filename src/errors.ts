@@ -13,6 +13,7 @@ export const ExitCode = {
   lockHeld: 7, // another process holds the lock
   transient: 8, // network or server failure that outlived the retries
   config: 9, // repository, remote or configuration problem
+  noSpace: 10, // no space left on a disk, a remote or a quota
   cancelled: 130, // SIGINT / SIGTERM
 } as const;
 
@@ -28,7 +29,8 @@ export type ErrorCode =
   | 'CONFIG'
   | 'UNSAFE_PATH'
   | 'CANCELLED'
-  | 'HOST_KEY';
+  | 'HOST_KEY'
+  | 'NO_SPACE';
 
 export class CkptError extends Error {
   readonly code: ErrorCode;
@@ -115,6 +117,13 @@ export class UnsafePathError extends CkptError {
   }
 }
 
+/** A disk, remote or quota is full. Not retryable: space must be freed first. */
+export class NoSpaceError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('NO_SPACE', ExitCode.noSpace, message, data);
+  }
+}
+
 export class CancelledError extends CkptError {
   constructor(message = 'cancelled') {
     super('CANCELLED', ExitCode.cancelled, message);
@@ -136,6 +145,41 @@ const transientErrnos = new Set([
   'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_CLOSED',
 ]);
+
+/**
+ * The typed error for a file-system failure (an errno error from node:fs), or null when its code says
+ * nothing the user can act on. `what` names the object, e.g. "writing manifests/ab.. on file:///srv/r";
+ * defaults to the error's path.
+ */
+export function typedErrno(err: unknown, what?: string): CkptError | null {
+  if (err instanceof CkptError) return err;
+  const e = err as NodeJS.ErrnoException | null;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  if (!code || !e) return null;
+  const on = what ?? (typeof e.path === 'string' ? e.path : e.syscall ?? 'a file');
+  const data = { errno: code, ...(e.path ? { path: e.path } : {}) };
+  switch (code) {
+    case 'ENOENT':
+      return new NotFoundError(`not found: ${on}`, data, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+      return new AuthError(`permission denied: ${on} (${code})`, data, { cause: err });
+    case 'EROFS':
+      return new AuthError(`read-only file system: ${on} (EROFS)`, data, { cause: err });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new NoSpaceError(`no space left on device: ${on} (${code})`, data);
+    case 'ENAMETOOLONG':
+      return new UsageError(`file name too long for the file system: ${on} (ENAMETOOLONG)`, data);
+    case 'EISDIR':
+      return new UsageError(`a directory is where a file was expected: ${on} (EISDIR)`, data);
+    case 'ENOTDIR':
+    case 'EEXIST':
+      return new UsageError(`a file is where a directory was expected: ${on} (${code})`, data);
+    default:
+      return null;
+  }
+}
 
 /** True when trying the same operation again may succeed. */
 export function isRetryable(err: unknown): boolean {

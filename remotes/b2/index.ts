@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { fillFrom } from '../../src/remote/fill.js';
 import {
   AuthError,
+  DOCUMENT_MAX_BYTES,
   NotFoundError,
   TransientError,
   UsageError,
@@ -222,7 +223,7 @@ export class B2Remote implements Remote {
     // Deleted between the listing and the download: the document is gone.
     if (res.statusCode === 404) return null;
     if (err) throw errorFor('download', res, err, { key });
-    return { data: await readAll(res.body), version: head.fileId };
+    return { data: await readAll(res.body, DOCUMENT_MAX_BYTES), version: head.fileId };
   }
 
   /**
@@ -249,6 +250,11 @@ export class B2Remote implements Remote {
     // A losing version is never in the chain, whoever reads it: removing it is only tidying.
     await this.client.call('b2_delete_file_version', { fileName: name, fileId: mine.fileId }).catch(() => {});
     return null;
+  }
+
+  /** create() found the bucket (or failed with NotFoundError); a prefix inside it needs no creating. */
+  async exists(): Promise<boolean> {
+    return true;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,9 @@
 // Remote driver: a directory on a local or network-mounted filesystem.
 // URLs: file:///abs/path, or a plain path. Objects are files at <root>/<key>; writes go to a temp
 // file in the same directory and are renamed into place. swapDocument holds a proper-lockfile lock
-// (an atomic mkdir, also on NFS) on the document while it compares and replaces it.
+// (an atomic mkdir, also on NFS) on the document while it compares and replaces it. Opening creates
+// nothing (a mistyped path must look missing, not empty); the first write creates the directories.
+// File-system failures come out typed, naming the key (README, "Exit codes").
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -11,10 +13,13 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import {
+  DOCUMENT_MAX_BYTES,
+  IntegrityError,
   LockHeldError,
   NotFoundError,
   UsageError,
   bufferSource,
+  typedErrno,
   type ByteRange,
   type ByteSource,
   type ObjectInfo,
@@ -37,6 +42,22 @@ export class LocalRemote implements Remote {
     this.displayUrl = `file://${root}`;
   }
 
+  /** An errno failure as a typed error naming the key and this remote; anything else unchanged. */
+  private typed(e: unknown, op: string, key: string): unknown {
+    return typedErrno(e, `${op} ${key || '/'} on ${this.displayUrl}`) ?? e;
+  }
+
+  async exists(): Promise<boolean> {
+    try {
+      if ((await fsp.stat(this.root)).isDirectory()) return true;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      throw this.typed(e, 'stat', '');
+    }
+    throw new UsageError(`${this.displayUrl} is a file, not a directory`);
+  }
+
   private pathOf(key: string): string {
     const p = path.join(this.root, ...key.split('/'));
     if (!p.startsWith(this.root + path.sep)) throw new UsageError(`key escapes the remote: ${key}`);
@@ -49,13 +70,21 @@ export class LocalRemote implements Remote {
       return st.isFile() ? { key, size: st.size, mtimeMs: st.mtimeMs } : null;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-      throw e;
+      throw this.typed(e, 'stat', key);
     }
   }
 
   async put(key: string, source: ByteSource): Promise<void> {
+    try {
+      await this.putFile(key, source);
+    } catch (e) {
+      throw this.typed(e, 'writing', key);
+    }
+  }
+
+  private async putFile(key: string, source: ByteSource): Promise<void> {
     const dest = this.pathOf(key);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
+    await mkdirs(path.dirname(dest));
     const tmp = `${dest}${TMP_MARK}${crypto.randomBytes(6).toString('hex')}`;
     try {
       if (source.buffer) {
@@ -85,7 +114,7 @@ export class LocalRemote implements Remote {
       fh = await fsp.open(p, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`not found on remote: ${key}`, { key });
-      throw e;
+      throw this.typed(e, 'reading', key);
     }
     if (range && range.length === 0) {
       await fh.close();
@@ -104,7 +133,7 @@ export class LocalRemote implements Remote {
       fh = await fsp.open(this.pathOf(key), 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`not found on remote: ${key}`, { key });
-      throw e;
+      throw this.typed(e, 'reading', key);
     }
     try {
       return await readFully(fh, into, 0);
@@ -127,7 +156,7 @@ export class LocalRemote implements Remote {
       entries = await fsp.readdir(dir, { withFileTypes: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
-      throw e;
+      throw this.typed(e, 'listing', dirKey);
     }
     for (const ent of entries) {
       const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
@@ -141,23 +170,37 @@ export class LocalRemote implements Remote {
   }
 
   async delete(key: string): Promise<void> {
-    await fsp.rm(this.pathOf(key), { force: true });
+    await fsp.rm(this.pathOf(key), { force: true }).catch((e) => {
+      throw this.typed(e, 'deleting', key);
+    });
   }
 
   async readDocument(key: string) {
     try {
-      const data = await fsp.readFile(this.pathOf(key));
+      const fh = await fsp.open(this.pathOf(key), 'r');
+      let data: Buffer;
+      try {
+        const { size } = await fh.stat();
+        if (size > DOCUMENT_MAX_BYTES) throw new IntegrityError(`${key} on ${this.displayUrl} is ${size} bytes, larger than a document may be (${DOCUMENT_MAX_BYTES})`, { key });
+        data = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
       return { data, version: versionOf(data) };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
+      throw this.typed(e, 'reading', key);
     }
   }
 
   async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
     const dest = this.pathOf(key);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
-    const release = await this.lockDocument(dest);
+    await mkdirs(path.dirname(dest)).catch((e) => {
+      throw this.typed(e, 'writing', key);
+    });
+    const release = await this.lockDocument(dest).catch((e) => {
+      throw this.typed(e, 'locking', key);
+    });
     try {
       const current = await this.readDocument(key);
       if ((current?.version ?? null) !== expected) return null;
@@ -194,6 +237,23 @@ export class LocalRemote implements Remote {
 /** A document lock not refreshed for this long belongs to a dead process. */
 export const DOCUMENT_LOCK_STALE_MS = 10_000;
 
+/**
+ * mkdir -p, with the real reason when it fails: Node's recursive mkdir reports ENOENT when an ancestor
+ * cannot be written (a read-only file system says EROFS only to a plain mkdir).
+ */
+async function mkdirs(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const parent = path.dirname(dir);
+    if (parent !== dir && !(await fsp.stat(parent).then(() => true, () => false))) await mkdirs(parent);
+    await fsp.mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
 function versionOf(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
@@ -207,8 +267,16 @@ export const localRemote = {
     return { root: path.resolve(p) };
   },
   async create(config: LocalConfig): Promise<Remote> {
-    await fsp.mkdir(config.root, { recursive: true });
-    return new LocalRemote(await fsp.realpath(config.root));
+    // Nothing is created here; a root that does not exist yet is kept as given (exists() says so).
+    return new LocalRemote(await fsp.realpath(config.root).catch(() => config.root));
+  },
+  /** For `remote add`: the directory exists, or its parent does (the first push creates it). */
+  async check(config: LocalConfig): Promise<void> {
+    const remote = new LocalRemote(config.root);
+    if (await remote.exists()) return;
+    const parent = path.dirname(config.root);
+    const st = await fsp.stat(parent).catch(() => null);
+    if (!st?.isDirectory()) throw new NotFoundError(`neither ${config.root} nor its parent ${parent} exists: check the path (create the parent first)`, { path: config.root });
   },
   redact: (url: string) => url,
 } satisfies RemoteFactory<LocalConfig>;

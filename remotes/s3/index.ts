@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -18,6 +19,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import {
+  DOCUMENT_MAX_BYTES,
   UsageError,
   readAll,
   redactSecrets,
@@ -41,7 +43,6 @@ export type { S3Config } from './wire.js';
 /** Driver bookkeeping (lock markers, probes) lives here under the prefix, hidden from list(). */
 const PRIVATE_DIR = '.ckptsync-s3/';
 /** Refs are small; a larger "document" is a mistake, not something to buffer. */
-const MAX_DOCUMENT_BYTES = 64 << 20;
 
 export class S3Remote implements Remote {
   readonly features: { defaultConcurrency: number; casMethod: string; rangedGet: boolean };
@@ -178,7 +179,7 @@ export class S3Remote implements Remote {
   async readDocument(key: string): Promise<VersionedDocument | null> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.keyOf(key) }));
-      const data = await readAll(out.Body as Readable, MAX_DOCUMENT_BYTES);
+      const data = await readAll(out.Body as Readable, DOCUMENT_MAX_BYTES);
       return { data, version: out.ETag ?? sha(data) };
     } catch (e) {
       if (statusOf(e) === 404 || codeOf(e) === 'NoSuchKey') return null;
@@ -288,6 +289,17 @@ export class S3Remote implements Remote {
       for (const o of page.Contents ?? []) yield { key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** The bucket is the location; a prefix inside it needs no creating (one HeadBucket request). */
+  async exists(): Promise<boolean> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw mapS3Error(e, `head bucket ${this.config.bucket} on ${this.displayUrl}`);
+    }
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,8 @@ import path from 'node:path/posix';
 import { Readable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import {
+  DOCUMENT_MAX_BYTES,
+  IntegrityError,
   TransientError,
   UsageError,
   redactUrl,
@@ -53,8 +55,22 @@ export class SftpRemote implements Remote {
   }
 
   /** Connects and makes sure the root directory exists, so that a bad host, key or path shows at once. */
+  /** Connects (so bad credentials and host keys fail at open); creates nothing: the first write does. */
   async init(): Promise<void> {
-    await this.pool.run('create', this.cfg.root || '~', (sftp) => mkdirp(sftp, this.cfg.root));
+    await this.exists();
+  }
+
+  async exists(): Promise<boolean> {
+    const root = this.cfg.root || '.';
+    return this.pool.run('stat', root, async (sftp) => {
+      try {
+        if (!(await stat(sftp, root)).isDirectory()) throw new UsageError(`${this.displayUrl} is a file, not a directory`);
+        return true;
+      } catch (e) {
+        if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return false;
+        throw e;
+      }
+    });
   }
 
   private pathOf(key: string): string {
@@ -310,7 +326,7 @@ export class SftpRemote implements Remote {
   }
 }
 
-/** A whole small file, or null when it does not exist. */
+/** A whole small file, or null when it does not exist; IntegrityError past DOCUMENT_MAX_BYTES, unread. */
 async function readSmall(sftp: SFTPWrapper, p: string): Promise<Buffer | null> {
   let h: Buffer;
   try {
@@ -327,6 +343,7 @@ async function readSmall(sftp: SFTPWrapper, p: string): Promise<Buffer | null> {
       if (!n) break;
       parts.push(buf.subarray(0, n));
       pos += n;
+      if (pos > DOCUMENT_MAX_BYTES) throw new IntegrityError(`${p} is larger than a document may be (${DOCUMENT_MAX_BYTES} bytes)`, { path: p });
     }
     return Buffer.concat(parts);
   } finally {

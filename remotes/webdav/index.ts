@@ -16,6 +16,7 @@ import { HttpDataPath } from '../../src/remote/http-into.js';
 import {
   AuthError,
   ConfigError,
+  DOCUMENT_MAX_BYTES,
   NotFoundError,
   TransientError,
   UsageError,
@@ -57,7 +58,6 @@ const TMP_PREFIX = '.ckpt-tmp-';
 const LOCK_PREFIX = '.ckpt-lock-';
 const HIDDEN_PREFIX = '.ckpt-';
 /** Refs and the remote config are small; a bigger "document" is a mistake, not something to buffer. */
-const DOCUMENT_LIMIT = 64 << 20;
 const LIST_PARALLEL = 8;
 
 type Response = Dispatcher.ResponseData;
@@ -369,7 +369,7 @@ export class WebdavRemote implements Remote {
       return null;
     }
     if (res.statusCode !== 200) await this.fail(res, 'GET', key);
-    const data = await readAll(res.body, DOCUMENT_LIMIT);
+    const data = await readAll(res.body, DOCUMENT_MAX_BYTES);
     return { data, version: versionOf(data) };
   }
 
@@ -487,6 +487,21 @@ export class WebdavRemote implements Remote {
       const del = await this.send('DELETE', `${aside}/`, key);
       await del.body.dump().catch(() => {});
     }
+  }
+
+  async exists(): Promise<boolean> {
+    const res = await this.send('PROPFIND', `${this.config.basePath}/`, '', {
+      headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+      body: PROPFIND_BODY,
+    });
+    if (res.statusCode === 404) {
+      await res.body.dump().catch(() => {});
+      return false;
+    }
+    if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', '');
+    const [entry] = parseMultistatus(await res.body.text());
+    if (entry && !entry.collection) throw new UsageError(`${this.displayUrl} is a file, not a collection (folder)`);
+    return true;
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import type { Repository } from '../core/repo.js';
 import { handleOf, prefixOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { chunksOfManifests } from '../sync/manifests.js';
-import { readRemoteRef } from '../sync/refs.js';
+import { listRemoteRefs } from '../sync/refs.js';
 import { openRemoteFor } from './remote.js';
 
 export interface CleanOptions {
@@ -22,27 +22,32 @@ export interface CleanResult {
   /** Local chunks kept because the remote does not (safely) hold them. */
   chunksKept: number;
   dryRun: boolean;
+  /** Refs and manifests on the remote that could not be read (their chunks were kept here). */
+  warnings: string[];
 }
 
 export async function clean(opts: CleanOptions): Promise<CleanResult> {
   const { repo } = opts;
   const { remote, owned } = await openRemoteFor(repo, opts.remote);
   try {
+    const warnings: string[] = [];
     const named = new Set<string>();
-    for await (const o of remote.list(prefixOf('ref'))) {
-      const h = handleOf(o.key);
-      const ref = h?.kind === 'ref' ? await readRemoteRef(remote, h.name) : null;
-      if (!ref) continue;
+    // A bad ref or manifest only means fewer chunks count as held there: fewer are dropped here.
+    const { refs, bad } = await listRemoteRefs(remote);
+    for (const b of bad) warnings.push(`skipped ${b.why}`);
+    for (const ref of refs) {
       named.add(ref.doc.target);
       for (const e of ref.doc.history) named.add(e.target);
     }
-    const reachable = await chunksOfManifests(repo, remote, named);
+    const read = await chunksOfManifests(repo, remote, named);
+    for (const [h, why] of read.bad) warnings.push(`skipped manifest ${h}: ${why}`);
+    const reachable = read.chunks;
     const held = new Map<string, number>();
     for await (const o of remote.list(prefixOf('chunk'))) {
       const h = handleOf(o.key);
       if (h?.kind === 'chunk' && reachable.has(h.name)) held.set(h.name, o.size);
     }
-    const result: CleanResult = { chunksRemoved: 0, bytesFreed: 0, chunksKept: 0, dryRun: !!opts.dryRun };
+    const result: CleanResult = { chunksRemoved: 0, bytesFreed: 0, chunksKept: 0, dryRun: !!opts.dryRun, warnings };
     await repo.withLock(async () => {
       const dropped: string[] = [];
       for await (const h of repo.store.list('chunk')) {

@@ -10,7 +10,8 @@ import { handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
-import { readRemoteRef } from '../sync/refs.js';
+import { listRemoteRefs } from '../sync/refs.js';
+import { isBadObject } from '../sync/manifests.js';
 import { UPLOAD_LOG_TRUST_MS } from '../sync/state.js';
 import { openRemoteFor } from './remote.js';
 
@@ -68,49 +69,57 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
 
   // Mark: every target in every name's history is reachable (history is how an old version is restored).
   const reachable = new Set<string>();
-  for await (const o of remote.list(prefixOf('ref'))) {
-    const h = handleOf(o.key);
-    if (h?.kind !== 'ref') continue;
-    const ref = await readRemoteRef(remote, h.name);
-    if (!ref) continue;
+  const { refs, bad } = await listRemoteRefs(remote);
+  for (const b of bad) result.warnings.push(b.name ? `ref ${b.name} cannot be read, so every manifest is kept: ${b.why}` : `ignored ${b.why}`);
+  // A ref we cannot read may name any manifest: none can be proven unreachable (manifest-spec.md §10b rule 4).
+  const keepAllManifests = bad.some((b) => b.name !== undefined);
+  for (const ref of refs) {
     result.names++;
     reachable.add(ref.doc.target);
     for (const e of ref.doc.history) reachable.add(e.target);
   }
   const liveChunks = new Set<string>();
   const liveBases = new Set<string>();
-  const keepChunksOf = async (m: string): Promise<void> => {
+  // A kept manifest we cannot read may name any chunk: then no chunk or delta is deleted (rule 4).
+  const unreadable: string[] = [];
+  const keepChunksOf = async (m: string, named: boolean): Promise<void> => {
     let data: Buffer;
     try {
       data = await readAll(await remote.get(keyOf({ kind: 'manifest', name: m })), MANIFEST_LIMITS.bytes);
     } catch (e) {
       if ((e as { code?: string }).code === 'NOT_FOUND') {
-        result.warnings.push(`manifest ${m} is named but missing on the remote`);
+        if (named) result.warnings.push(`manifest ${m} is named but missing on the remote`);
         return;
       }
       throw e;
     }
-    // A manifest we cannot read could name any chunk: stop rather than sweep blind.
-    if (hashBytes(data) !== m) throw new IntegrityError(`manifest ${m} on ${remote.displayUrl} is corrupt; gc deleted nothing (run verify)`, { hash: m });
-    for (const c of manifestChunks(decodeManifest(data, `manifest ${m}`)).keys()) liveChunks.add(c);
+    try {
+      if (hashBytes(data) !== m) throw new IntegrityError(`manifest ${m} on ${remote.displayUrl} is corrupt (its content hashes to ${hashBytes(data)})`, { hash: m });
+      for (const c of manifestChunks(decodeManifest(data, `manifest ${m}`)).keys()) liveChunks.add(c);
+    } catch (e) {
+      if (!isBadObject(e)) throw e;
+      unreadable.push(m);
+      result.warnings.push(`${(e as Error).message}; it is kept, and so is every chunk (run verify --remote)`);
+    }
   };
-  for (const m of reachable) await keepChunksOf(m);
+  for (const m of reachable) await keepChunksOf(m, true);
   result.manifestsReachable = reachable.size;
 
   // Sweep in the reverse order of writing: manifests, then chunks.
   for await (const o of remote.list(prefixOf('manifest'))) {
     const h = handleOf(o.key);
     if (h?.kind !== 'manifest' || reachable.has(h.name)) continue;
-    if (young(o.mtimeMs)) {
+    if (young(o.mtimeMs) || keepAllManifests) {
       // A kept manifest keeps its chunks too: a later push may name it, trusting that they exist (§9).
-      await keepChunksOf(h.name);
-      result.keptYoung++;
+      await keepChunksOf(h.name, false);
+      if (young(o.mtimeMs)) result.keptYoung++;
       continue;
     }
     if (!dryRun) await remote.delete(o.key);
     result.manifestsDeleted++;
     result.bytesFreed += o.size;
   }
+  if (unreadable.length > 0) return result;
   // A delta lives while its chunk does (or while it is young); the base it is rebuilt from then lives too (§8a).
   for await (const o of remote.list(prefixOf('delta'))) {
     const h = handleOf(o.key);

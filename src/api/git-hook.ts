@@ -61,7 +61,7 @@ async function prePush(repo: Repository, gitRoot: string, opts: GitHookOptions):
   }
   const pointers = await pointersInCommits(gitRoot, [...commits]);
   if (pointers.length === 0) return [];
-  const { remote, owned } = await openRemoteFor(repo, opts.remote);
+  const { remote, owned } = await openRemoteFor(repo, opts.remote, { mayCreate: true });
   const out: HookAction[] = [];
   try {
     for (const p of pointers) {

@@ -4,9 +4,8 @@ import { manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
 import type { RefDocument } from '../core/refs.js';
 import type { Remote } from '../remote/types.js';
-import { prefixOf } from '../remote/layout.js';
-import { loadManifest } from '../sync/manifests.js';
-import { readRemoteRef } from '../sync/refs.js';
+import { isBadObject, loadManifest } from '../sync/manifests.js';
+import { listRemoteRefs } from '../sync/refs.js';
 import { openRemoteFor } from './remote.js';
 
 export interface LsEntry {
@@ -27,6 +26,11 @@ export interface LsOptions {
   /** List the names on a remote instead of the local ones. */
   remote?: string | Remote;
   prefix?: string;
+  /**
+   * Told about each remote object that could not be listed (a bad ref, a name whose manifest is missing
+   * or corrupt, a stray key under refs/); the rest are listed anyway.
+   */
+  onWarning?: (message: string) => void;
 }
 
 export async function ls(opts: LsOptions): Promise<LsEntry[]> {
@@ -36,18 +40,29 @@ export async function ls(opts: LsOptions): Promise<LsEntry[]> {
   let owned = false;
   if (opts.remote !== undefined) ({ remote, owned } = await openRemoteFor(repo, opts.remote));
   try {
+    const warn = opts.onWarning ?? (() => {});
     if (remote) {
-      const names: string[] = [];
-      for await (const o of remote.list(prefixOf('ref'))) if (o.key.endsWith('.ref')) names.push(o.key.slice(prefixOf('ref').length, -4));
-      docs = [];
-      for (const n of names.sort()) {
-        const r = await readRemoteRef(remote, n);
-        if (r) docs.push(r.doc);
-      }
+      const listed = await listRemoteRefs(remote, opts.prefix);
+      for (const b of listed.bad) warn(b.name ? `skipped name ${b.name}: ${b.why}` : `skipped ${b.why}`);
+      docs = listed.refs.map((r) => r.doc);
     } else docs = await repo.listRefs();
     if (opts.prefix) docs = docs.filter((d) => d.name.startsWith(opts.prefix!));
     const chunkSets = new Map<string, Map<string, number>>();
-    for (const d of docs) if (!chunkSets.has(d.target)) chunkSets.set(d.target, manifestChunks(await loadManifest(repo, d.target, remote)));
+    const badTargets = new Map<string, string>();
+    for (const d of docs) {
+      if (chunkSets.has(d.target) || badTargets.has(d.target)) continue;
+      try {
+        chunkSets.set(d.target, manifestChunks(await loadManifest(repo, d.target, remote)));
+      } catch (e) {
+        if (!remote || !isBadObject(e)) throw e;
+        badTargets.set(d.target, (e as Error).message);
+      }
+    }
+    docs = docs.filter((d) => {
+      const why = badTargets.get(d.target);
+      if (why !== undefined) warn(`skipped name ${d.name}: its manifest ${d.target} cannot be read: ${why}`);
+      return why === undefined;
+    });
     const users = new Map<string, number>();
     for (const set of chunkSets.values()) for (const h of set.keys()) users.set(h, (users.get(h) ?? 0) + 1);
     return docs.map((d) => {

@@ -41,7 +41,7 @@ export async function push(opts: PushOptions): Promise<PushResult> {
   const t = await resolveTarget(opts.repo, opts.target);
   const name = opts.as ?? t.name;
   if (!name) throw new UsageError(`${opts.target} has no name; pass one with --as`);
-  const { remote, owned } = await openRemoteFor(opts.repo, opts.remote);
+  const { remote, owned } = await openRemoteFor(opts.repo, opts.remote, { mayCreate: true });
   try {
     return await pushSnapshot(opts.repo, remote, name, t.manifest!, opts);
   } finally {
@@ -52,7 +52,7 @@ export async function push(opts: PushOptions): Promise<PushResult> {
 async function pushFromFile(opts: PushOptions): Promise<PushResult> {
   const { repo } = opts;
   const { abs, rel, name } = await checkAddable(repo, opts.target, opts.as);
-  const { remote, owned } = await openRemoteFor(repo, opts.remote);
+  const { remote, owned } = await openRemoteFor(repo, opts.remote, { mayCreate: true });
   try {
     const previous = await previousVersion(repo, name, abs);
     const since = Date.now();

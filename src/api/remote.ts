@@ -1,6 +1,6 @@
 // Choosing and opening a remote for an operation: a configured name, a URL, or the default remote.
 
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, NotFoundError, UsageError } from '../errors.js';
 import { registerBuiltinRemotes } from '../builtin-remotes.js';
 import type { Repository } from '../core/repo.js';
 import { openRemote, redactUrl, schemeOf, loadFactory } from '../remote/registry.js';
@@ -33,6 +33,12 @@ export async function resolveRemote(repo: Repository | null, spec?: string): Pro
 
 export interface OpenOptions {
   retry?: RetryOptions;
+  /**
+   * The operation writes (push, watch, the pre-push hook): a remote whose location does not exist yet is
+   * fine, the first write creates it. Otherwise a remote that points at nothing is refused (NotFoundError):
+   * a mistyped path must not look like an empty remote.
+   */
+  mayCreate?: boolean;
 }
 
 /** Opens a remote wrapped in the retry policy. */
@@ -46,14 +52,28 @@ export async function connect(resolved: ResolvedRemote, opts: OpenOptions = {}):
 
 export async function openRemoteFor(repo: Repository | null, spec?: string | Remote, opts: OpenOptions = {}): Promise<{ remote: Remote; owned: boolean }> {
   if (spec && typeof spec !== 'string') return { remote: spec, owned: false };
-  return { remote: await connect(await resolveRemote(repo, spec), opts), owned: true };
+  const resolved = await resolveRemote(repo, spec);
+  const remote = await connect(resolved, opts);
+  if (!opts.mayCreate) {
+    try {
+      if (!(await remote.exists())) {
+        const named = resolved.name ? `remote ${resolved.name} (${remote.displayUrl})` : `remote ${remote.displayUrl}`;
+        throw new NotFoundError(`${named} does not exist: check the path or URL (push creates it)`, { remote: remote.displayUrl });
+      }
+    } catch (e) {
+      await remote.close().catch(() => {});
+      throw e;
+    }
+  }
+  return { remote, owned: true };
 }
 
-/** Validates a URL with its driver (without connecting) and returns it with secrets removed. */
+/** Validates a URL with its driver (without connecting: RemoteFactory.check) and returns it with secrets removed. */
 export async function checkRemoteUrl(url: string, settings: Record<string, string>): Promise<string> {
   registerBuiltinRemotes();
   const factory = await loadFactory(url);
-  factory.parse(url, settings);
+  const config = factory.parse(url, settings);
+  await factory.check?.(config);
   return factory.redact(redactUrl(url));
 }
 

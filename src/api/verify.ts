@@ -9,8 +9,8 @@ import { readChunkFromDelta } from '../sync/chunk-deltas.js';
 import { readAll } from '../remote/source.js';
 import { runBounded } from '../sync/transfer.js';
 import type { Remote } from '../remote/types.js';
-import { loadManifest } from '../sync/manifests.js';
-import { readRemoteRef } from '../sync/refs.js';
+import { isBadObject, loadManifest } from '../sync/manifests.js';
+import { listRemoteRefs } from '../sync/refs.js';
 import fs from 'node:fs/promises';
 import { openRemoteFor } from './remote.js';
 
@@ -109,6 +109,7 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
       });
     }
     const manifests = new Set<string>();
+    const corrupt = new Set<string>();
     for await (const o of remote.list(prefixOf('manifest'))) {
       const h = handleOf(o.key);
       if (h?.kind !== 'manifest') continue;
@@ -126,6 +127,8 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
           else if (got !== size) problems.push({ kind: 'corrupt-chunk', object: c, detail: `${got} bytes on the remote, ${size} expected` });
         }
       } catch (e) {
+        if (!isBadObject(e)) throw e;
+        corrupt.add(h.name);
         problems.push({ kind: 'corrupt-manifest', object: h.name, detail: (e as Error).message });
       }
     }
@@ -140,16 +143,13 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
         await readChunkFromDelta(remote, c, size, wholeBase).catch((e: Error) => problems.push({ kind: 'corrupt-chunk', object: c, detail: e.message }));
       });
     }
-    for await (const o of remote.list(prefixOf('ref'))) {
-      const h = handleOf(o.key);
-      if (h?.kind !== 'ref') continue;
-      r.names++;
-      try {
-        const ref = await readRemoteRef(remote, h.name);
-        if (ref && !manifests.has(ref.doc.target)) problems.push({ kind: 'bad-ref', object: h.name, detail: `points at missing manifest ${ref.doc.target}` });
-      } catch (e) {
-        problems.push({ kind: 'bad-ref', object: h.name, detail: (e as Error).message });
-      }
+    const { refs, bad } = await listRemoteRefs(remote);
+    r.names = refs.length + bad.filter((b) => b.name !== undefined).length;
+    for (const b of bad) problems.push({ kind: 'bad-ref', object: b.name ?? b.key, detail: b.why });
+    for (const ref of refs) {
+      if (manifests.has(ref.doc.target)) continue;
+      const detail = corrupt.has(ref.doc.target) ? `points at corrupt manifest ${ref.doc.target}` : `points at missing manifest ${ref.doc.target}`;
+      problems.push({ kind: 'bad-ref', object: ref.name, detail });
     }
     return r;
   } finally {

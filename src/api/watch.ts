@@ -96,7 +96,7 @@ export async function watch(opts: WatchOptions): Promise<WatchResult> {
   const stableMs = opts.stableMs ?? 2000;
   const pollMs = opts.pollMs ?? Math.max(50, Math.min(500, stableMs / 4));
   const attempts = opts.attempts ?? 5;
-  const { remote, owned } = await openRemoteFor(opts.repo ?? null, opts.remote);
+  const { remote, owned } = await openRemoteFor(opts.repo ?? null, opts.remote, { mayCreate: true });
   const journalFile = path.join(repo.dir, 'watch', crypto.createHash('sha256').update(`${dir}\n${remote.displayUrl}`).digest('hex').slice(0, 16) + '.json');
   const journal: Record<string, JournalEntry> = await fs.readFile(journalFile, 'utf8').then((t) => JSON.parse(t).files ?? {}, () => ({}));
   const seen = new Map<string, Seen>();

@@ -2,7 +2,7 @@
 // with the documented exit codes (README, "Exit codes").
 
 import { Command, Flags, Errors } from '@oclif/core';
-import { CkptError, ExitCode, NotFoundError, errorLine } from '../errors.js';
+import { CkptError, ExitCode, NotFoundError, errorLine, redactSecrets, typedErrno } from '../errors.js';
 import { Repository } from '../core/repo.js';
 
 export abstract class CkptCommand extends Command {
@@ -38,12 +38,16 @@ export abstract class CkptCommand extends Command {
     this.jsonMode = json;
   }
 
-  override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<any> {
-    if (err instanceof Errors.ExitError) throw err;
+  override async catch(thrown: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<any> {
+    if (thrown instanceof Errors.ExitError) throw thrown;
+    // A parse error is reported here; oclif would add a second line warning that parse never finished.
+    this.parsed = true;
+    // A file-system failure that nothing below typed still gets its row of the exit-code table.
+    const err = typedErrno(thrown) ?? thrown;
     const isUsage = !(err instanceof CkptError) && (err.oclif !== undefined || /flag|argument|Unexpected|Missing/i.test(err.name));
     const code = err instanceof CkptError ? err.exitCode : isUsage ? ExitCode.usage : ExitCode.failure;
     const errCode = err instanceof CkptError ? err.code : isUsage ? 'USAGE' : 'INTERNAL';
-    const line = errorLine(err);
+    const line = isUsage ? usageLine(err.message) : errorLine(err);
     if (this.jsonMode || process.argv.includes('--json')) {
       process.stdout.write(JSON.stringify({ status: 'error', error: { code: errCode, message: line, exitCode: code }, warnings: this.warnings }) + '\n');
     }
@@ -60,4 +64,19 @@ function enterDir(dir: string): void {
     const code = (e as NodeJS.ErrnoException).code;
     throw new NotFoundError(`-C ${dir}: ${code === 'ENOTDIR' ? 'not a directory' : code === 'ENOENT' ? 'no such directory' : (e as Error).message}`, { path: dir });
   }
+}
+
+/**
+ * oclif's parse errors span lines ("Parsing --jobs \n\tExpected an integer...\nSee more help with --help"):
+ * the reason is on the later lines, so they are joined into one instead of keeping only the first.
+ */
+export function usageLine(message: string): string {
+  const lines = message
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.replace(/\s+/g, ' ').trim())
+    .filter((l) => l && !/^See more help with/.test(l));
+  let out = '';
+  for (const l of lines) out = !out ? l : out.endsWith(':') ? `${out} ${l}` : `${out}: ${l}`;
+  return redactSecrets(out || message);
 }

@@ -14,7 +14,8 @@ export default class Clean extends CkptCommand {
     const { flags } = await this.parse(Clean);
     this.setJson(flags.json);
     const repo = await this.repo(flags.dir);
-    const r = await clean({ repo, remote: flags.remote, dryRun: flags['dry-run'] });
+    const { warnings, ...r } = await clean({ repo, remote: flags.remote, dryRun: flags['dry-run'] });
+    this.warnings.push(...warnings);
     this.emit(flags.json, r, (x) => this.log(`${x.dryRun ? 'would drop' : 'dropped'} ${x.chunksRemoved} chunks (${formatBytes(x.bytesFreed)}); kept ${x.chunksKept} the remote does not hold`));
   }
 }

@@ -12,7 +12,7 @@ export default class Ls extends CkptCommand {
     const { args, flags } = await this.parse(Ls);
     this.setJson(flags.json);
     const repo = await this.repo(flags.dir);
-    const r = await ls({ repo, remote: flags.remote, prefix: args.prefix });
+    const r = await ls({ repo, remote: flags.remote, prefix: args.prefix, onWarning: (w) => this.warnings.push(w) });
     this.emit(flags.json, r, (rows) => {
       if (rows.length === 0) return this.log('no checkpoints');
       const w = Math.max(4, ...rows.map((x) => x.name.length));

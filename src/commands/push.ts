@@ -35,7 +35,9 @@ export default class Push extends CkptCommand {
     const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, fromFile: flags['from-file'], deltas: flags.deltas, onProgress: bar.transfer, signal });
     bar.done();
     const secs = (Date.now() - started) / 1000;
-    this.emit(flags.json, { ...r, seconds: secs }, (x) =>
+    const { warnings, ...result } = r;
+    this.warnings.push(...warnings);
+    this.emit(flags.json, { ...result, seconds: secs }, (x) =>
       this.log(
         x.chunksUploaded === 0 && !x.changed
           ? `${x.name} is up to date on the remote`

@@ -3,7 +3,7 @@
 
 import os from 'node:os';
 import { IntegrityError } from '../errors.js';
-import { assertHash, assertRefName } from '../remote/layout.js';
+import { isHash, isRefName } from '../remote/layout.js';
 
 export const REF_FORMAT_VERSION = 1;
 
@@ -48,7 +48,19 @@ export function encodeRef(doc: RefDocument): Buffer {
   return Buffer.from(JSON.stringify(canonical) + '\n');
 }
 
-export function decodeRef(data: Buffer, where: string): RefDocument {
+/**
+ * The largest ref document a reader accepts (manifest-spec.md §6.2): ~100,000 moves of history. Readers
+ * that list refs skip a larger one by its listed size, without reading it.
+ */
+export const REF_MAX_BYTES = 16 << 20;
+
+/**
+ * Parses and validates a ref document. `name`, when given, is the name the document is stored under: a
+ * document claiming another name is refused (a ref copied or planted under the wrong key).
+ */
+export function decodeRef(data: Buffer, where: string, name?: string): RefDocument {
+  if (data.length > REF_MAX_BYTES) throw new IntegrityError(`ref ${where} is larger than ${REF_MAX_BYTES} bytes`);
+  if (data.length === 0) throw new IntegrityError(`ref ${where} is empty`);
   let doc: unknown;
   try {
     doc = JSON.parse(data.toString('utf8'));
@@ -61,12 +73,17 @@ export function decodeRef(data: Buffer, where: string): RefDocument {
   if (typeof d.name !== 'string' || typeof d.target !== 'string' || !Array.isArray(d.history)) {
     throw new IntegrityError(`ref ${where} is malformed`);
   }
-  try {
-    assertRefName(d.name);
-    assertHash(d.target);
-    for (const h of d.history) assertHash(h.target);
-  } catch (e) {
-    throw new IntegrityError(`ref ${where} is malformed: ${(e as Error).message}`);
+  const bad = (why: string): never => {
+    throw new IntegrityError(`ref ${where} is malformed: ${why}`);
+  };
+  if (!isRefName(d.name)) bad(`invalid name ${JSON.stringify(d.name.slice(0, 80))}`);
+  if (name !== undefined && d.name !== name) bad(`it names ${JSON.stringify(d.name.slice(0, 80))}, not the name it is stored under`);
+  if (!isHash(d.target)) bad('target is not a manifest hash');
+  for (const h of d.history as unknown[]) {
+    const e = h as Partial<RefEntry> | null;
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) bad('a history entry is not an object');
+    if (typeof e!.target !== 'string' || !isHash(e!.target)) bad('a history entry has no manifest hash');
+    if (typeof e!.time !== 'string' || typeof e!.by !== 'string' || (e!.kind !== 'set' && e!.kind !== 'conflict')) bad('a history entry lacks time, by or kind');
   }
   return d as RefDocument;
 }

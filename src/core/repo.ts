@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { ConfigError, LockHeldError, NotFoundError } from '../errors.js';
+import { ConfigError, LockHeldError, NotFoundError, UsageError } from '../errors.js';
 import { assertRefName } from '../remote/layout.js';
 import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from './refs.js';
 import { ObjectStore, writeAtomic } from './store.js';
@@ -43,6 +43,11 @@ export class Repository {
   /** Creates .ckptsync/ in root (idempotent). */
   static async init(root: string): Promise<{ repo: Repository; created: boolean }> {
     const abs = path.resolve(root);
+    // Like `git init DIR`: DIR itself may be created, a chain of missing folders (a typo) is refused.
+    const kind = async (p: string) => fs.stat(p).then((s) => (s.isDirectory() ? 'dir' : 'file'), () => null);
+    const here = await kind(abs);
+    if (here === 'file') throw new UsageError(`cannot init ${abs}: it is a file, not a directory`);
+    if (here === null && (await kind(path.dirname(abs))) !== 'dir') throw new NotFoundError(`cannot init ${abs}: its parent ${path.dirname(abs)} does not exist`, { path: abs });
     const repo = new Repository(abs);
     let created = false;
     try {
@@ -79,8 +84,16 @@ export class Repository {
     } catch (e) {
       throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
     }
-    if (c.format !== REPO_FORMAT) throw new ConfigError(`${file} has format ${c.format}; this ckptsync reads ${REPO_FORMAT}`);
+    // Hand-edited or damaged: refuse with the file's name rather than fail on a property of null later.
+    const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!isMap(c)) throw new ConfigError(`${file} is not a ckptsync config (expected a JSON object)`);
+    if (c.format !== REPO_FORMAT) throw new ConfigError(`${file} has format ${JSON.stringify(c.format) ?? 'none'}; this ckptsync reads ${REPO_FORMAT}`);
     c.remotes ??= {};
+    if (!isMap(c.remotes)) throw new ConfigError(`${file}: "remotes" must be an object`);
+    for (const [name, r] of Object.entries(c.remotes)) {
+      if (!isMap(r) || typeof r.url !== 'string' || (r.settings !== undefined && !isMap(r.settings))) throw new ConfigError(`${file}: remote ${name} must have a "url" string and optional "settings" object`);
+    }
+    if (c.defaultRemote !== undefined && c.defaultRemote !== null && typeof c.defaultRemote !== 'string') throw new ConfigError(`${file}: "defaultRemote" must be a remote's name`);
     return c;
   }
 
@@ -116,7 +129,7 @@ export class Repository {
 
   async readRef(name: string): Promise<RefDocument | null> {
     try {
-      return decodeRef(await fs.readFile(this.refPath(name)), name);
+      return decodeRef(await fs.readFile(this.refPath(name)), name, name);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;

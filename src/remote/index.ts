@@ -9,11 +9,14 @@ export {
   CkptError,
   ConfigError,
   HostKeyError,
+  IntegrityError,
   LockHeldError,
+  NoSpaceError,
   NotFoundError,
   TransientError,
   UsageError,
   isRetryable,
+  typedErrno,
   redactSecrets,
 } from '../errors.js';
 export { readFully, writevAll } from '../core/file-io.js';

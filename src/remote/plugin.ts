@@ -7,9 +7,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { AuthError, CkptError, ConfigError, NotFoundError, TransientError, UsageError } from '../errors.js';
+import { AuthError, CkptError, ConfigError, IntegrityError, NotFoundError, TransientError, UsageError } from '../errors.js';
 import { redactUrl } from './registry.js';
-import type { ByteRange, ByteSource, ObjectInfo, Remote, RemoteFactory, RemoteFeatures, RemoteSettings, VersionedDocument } from './types.js';
+import { DOCUMENT_MAX_BYTES, type ByteRange, type ByteSource, type ObjectInfo, type Remote, type RemoteFactory, type RemoteFeatures, type RemoteSettings, type VersionedDocument } from './types.js';
 
 export const PLUGIN_PROTOCOL = 1;
 export const PLUGIN_PREFIX = 'ckptsync-remote-';
@@ -81,6 +81,8 @@ export class PluginRemote implements Remote {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
+  /** Optional ops the plugin announced in its init reply (protocol doc, "Requests"). */
+  private optionalOps = new Set<string>();
   /** Writes to stdin are queued so that a body is never interleaved with another message. */
   private writeChain: Promise<void> = Promise.resolve();
 
@@ -131,6 +133,7 @@ export class PluginRemote implements Remote {
     if (r.head.protocol !== PLUGIN_PROTOCOL) throw new ConfigError(`remote plugin ${this.config.executable} speaks protocol ${r.head.protocol}, not ${PLUGIN_PROTOCOL}`);
     if (typeof r.head.displayUrl === 'string') this.displayUrl = redactUrl(r.head.displayUrl);
     if (r.head.features) this.features = { ...this.features, ...r.head.features };
+    this.optionalOps = new Set(Array.isArray(r.head.optional) ? r.head.optional.filter((o: unknown) => typeof o === 'string') : []);
   }
 
   /** Every request in flight on this child fails as transient; the next request starts a new child. */
@@ -242,12 +245,22 @@ export class PluginRemote implements Remote {
   async readDocument(key: string): Promise<VersionedDocument | null> {
     const r = await this.request({ op: 'read', key });
     if (r.head.version === null || r.head.version === undefined) return null;
+    // The frame has been read by now (the stream must stay in step); the cap still keeps it from the caller.
+    if ((r.body?.length ?? 0) > DOCUMENT_MAX_BYTES) throw new IntegrityError(`${key} on ${this.displayUrl} is larger than a document may be (${DOCUMENT_MAX_BYTES} bytes)`, { key });
     return { data: r.body ?? Buffer.alloc(0), version: String(r.head.version) };
   }
 
   async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
     const r = await this.request({ op: 'swap', key, expected }, { size: data.length, buffer: data, open: () => Readable.from([data]) });
     return r.head.version === null || r.head.version === undefined ? null : String(r.head.version);
+  }
+
+  /** A plugin that does not announce `exists` cannot tell: its location counts as there (its first write creates it). */
+  async exists(): Promise<boolean> {
+    await this.start();
+    if (!this.optionalOps.has('exists')) return true;
+    const r = await this.request({ op: 'exists' });
+    return r.head.exists !== false;
   }
 
   async close(): Promise<void> {

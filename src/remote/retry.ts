@@ -43,6 +43,7 @@ export function withRetry(remote: Remote, opts: RetryOptions = {}): Remote {
     delete: (key) => r('delete', key, () => remote.delete(key)),
     readDocument: (key) => r('readDocument', key, () => remote.readDocument(key)),
     swapDocument: (key, data, expected) => r('swapDocument', key, () => remote.swapDocument(key, data, expected)),
+    exists: () => r('exists', '', () => remote.exists()),
     close: () => remote.close(),
   };
 }

@@ -5,6 +5,13 @@
 
 import type { Readable } from 'node:stream';
 
+/**
+ * The largest document (ref, lock) readDocument returns. Every driver refuses a larger one with
+ * IntegrityError without holding more than this in memory: a hostile remote cannot make a reader
+ * allocate without bound (manifest-spec.md §8). Refs have a smaller cap of their own (§6.2).
+ */
+export const DOCUMENT_MAX_BYTES = 64 << 20;
+
 /** A byte range of an object: `length` bytes starting at `offset`. */
 export interface ByteRange {
   offset: number;
@@ -67,7 +74,10 @@ export interface Remote {
   /** Deletes an object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
 
-  /** Reads a small mutable document (a ref) with its version, or null when it does not exist. */
+  /**
+   * Reads a small mutable document (a ref) with its version, or null when it does not exist. Rejects
+   * with IntegrityError one larger than DOCUMENT_MAX_BYTES, reading no more than that.
+   */
   readDocument(key: string): Promise<VersionedDocument | null>;
   /**
    * Writes a small document only if its version is still `expected` (null: only if it does not exist).
@@ -75,6 +85,14 @@ export interface Remote {
    * the document changed in between (nothing is written then).
    */
   swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null>;
+
+  /**
+   * Whether the remote's location is there: its directory (local, SFTP, WebDAV) or its bucket (S3, B2);
+   * a prefix inside a bucket has no existence of its own. False means the URL points at nothing (a
+   * mistyped path): every command but push refuses it. Opening a remote never creates its location; the
+   * first write does. A location that is there but cannot hold objects (a file) is a UsageError.
+   */
+  exists(): Promise<boolean>;
 
   /** Releases connections. The remote is unusable afterwards. */
   close(): Promise<void>;
@@ -99,6 +117,12 @@ export interface RemoteFactory<Config = unknown> {
   /** Validates a URL and settings into a config; throws UsageError naming the problem. */
   parse(url: string, settings: RemoteSettings): Config;
   create(config: Config): Promise<Remote>;
+  /**
+   * Optional: what `remote add` can check without a network connection (so it stays fast and works
+   * offline), throwing a typed error naming the problem. The local driver checks that the directory,
+   * or its parent, exists. Network drivers leave it out: their location is checked when first used.
+   */
+  check?(config: Config): Promise<void>;
   /** The URL with any secret removed. */
   redact(url: string): string;
 }

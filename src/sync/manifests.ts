@@ -1,6 +1,6 @@
 // Reading manifests from a remote into the local store, verified, and what a remote is known to hold.
 
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, NotFoundError, UnsafePathError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
@@ -32,12 +32,41 @@ export async function listRemoteManifests(remote: Remote): Promise<Set<string>> 
   return out;
 }
 
-/** Chunks the remote holds according to its manifests (fetching manifests this repository lacks). */
-export async function chunksOfManifests(repo: Repository, remote: Remote, manifests: Iterable<string>, concurrency = 8): Promise<Set<string>> {
-  const chunks = new Set<string>();
+/**
+ * True for an error that condemns the object read, not the attempt: it is missing, fails its hash, or
+ * fails validation. Reading it again will fail again, so callers that can work without it skip it.
+ */
+export function isBadObject(e: unknown): boolean {
+  return e instanceof IntegrityError || e instanceof UnsafePathError || e instanceof NotFoundError;
+}
+
+export interface ManifestsRead {
+  /** Chunks the readable manifests name. */
+  chunks: Set<string>;
+  /** The manifests that were read and verified (now in the local store). */
+  readable: Set<string>;
+  /** Manifests that are missing, corrupt or invalid, with why: their chunks are unknown. */
+  bad: Map<string, string>;
+}
+
+/**
+ * Chunks the remote holds according to its manifests (fetching manifests this repository lacks). A bad
+ * manifest is set aside in `bad` instead of failing the whole read (manifest-spec.md §9): nothing is
+ * assumed about its chunks. Network and permission failures still throw.
+ */
+export async function chunksOfManifests(repo: Repository, remote: Remote, manifests: Iterable<string>, concurrency = 8): Promise<ManifestsRead> {
+  const out: ManifestsRead = { chunks: new Set(), readable: new Set(), bad: new Map() };
   await runBounded([...manifests], concurrency, async (h) => {
-    const m = await loadManifest(repo, h, remote);
-    for (const c of manifestChunks(m).keys()) chunks.add(c);
+    let m: Manifest;
+    try {
+      m = await loadManifest(repo, h, remote);
+    } catch (e) {
+      if (!isBadObject(e)) throw e;
+      out.bad.set(h, (e as Error).message);
+      return;
+    }
+    out.readable.add(h);
+    for (const c of manifestChunks(m).keys()) out.chunks.add(c);
   });
-  return chunks;
+  return out;
 }

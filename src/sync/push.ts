@@ -45,13 +45,15 @@ export interface PushResult {
   chunksAsDeltas: number;
   /** Bytes of the chunks the remote already held (not uploaded). */
   bytesAlreadyThere: number;
+  /** Objects on the remote this push could not use (a corrupt manifest), named. */
+  warnings: string[];
 }
 
 export async function pushSnapshot(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions = {}): Promise<PushResult> {
   const manifest = await loadManifest(repo, manifestHash);
   const wanted = manifestChunks(manifest);
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
-  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal };
+  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal, warnings: [] };
 
   const before = await readRemoteRef(remote, name);
   if (before?.doc.target === manifestHash && (await remote.stat(keyOf({ kind: 'manifest', name: manifestHash })))) {
@@ -71,7 +73,11 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   const bytesTotal = result.bytesTotal;
   const state = new RemoteState(repo, remote.displayUrl);
   const listed = await listRemoteManifests(remote);
-  const present = await chunksOfManifests(repo, remote, listed);
+  // A manifest we cannot read tells us nothing: its chunks count as absent (we send ours again) and, if
+  // it is the one we push, we write it again (manifest-spec.md §9). It does not stop this push.
+  const read = await chunksOfManifests(repo, remote, listed);
+  for (const [h, why] of read.bad) result.warnings.push(`skipped manifest ${h} on ${remote.displayUrl}: ${why} (run verify --remote)`);
+  const present = read.chunks;
   for (const h of await state.uploadedChunks()) present.add(h);
   const missing = [...wanted.keys()].filter((h) => !present.has(h));
 
@@ -90,7 +96,7 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   const deltas =
     opts.deltas === false || missing.length === 0
       ? null
-      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, listed, (m) => loadManifest(repo, m), new Set(missing)), pool);
+      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, read.readable, (m) => loadManifest(repo, m), new Set(missing)), pool);
   let bytesSent = 0;
   const log = new UploadLogBatcher(state);
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
@@ -124,7 +130,7 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
   result.bytesAlreadyThere = progress.bytesSkipped;
   result.chunksUploaded = progress.objectsMoved;
 
-  if (!listed.has(manifestHash)) {
+  if (!read.readable.has(manifestHash)) {
     await remote.put(keyOf({ kind: 'manifest', name: manifestHash }), bufferSource(await repo.store.get('manifest', manifestHash)));
   }
   await state.clearUploadLog();

@@ -2,15 +2,61 @@
 // No update is ever lost: when another writer moved the name since we looked, our target is appended to
 // the history as a 'conflict' entry and RefConflictError tells the caller it is not current.
 
-import { RefConflictError, TransientError } from '../errors.js';
-import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from '../core/refs.js';
-import { keyOf } from '../remote/layout.js';
+import { IntegrityError, RefConflictError, TransientError } from '../errors.js';
+import { decodeRef, encodeRef, newEntry, REF_MAX_BYTES, withMove, type RefDocument } from '../core/refs.js';
+import { handleOf, keyOf, prefixOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 
 export async function readRemoteRef(remote: Remote, name: string): Promise<{ doc: RefDocument; version: string } | null> {
   const key = keyOf({ kind: 'ref', name });
   const got = await remote.readDocument(key);
-  return got ? { doc: decodeRef(got.data, `${name} on ${remote.displayUrl}`), version: got.version } : null;
+  return got ? { doc: decodeRef(got.data, `${name} on ${remote.displayUrl}`, name), version: got.version } : null;
+}
+
+export interface RemoteRef {
+  name: string;
+  doc: RefDocument;
+  version: string;
+}
+
+/** A key under refs/ that could not be used as a ref: an unreadable document, or a key outside the layout. */
+export interface BadRemoteRef {
+  key: string;
+  /** The name, when the key is a ref key (its document is bad); absent for a stray key. */
+  name?: string;
+  why: string;
+}
+
+/**
+ * Every ref on the remote, sorted by name, and the keys under refs/ that are not usable refs. One bad
+ * ref never hides the others (manifest-spec.md §6.2): it is returned in `bad` for the caller to report.
+ * A document larger than the cap is skipped by its listed size, unread. Other failures (network,
+ * permission) still throw: they say nothing about the ref.
+ */
+export async function listRemoteRefs(remote: Remote, prefix = ''): Promise<{ refs: RemoteRef[]; bad: BadRemoteRef[] }> {
+  const refs: RemoteRef[] = [];
+  const bad: BadRemoteRef[] = [];
+  for await (const o of remote.list(prefixOf('ref'))) {
+    const h = handleOf(o.key);
+    if (h?.kind !== 'ref') {
+      bad.push({ key: o.key, why: `${o.key} on ${remote.displayUrl}: not a ref key (refs/<name>.ref with a valid name)` });
+      continue;
+    }
+    if (!h.name.startsWith(prefix)) continue;
+    if (o.size > REF_MAX_BYTES) {
+      bad.push({ key: o.key, name: h.name, why: `ref ${h.name} on ${remote.displayUrl} is ${o.size} bytes, over the ${REF_MAX_BYTES}-byte cap` });
+      continue;
+    }
+    try {
+      const r = await readRemoteRef(remote, h.name);
+      if (r) refs.push({ name: h.name, ...r });
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      bad.push({ key: o.key, name: h.name, why: e.message });
+    }
+  }
+  refs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { refs, bad };
 }
 
 export interface MoveRefOptions {

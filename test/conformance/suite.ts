@@ -6,12 +6,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestFn } from 'ava';
-import { AuthError, NotFoundError, RefConflictError, TransientError } from '../../src/errors.js';
+import { AuthError, IntegrityError, NotFoundError, RefConflictError, TransientError } from '../../src/errors.js';
 import { fileRangeSource, bufferSource, readAll } from '../../src/remote/source.js';
 import { withRetry } from '../../src/remote/retry.js';
 import { keyOf } from '../../src/remote/layout.js';
 import { moveRemoteRef, readRemoteRef } from '../../src/sync/refs.js';
-import type { Remote } from '../../src/remote/types.js';
+import { DOCUMENT_MAX_BYTES, type Remote } from '../../src/remote/types.js';
 
 export interface ConformanceTarget {
   /**
@@ -19,6 +19,11 @@ export interface ConformanceTarget {
    * opens a second, independent connection to the same location as that remote.
    */
   open(sameAs?: Remote): Promise<Remote>;
+  /**
+   * Opens a remote whose location does not exist (a missing directory or bucket). It may instead reject
+   * with NotFoundError, for a driver that looks its location up when opening.
+   */
+  openMissing(): Promise<Remote>;
   /** Opens the same server with wrong credentials; or, for a backend without credentials, why not. */
   openWithBadCredentials: (() => Promise<Remote>) | { notApplicable: string };
   /**
@@ -39,6 +44,11 @@ export interface ConformanceOptions {
   start(): Promise<{ target: ConformanceTarget; stop(): Promise<void> }>;
   /** The driver implements the optional readInto: its scenario is registered (tests are declared before any remote is opened). */
   readInto?: boolean;
+  /**
+   * The first put into a missing location creates it (a directory). False where the location is a bucket,
+   * which its owner creates, never ckptsync.
+   */
+  putCreatesLocation: boolean;
 }
 
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
@@ -128,6 +138,54 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     await tt.throwsAsync(() => r.get(key), { instanceOf: NotFoundError });
     tt.is(await r.stat(key), null);
     tt.is(await r.readDocument(keyOf({ kind: 'ref', name: 'no/such/name' })), null);
+  });
+
+  test.serial(t('exists() is false for a missing location, asking creates nothing, and a remote holding objects exists'), async (tt) => {
+    let missing: Remote | null = null;
+    try {
+      missing = await target.openMissing();
+      opened.push(missing);
+    } catch (e) {
+      tt.true(e instanceof NotFoundError, `opening a missing location may only fail as not found: ${String(e)}`);
+    }
+    if (missing) {
+      tt.false(await missing.exists(), 'a missing location does not exist');
+      tt.false(await missing.exists(), 'and asking did not create it');
+      // Reading it finds nothing, or fails as not found (a missing bucket); either way it creates nothing.
+      const orNotFound = async <T>(p: Promise<T>, empty: T) =>
+        p.catch((e) => {
+          tt.true(e instanceof NotFoundError, `reading a missing location may only fail as not found: ${String(e)}`);
+          return empty;
+        });
+      const listed = await orNotFound(
+        (async () => {
+          const keys: string[] = [];
+          for await (const o of missing.list('refs/')) keys.push(o.key);
+          return keys;
+        })(),
+        [],
+      );
+      tt.deepEqual(listed, [], 'it lists as empty');
+      tt.is(await orNotFound(missing.readDocument(keyOf({ kind: 'ref', name: 'no/such' })), null), null);
+      tt.false(await missing.exists(), 'reading created nothing');
+      if (options.putCreatesLocation) {
+        const key = keyOf({ kind: 'chunk', name: fakeHash('creates') });
+        await missing.put(key, bufferSource(Buffer.from('first')));
+        tt.true(await missing.exists(), 'the first put created the location');
+        tt.is((await getBuffer(missing, key)).toString(), 'first');
+      }
+    }
+    const r = await open();
+    await r.put(keyOf({ kind: 'chunk', name: fakeHash('exists') }), bufferSource(Buffer.from('x')));
+    tt.true(await r.exists(), 'a remote holding an object exists');
+  });
+
+  test.serial(t('a document larger than DOCUMENT_MAX_BYTES is refused with IntegrityError, not returned'), async (tt) => {
+    const r = await open();
+    const key = keyOf({ kind: 'ref', name: 'huge' });
+    tt.truthy(await r.swapDocument(key, Buffer.alloc(DOCUMENT_MAX_BYTES + 1, 0x20), null), 'written as a document');
+    await tt.throwsAsync(() => r.readDocument(key), { instanceOf: IntegrityError });
+    await r.delete(key);
   });
 
   test.serial(t('delete removes an object; deleting a missing key is not an error'), async (tt) => {

@@ -107,6 +107,7 @@ test('a push killed midway finishes when run again, and verify --remote finds th
 test('bad input: one error line, the documented exit code, the --json error envelope, no partial file', async (t) => {
   const remote = path.join(await tempDir(), 'remote');
   const a = await repoWithRemote(remote);
+  await fs.mkdir(remote); // an empty remote: a missing one is refused before any name is looked up
   const missing = await cli(['pull', 'no/such/name'], { cwd: a });
   t.is(missing.code, 3);
   t.is(missing.stderr.trim().split('\n').length, 1);

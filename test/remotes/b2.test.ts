@@ -30,11 +30,13 @@ const nameIn = (r: Remote, key: string) => `${urls.get(r)!.replace(/^b2:\/\/[^/]
 runRemoteConformance(test, {
   name: 'b2',
   readInto: true,
+  putCreatesLocation: false, // a bucket is made by its owner
   async start() {
     emu = await startB2Emulator({ maxPageSize: 250, minPartSize: 64 << 10 });
     return {
       target: {
         open: (sameAs) => openAt(sameAs ? urls.get(sameAs)! : freshUrl()),
+        openMissing: () => openAt(`b2://ckpt-no-such-bucket/${run}/r${n++}`),
         openWithBadCredentials: () => b2Remote.create(b2Remote.parse(freshUrl(), { ...settingsFor(emu), applicationKey: 'K00wrong' })),
         // The emulator answers 503 service_unavailable to the next requests, whatever they are.
         injectTransientFailures: async (count) => emu.faults.failNext(count),

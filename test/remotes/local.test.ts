@@ -9,6 +9,7 @@ import type { Remote } from '../../src/remote/types.js';
 runRemoteConformance(test, {
   name: 'local',
   readInto: true,
+  putCreatesLocation: true,
   async start() {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-local-remote-'));
     const roots = new Map<Remote, string>();
@@ -21,6 +22,7 @@ runRemoteConformance(test, {
     return {
       target: {
         open: (sameAs) => openAt(sameAs ? roots.get(sameAs)! : path.join(dir, `r${n++}`)),
+        openMissing: () => openAt(path.join(dir, `missing${n++}`, 'deep')),
         // A directory has no credentials, and no network to fail transiently; filesystem faults are
         // covered by the reliability tests.
         openWithBadCredentials: { notApplicable: 'a local directory has no credentials' },

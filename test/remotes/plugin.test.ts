@@ -29,6 +29,7 @@ const open = async (dir: string, settings: Record<string, string> = {}) => {
 
 runRemoteConformance(test, {
   name: 'plugin(refdir)',
+  putCreatesLocation: true,
   async start() {
     base = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-plugin-'));
     const faults = path.join(base, 'faults');
@@ -37,6 +38,7 @@ runRemoteConformance(test, {
       target: {
         // Every remote reads the fault counter, so injected failures hit whichever request comes next.
         open: (sameAs) => open(sameAs ? dirOf.get(sameAs)! : path.join(base, `r${n++}`), { faults }),
+        openMissing: () => open(path.join(base, `missing${n++}`, 'deep'), { faults }),
         openWithBadCredentials: async () => {
           const dir = path.join(base, `locked${n++}`);
           await fs.mkdir(dir, { recursive: true });

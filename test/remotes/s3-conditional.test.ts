@@ -10,7 +10,7 @@ import path from 'node:path';
 import test from 'ava';
 import { runRemoteConformance } from '../conformance/suite.js';
 import { startFaultProxy, type FaultMode } from '../servers/faultproxy.js';
-import { start } from '../servers/moto.js';
+import { BUCKET, start } from '../servers/moto.js';
 import type { LiveServer } from '../servers/types.js';
 import { cli, ok, tempDir } from '../helpers.js';
 import { prng, writeCheckpointDir } from '../reliability/helpers.js';
@@ -38,6 +38,7 @@ const quirks = {
 runRemoteConformance(test, {
   name: 's3 on moto (conditional writes)',
   readInto: true,
+  putCreatesLocation: false, // a bucket is made by its owner
   async start() {
     server = await start();
     Object.assign(process.env, server.env);
@@ -52,6 +53,7 @@ runRemoteConformance(test, {
     return {
       target: {
         open: (sameAs) => openAt(sameAs ? urls.get(sameAs)! : server.newUrl()),
+        openMissing: () => openAt(server.newUrl().replace(`s3://${BUCKET}/`, 's3://ckpt-no-such-bucket/')),
         openWithBadCredentials: quirks.badCredentials,
         injectTransientFailures: async (count) => {
           const mode: FaultMode = injections++ % 2 === 0 ? 'http503' : 'reset';

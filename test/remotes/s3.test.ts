@@ -14,6 +14,7 @@ const closeLater: Remote[] = [];
 runRemoteConformance(test, {
   name: 's3',
   readInto: true,
+  putCreatesLocation: false, // a bucket is made by its owner
   async start() {
     server = await start();
     // Credentials come from the environment, as for a user (the AWS chain); the endpoint from settings.
@@ -30,6 +31,7 @@ runRemoteConformance(test, {
     return {
       target: {
         open: (sameAs) => openAt(sameAs ? urls.get(sameAs)! : server.newUrl()),
+        openMissing: () => openAt(server.newUrl().replace(`s3://${BUCKET}/`, 's3://ckpt-no-such-bucket/')),
         // s3rver refuses any access key id but its own with InvalidAccessKeyId (HTTP 403).
         openWithBadCredentials: () =>
           s3Remote.create(s3Remote.parse(server.newUrl(), { ...settings, accessKeyId: 'AKIAWRONGKEY', secretAccessKey: 'wrong-secret-xyz' })),

@@ -24,6 +24,7 @@ const track = async (p: Promise<Remote>) => {
 runRemoteConformance(test, {
   name: 'sftp',
   readInto: true,
+  putCreatesLocation: true,
   async start() {
     srv = await start();
     // The driver reads ~/.ssh like ssh does; this process plays the user of the temp HOME, with no agent.
@@ -40,6 +41,7 @@ runRemoteConformance(test, {
     return {
       target: {
         open: (sameAs) => openAt(sameAs ? urls.get(sameAs)! : viaProxy(srv.newUrl())),
+        openMissing: () => openAt(`${viaProxy(srv.newUrl())}/missing/deep`),
         openWithBadCredentials: async () => openUrl(viaProxy(srv.newUrl()), { identityFile: await srv.newUserKey({ authorized: false }) }),
         injectTransientFailures: async (n) => proxy.failNext(n, 'reset'),
       },

@@ -39,6 +39,7 @@ const proxiedUrl = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.p
 runRemoteConformance(test, {
   name: 'webdav',
   readInto: true,
+  putCreatesLocation: true,
   async start() {
     server = await start();
     proxy = await startFaultProxy(server.port);
@@ -47,6 +48,7 @@ runRemoteConformance(test, {
       target: {
         // Every remote goes through the fault proxy; it passes traffic untouched unless told to fail.
         open: (sameAs) => openAt(sameAs ? urls.get(sameAs)! : proxiedUrl()),
+        openMissing: () => openAt(`${proxiedUrl()}/missing/deep`),
         openWithBadCredentials: () => openAt(proxiedUrl().replace('webdav://', `webdav://${WEBDAV_USER}:wrong-password@`)),
         injectTransientFailures: async (count) => {
           // Alternate a 503 answer and a connection reset, the two failures a WebDAV client meets.
