@@ -5,9 +5,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
+import type { ExecutionContext, TestFn } from 'ava';
 import { Repository, verify } from '../../src/index.js';
-import { cli, findFiles, type CliResult } from '../helpers.js';
+import { cli, findFiles, tempDir, type CliResult } from '../helpers.js';
 
 /** A seed from the environment (to replay a failure) or a fresh one; the test prints it. */
 export function seedFrom(envVar: string): number {
@@ -92,4 +93,26 @@ export async function sameTree(a: string, b: string): Promise<boolean> {
     if (!(await fs.readFile(path.join(a, f))).equals(await fs.readFile(path.join(b, f)))) return false;
   }
   return true;
+}
+
+/**
+ * For a test file: a function making a fresh tmpfs of `sizeKb` KiB (read-only when asked), a full disk
+ * or a read-only file system on demand. mount needs root, as in CI. Call at the top of the file: every
+ * tmpfs is unmounted when the file's tests end.
+ */
+export function tmpfsMounter(test: TestFn): (sizeKb: number, ro?: boolean) => Promise<string> {
+  const mounted: string[] = [];
+  test.after.always(() => {
+    for (const m of mounted) {
+      try {
+        execFileSync('umount', ['-l', m]);
+      } catch {}
+    }
+  });
+  return async (sizeKb, ro = false) => {
+    const dir = await tempDir('ckpt-tmpfs-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k${ro ? ',ro' : ''}`, 'tmpfs', dir]);
+    mounted.push(dir);
+    return dir;
+  };
 }

@@ -4,7 +4,6 @@
 // file-system failures (read-only, full, a file in the way, names too long) must leave with a code from
 // the README's table and one line naming the object. The real CLI runs every step.
 
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -13,7 +12,7 @@ import { hashBytes } from '../../src/index.js';
 import { encodeRef, newEntry, withMove } from '../../src/core/refs.js';
 import { keyOf } from '../../src/remote/layout.js';
 import { cli, ok, tempDir, type CliResult } from '../helpers.js';
-import { bytesFor } from './helpers.js';
+import { bytesFor, tmpfsMounter } from './helpers.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
 let tried = 0;
@@ -292,21 +291,8 @@ test('init refuses a target whose parent does not exist (git init DIR creates on
 
 // --- Item 10: failures that left the exit-code table -------------------------------------------------
 
-// We run as root in CI; mount needs it (chmod does not stop root). Unmounted in after.always.
-const mounts: string[] = [];
-async function tmpfs(sizeKb: number, ro: boolean): Promise<string> {
-  const dir = await tempDir('ckpt-remote-tmpfs-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k${ro ? ',ro' : ''}`, 'tmpfs', dir]);
-  mounts.push(dir);
-  return dir;
-}
-test.after.always(() => {
-  for (const m of mounts) {
-    try {
-      execFileSync('umount', ['-l', m]);
-    } catch {}
-  }
-});
+// A tmpfs (mount needs root, as in CI; chmod would not stop root), read-only or small.
+const tmpfs = tmpfsMounter(test);
 
 test.serial('push to a read-only remote: permission error (exit 4) naming the remote, not ENOENT', async (t) => {
   const w = await world('ro');

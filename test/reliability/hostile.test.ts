@@ -11,7 +11,7 @@ import { Packr } from 'msgpackr';
 import { hashBytes } from '../../src/index.js';
 import { encodeRef, newEntry, withMove } from '../../src/core/refs.js';
 import { cli, ok, tempDir, type CliResult } from '../helpers.js';
-import { assertVerifies, bytesFor, tempFilesIn } from './helpers.js';
+import { assertVerifies, bytesFor, tempFilesIn, tmpfsMounter } from './helpers.js';
 
 // The same encoder settings as src/core/manifest.ts, so a crafted manifest differs only where we mean.
 const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
@@ -197,21 +197,8 @@ for (const [what, args, pattern] of badRemotes) {
   });
 }
 
-// We run as root in CI; mount needs it. Each tmpfs is unmounted in after.always.
-const mounts: string[] = [];
-async function smallTmpfs(sizeMb: number, ro = false): Promise<string> {
-  const dir = await tempDir('ckpt-tmpfs-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMb}m${ro ? ',ro' : ''}`, 'tmpfs', dir]);
-  mounts.push(dir);
-  return dir;
-}
-test.after.always(() => {
-  for (const m of mounts) {
-    try {
-      execFileSync('umount', ['-l', m]);
-    } catch {}
-  }
-});
+const mountTmpfs = tmpfsMounter(test);
+const smallTmpfs = (sizeMb: number, ro = false) => mountTmpfs(sizeMb << 10, ro);
 
 test.serial('add onto a full disk fails with one error line, leaves no temp file, and the store stays whole', async (t) => {
   const disk = await smallTmpfs(20);
