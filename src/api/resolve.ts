@@ -16,6 +16,7 @@ import { isRefName } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
 import { readRemoteRef } from '../sync/refs.js';
+import type { TransferProgress } from '../sync/transfer.js';
 import { openRemoteFor } from './remote.js';
 import { readPointerFile } from './target.js';
 
@@ -27,6 +28,8 @@ export interface ResolveOptions {
   /** Never touch the network (default: CKPTSYNC_OFFLINE=1). */
   offline?: boolean;
   concurrency?: number;
+  /** Progress of the download, when this call downloads. */
+  onProgress?: (p: TransferProgress) => void;
 }
 
 export interface ResolveResult {
@@ -101,7 +104,7 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
       await cache.withSnapshotLock(manifest, async () => {
         if (await pathExists(dest)) return; // another process finished it while we waited
         await removeLeftovers(path.dirname(dest));
-        const fetched = await fetchSnapshot(cache.repo, opened!.remote, manifest!, { concurrency: opts.concurrency });
+        const fetched = await fetchSnapshot(cache.repo, opened!.remote, manifest!, { concurrency: opts.concurrency, onProgress: opts.onProgress });
         const m = decodeManifest(await cache.repo.store.get('manifest', manifest!));
         // Materialize beside the destination, then one rename: readers see all of it or nothing.
         await fs.mkdir(path.dirname(dest), { recursive: true });

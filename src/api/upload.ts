@@ -26,6 +26,8 @@ export interface UploadOptions {
   remote?: string | Remote;
   /** Move the name even if another writer moved it meanwhile (default false: RefConflictError). */
   force?: boolean;
+  /** The shared cache whose store holds the snapshot outside a repository (default: as resolve's). */
+  cacheDir?: string;
   concurrency?: number;
   onHashProgress?: (p: IngestProgress) => void;
   onProgress?: (p: TransferProgress) => void;
@@ -40,7 +42,7 @@ export async function upload(opts: UploadOptions): Promise<PushResult & { bytes:
   const name = opts.name ?? path.basename(abs);
   assertRefName(name);
   const found = opts.repo !== undefined ? opts.repo : await Repository.find(path.dirname(abs)).catch(() => null);
-  const store = found ?? (await CheckpointCache.open(await cacheDirFor({}))).repo;
+  const store = found ?? (await CheckpointCache.open(await cacheDirFor({ cacheDir: opts.cacheDir }))).repo;
   const { remote, owned } = await openRemoteFor(found, opts.remote);
   try {
     const snap = await ingestPath(store.store, abs, { previous: await previousVersion(store, name, abs), onProgress: opts.onHashProgress });

@@ -88,7 +88,7 @@ const abs = (ctx: OpContext, p: string) => path.resolve(ctx.cwd, p);
 export const OPS = {
   async resolve(args, ctx) {
     const a = new Args(args);
-    const r = await resolveCheckpointInfo(a.reqStr('id'), { repo: await repoOf(a, ctx), remote: a.str('remote'), cacheDir: a.str('cacheDir'), offline: a.bool('offline'), concurrency: a.int('jobs') });
+    const r = await resolveCheckpointInfo(a.reqStr('id'), { repo: await repoOf(a, ctx), remote: a.str('remote'), cacheDir: a.str('cacheDir'), offline: a.bool('offline'), concurrency: a.int('jobs'), onProgress: transfer(ctx) });
     const { warnings, ...result } = r;
     return { result, warnings };
   },
@@ -101,6 +101,7 @@ export const OPS = {
       repo: dir === undefined ? undefined : await Repository.find(abs(ctx, dir)),
       remote: a.str('remote'),
       force: a.bool('force'),
+      cacheDir: a.str('cacheDir'),
       concurrency: a.int('jobs'),
       onHashProgress: (p) => ctx.progress({ phase: 'hash', bytesMoved: p.bytesDone, bytesToMove: p.bytesTotal, bytesSkipped: 0 }),
       onProgress: transfer(ctx),
