@@ -113,3 +113,14 @@ def init_repo(path: Path, remotes: dict[str, str], env: dict[str, str] | None = 
     for name, url in remotes.items():
         subprocess.run(["node", str(CLI), "remote", "add", name, url], cwd=path, check=True, capture_output=True, env=full_env)
     return path
+
+
+@pytest.fixture(autouse=True)
+def fresh_default_client() -> Iterator[None]:
+    """resolve_checkpoint_path's process-wide client keeps the environment it started with: one per test."""
+    yield
+    from ckptsync import resolve as r
+
+    if r._default is not None:
+        r._default.close()
+        r._default = None
