@@ -71,3 +71,21 @@ def test_eight_processes_resolving_one_missing_checkpoint_get_one_path_and_one_d
 def test_the_package_exports_what_the_issue_names() -> None:
     for name in ("Client", "resolve_checkpoint_path", "Checkpointer", "BackgroundUploader", "CheckpointUploader", "CheckpointDownloader", "CkptsyncError", "UsageError", "NotFoundError", "AuthError", "IntegrityError", "ConflictError", "LockedError", "TransientError", "ConfigError"):
         assert hasattr(ckptsync, name), name
+
+
+def test_a_pointer_file_and_a_name_ending_in_ckpt_both_resolve(tmp_path: Path) -> None:
+    from conftest import init_repo
+
+    remote = str(tmp_path / "remote")
+    repo = init_repo(tmp_path / "repo", {"origin": remote})
+    data = write_bytes(repo / "models" / "m.safetensors", 1 << 20, seed=13)
+    lightning = write_bytes(tmp_path / "last.ckpt", 2 << 20, seed=14)  # big: a checkpoint, not a pointer
+    with Client(repo=repo) as c:
+        added = c.add(repo / "models" / "m.safetensors")
+        c.push(repo / "models" / "m.safetensors.ckpt")
+        c.push(tmp_path / "last.ckpt", "run1/last.ckpt")
+        assert added["pointerPath"] == str(repo / "models" / "m.safetensors.ckpt")
+    with Client(repo=repo, cache_dir=tmp_path / "fresh") as c:
+        assert Path(c.resolve(repo / "models" / "m.safetensors.ckpt").path).read_bytes() == data
+        assert Path(c.resolve("run1/last.ckpt").path).read_bytes() == lightning
+    assert resolve_checkpoint_path(str(tmp_path / "last.ckpt")) == str(tmp_path / "last.ckpt")

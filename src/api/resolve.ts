@@ -9,7 +9,7 @@ import { ConfigError, NotFoundError, TransientError, UsageError } from '../error
 import { CheckpointCache, cacheDirFor } from '../core/cache.js';
 import { materialize } from '../core/materialize.js';
 import { decodeManifest } from '../core/manifest.js';
-import { POINTER_SUFFIX } from '../core/pointer.js';
+import { POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { TMP_MARK, tempPathFor } from '../core/store.js';
 import { isRefName } from '../remote/layout.js';
@@ -51,7 +51,8 @@ export async function resolveCheckpoint(id: string, opts: ResolveOptions = {}): 
 
 export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {}): Promise<ResolveResult> {
   const base: ResolveResult = { path: id, downloaded: false, bytesDownloaded: 0, chunksDownloaded: 0, warnings: [] };
-  const isPointer = id.endsWith(POINTER_SUFFIX);
+  // A name or a big file may end in .ckpt too (Lightning's checkpoints do): a pointer is a small file.
+  const isPointer = id.endsWith(POINTER_SUFFIX) && ((await fs.stat(id).catch(() => null))?.size ?? Infinity) <= POINTER_MAX_BYTES;
   if (path.isAbsolute(id) && !isPointer && (await pathExists(id))) return base;
 
   const repo = opts.repo !== undefined ? opts.repo : await Repository.find().catch(() => null);

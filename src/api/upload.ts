@@ -7,7 +7,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { CheckpointCache, cacheDirFor } from '../core/cache.js';
 import { ingestPath, type IngestProgress } from '../core/ingest.js';
-import { POINTER_SUFFIX } from '../core/pointer.js';
+import { parsePointer, POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { assertRefName } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
@@ -36,9 +36,12 @@ export interface UploadOptions {
 
 export async function upload(opts: UploadOptions): Promise<PushResult & { bytes: number }> {
   const abs = path.resolve(opts.path);
-  if (abs.endsWith(POINTER_SUFFIX)) throw new UsageError(`${opts.path} is a pointer file; upload the checkpoint it stands for`);
   const st = await fs.stat(abs).catch(() => null);
   if (!st || !(st.isFile() || st.isDirectory())) throw new UsageError(`${opts.path} is not a file or directory`);
+  // Lightning names its checkpoints *.ckpt too: only a small file that parses as a pointer is one.
+  if (abs.endsWith(POINTER_SUFFIX) && st.isFile() && st.size <= POINTER_MAX_BYTES && isPointer(await fs.readFile(abs))) {
+    throw new UsageError(`${opts.path} is a pointer file; upload the checkpoint it stands for`);
+  }
   const name = opts.name ?? path.basename(abs);
   assertRefName(name);
   const found = opts.repo !== undefined ? opts.repo : await Repository.find(path.dirname(abs)).catch(() => null);
@@ -51,5 +54,14 @@ export async function upload(opts: UploadOptions): Promise<PushResult & { bytes:
     return { ...pushed, bytes: snap.bytes };
   } finally {
     if (owned) await remote.close();
+  }
+}
+
+function isPointer(data: Buffer): boolean {
+  try {
+    parsePointer(data);
+    return true;
+  } catch {
+    return false;
   }
 }

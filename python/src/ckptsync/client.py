@@ -25,6 +25,17 @@ from .results import (
 )
 
 _POINTER_SUFFIX = ".ckpt"
+_POINTER_MAX_BYTES = 1024
+
+
+def is_pointer_file(path: str) -> bool:
+    """A ckptsync pointer file: ``*.ckpt`` and small (Lightning's checkpoints end in .ckpt too)."""
+    if not path.endswith(_POINTER_SUFFIX):
+        return False
+    try:
+        return os.path.isfile(path) and os.path.getsize(path) <= _POINTER_MAX_BYTES
+    except OSError:
+        return False
 
 
 class Client:
@@ -117,7 +128,7 @@ class Client:
         """Uploads a file or directory under ``name`` (default: its base name), or pushes a name or pointer file."""
         target = os.fspath(path_or_name)
         args = {**self._where(remote), "force": force or None}
-        if os.path.exists(target) and not target.endswith(_POINTER_SUFFIX):
+        if os.path.exists(target) and not is_pointer_file(target):
             r = self._with_progress("upload", {**args, "path": os.path.abspath(target), "name": name, "cacheDir": self.cache_dir}, progress, f"push {name or target}")
         else:
             t = os.path.abspath(target) if os.path.exists(target) else target
@@ -126,14 +137,14 @@ class Client:
 
     def pull(self, name: str, dest: str | os.PathLike[str] | None = None, *, remote: str | None = None, progress: ProgressArg = None) -> PullResult:
         """Downloads a checkpoint (a name or pointer file) and writes its files to ``dest``."""
-        target = os.path.abspath(name) if name.endswith(_POINTER_SUFFIX) and os.path.exists(name) else name
+        target = os.path.abspath(name) if is_pointer_file(name) else name
         d = os.path.abspath(dest) if dest is not None else None
         return from_dict(PullResult, self._with_progress("pull", {**self._where(remote), "target": target, "dest": d}, progress, f"pull {name}"))
 
     def resolve(self, identifier: str | os.PathLike[str], *, remote: str | None = None, cache_dir: str | None = None, offline: bool | None = None, progress: ProgressArg = None) -> ResolveResult:
         """The local path of a checkpoint in the shared cache, downloaded once however many processes ask."""
         ident = os.fspath(identifier)
-        if ident.endswith(_POINTER_SUFFIX) and os.path.exists(ident):
+        if is_pointer_file(ident):
             ident = os.path.abspath(ident)
         args = {
             **self._where(remote),

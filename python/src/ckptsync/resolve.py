@@ -6,7 +6,7 @@ import atexit
 import os
 import threading
 
-from .client import Client
+from .client import Client, is_pointer_file
 from .progress import ProgressArg
 
 _default: Client | None = None
@@ -39,7 +39,7 @@ def resolve_checkpoint_path(
     nothing cached raises :class:`NotFoundError` naming the identifier and the cache searched.
     """
     ident = os.fspath(identifier)
-    if os.path.isabs(ident) and not ident.endswith(".ckpt") and os.path.exists(ident):
+    if os.path.isabs(ident) and os.path.exists(ident) and not is_pointer_file(ident):
         return ident
     cd = os.fspath(cache_dir) if cache_dir is not None else None
     return default_client().resolve(ident, remote=remote, cache_dir=cd, offline=offline, progress=progress).path
