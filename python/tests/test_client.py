@@ -97,26 +97,35 @@ def test_killing_the_serve_process_mid_call_raises_and_the_next_call_works(tmp_p
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
-def test_a_forked_child_starts_its_own_serve_process(tmp_path: Path) -> None:
+def test_a_forked_child_starts_its_own_serve_process_and_lets_go_of_the_parents(tmp_path: Path) -> None:
     write_bytes(tmp_path / "a.bin", 1 << 20, seed=5)
     c = Client(remote=str(tmp_path / "remote"))
     c.push(tmp_path / "a.bin", "f/a")
-    parent_server = c.server_pid
+    parent_transport = c._transport
+    assert parent_transport is not None
     r, w = os.pipe()
+    go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: uses the inherited client, must not write into the parent's pipe
         try:
+            os.close(r)
+            os.close(go_w)
             path = c.resolve("f/a").path
             os.write(w, f"{c.server_pid} {path}".encode())
+            os.read(go_r, 1)  # stays alive, holding whatever it inherited, until the parent has closed
         finally:
             os._exit(0)
     os.close(w)
+    os.close(go_r)
     child_server, child_path = os.read(r, 4096).decode().split(" ", 1)
-    os.waitpid(pid, 0)
-    assert int(child_server) != parent_server
+    assert int(child_server) != parent_transport.pid
     assert Path(child_path).read_bytes() == (tmp_path / "a.bin").read_bytes()
-    assert c.server_pid == parent_server and c.names() == ["f/a"]  # the parent's process still answers
+    assert c.server_pid == parent_transport.pid and c.names() == ["f/a"]  # the parent's process still answers
+    # The child still lives: the parent's server must see its stdin close, and exit by itself.
     c.close()
+    assert parent_transport.proc.returncode == 0
+    os.write(go_w, b"x")
+    os.waitpid(pid, 0)
 
 
 def test_a_missing_cli_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,6 +163,22 @@ class Transport:
             c.error = CkptsyncError(message)
             c.done.set()
 
+    def abandon(self) -> None:
+        """In a forked child: let go of the parent's pipes without writing to or closing them for the
+        parent. Their descriptors are pointed at /dev/null, so the parent's server still sees its stdin
+        close when the parent closes it, and a late flush or close here touches nothing of the parent's."""
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f is not None:
+                    try:
+                        os.dup2(devnull, f.fileno())
+                    except (OSError, ValueError):
+                        pass
+        finally:
+            os.close(devnull)
+        self.dead = "this ckptsync serve process belongs to the parent process"
+
     def close(self) -> None:
         """Closes stdin (the server answers what is in flight, then exits) and waits for the exit."""
         try:

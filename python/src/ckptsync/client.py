@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import weakref
 from typing import Any
 
 from . import constants
@@ -71,6 +72,7 @@ class Client:
         self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._closed = False
+        _clients.add(self)
 
     # -- transport ------------------------------------------------------------------------------------
 
@@ -196,3 +198,20 @@ class Client:
     def gc(self, *, remote: str | None = None, dry_run: bool = False) -> dict:
         """Deletes what no name reaches on the remote (under the remote's gc lock)."""
         return dict(self._call("gc", {**self._where(remote), "dryRun": dry_run}))
+
+
+_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at the fork would never be released here; the transport is the
+    # parent's. The next call in the child starts its own serve process.
+    for c in list(_clients):
+        c._lock = threading.Lock()
+        t, c._transport = c._transport, None
+        if t is not None:
+            t.abandon()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
