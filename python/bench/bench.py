@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--nice", type=int, default=10, help="the uploader's CPU priority (0: as the loop's)")
     opts = ap.parse_args()
     work = tempfile.mkdtemp(prefix="ckptsync-pybench-")
     os.environ["CKPTSYNC_CACHE"] = os.path.join(work, "cache")
@@ -79,7 +80,8 @@ def main() -> None:
         write_random(big, opts.size_mib << 20)
         out["cpu_step_idle"] = ms([cpu_step() for _ in range(opts.steps)])
 
-        up = BackgroundUploader(remote)
+        up = BackgroundUploader(remote, nice=opts.nice or None)
+        out["uploader_nice"] = opts.nice
         started = time.perf_counter()
         big_upload = up.upload_file("bench/big.bin", big)
         returns, steps = [], []

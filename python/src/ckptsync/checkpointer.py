@@ -71,7 +71,7 @@ class Checkpointer:
         self._writer = writer
         self._reader = reader
         self._client = client
-        self._uploader = BackgroundUploader(remote, workers, client=client) if remote is not None else None
+        self._uploader = BackgroundUploader(remote, workers, client=client) if remote is not None else None  # nice 10 unless client given
         os.makedirs(self.save_dir, exist_ok=True)
         if delete_existing_checkpoints:
             for _, path in self._numbered(self.save_dir):

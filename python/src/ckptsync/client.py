@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import threading
 import weakref
 from typing import Any
@@ -48,6 +49,7 @@ class Client:
     ``CKPTSYNC_CACHE``, then ``~/.cache/ckptsync``); ``offline`` never touches the network when
     resolving (default: ``CKPTSYNC_OFFLINE``). ``env`` adds environment variables for the ckptsync
     process (credentials, endpoints) and ``bin`` names the CLI (default: ``CKPTSYNC_BIN``, then PATH).
+    ``nice`` runs the ckptsync process at a lower CPU priority (POSIX ``nice``), for background work.
 
     The ckptsync process starts on the first call and is reused; if it dies it is started again on
     the next call, and a process forked from this one starts its own.
@@ -62,6 +64,7 @@ class Client:
         *,
         env: dict[str, str] | None = None,
         bin: str | None = None,
+        nice: int | None = None,
     ) -> None:
         self.remote = remote
         self.repo = os.path.abspath(repo) if repo is not None else None
@@ -69,6 +72,7 @@ class Client:
         self.offline = constants.CKPTSYNC_OFFLINE if offline is None else offline
         self._env = dict(env or {})
         self._bin = bin
+        self._nice = nice
         self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._closed = False
@@ -85,7 +89,10 @@ class Client:
                 # Forked: the pipes are the parent's. Forget them without touching them.
                 t = self._transport = None
             if t is None or not t.alive():
-                t = self._transport = Transport(find_cli(self._bin), self._env, os.getcwd())
+                cmd = find_cli(self._bin)
+                if self._nice and shutil.which("nice"):
+                    cmd = ["nice", "-n", str(self._nice), *cmd]
+                t = self._transport = Transport(cmd, self._env, os.getcwd())
             return t
 
     def _call(self, op: str, args: dict[str, Any], progress: ProgressFn | None = None) -> Any:

@@ -18,14 +18,16 @@ class BackgroundUploader:
     raises the first failure; ``close`` waits, then stops the workers and the ckptsync process. A
     file is pushed under its remote file name whatever its local path; uploading a name again moves
     the name, and the old version stays in its history. The file must not change until its upload
-    finished (write a new file per checkpoint, as :class:`Checkpointer` does).
+    finished (write a new file per checkpoint, as :class:`Checkpointer` does). The uploader's own
+    ckptsync process runs at ``nice`` 10 (``nice=None``: normal priority).
     """
 
-    def __init__(self, remote: str | None, workers: int = 1, *, client: Client | None = None) -> None:
+    def __init__(self, remote: str | None, workers: int = 1, *, client: Client | None = None, nice: int | None = 10) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self._own_client = client is None
-        self.client = client or Client(remote=remote)
+        # Its own ckptsync process, at a lower CPU priority: hashing and copying must not slow the training loop.
+        self.client = client or Client(remote=remote, nice=nice)
         self.remote = remote
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ckptsync-upload")
         self._lock = threading.Lock()
