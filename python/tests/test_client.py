@@ -133,6 +133,7 @@ def test_a_missing_cli_says_how_to_install_it(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ConfigError, match="CKPTSYNC_BIN names .* not an executable file; install the ckptsync CLI"):
         Client().names()
     monkeypatch.delenv("CKPTSYNC_BIN")
+    monkeypatch.setattr(ckptsync.constants, "CKPTSYNC_BIN", None)  # as read at import, when the run set it
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ConfigError, match="not on PATH; install the ckptsync CLI .*npm install -g ckptsync"):
         Client().names()

@@ -183,7 +183,7 @@ class Client:
         """Deletes a name from the remote (its data stays until ``gc``). False when it did not exist."""
         return bool(self._call("remove", {**self._where(remote), "name": name})["removed"])
 
-    def add(self, path: str | os.PathLike[str], name: str | None = None) -> dict:
+    def add(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
         """Snapshots a file of the repository into its store and writes its pointer file, as ``ckptsync add``."""
         return dict(self._call("add", {"repo": self.repo, "path": os.path.abspath(path), "name": name}))
 
@@ -202,7 +202,7 @@ class Client:
             bytes_downloaded=r["bytesDownloaded"],
         )
 
-    def gc(self, *, remote: str | None = None, dry_run: bool = False) -> dict:
+    def gc(self, *, remote: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Deletes what no name reaches on the remote (under the remote's gc lock)."""
         return dict(self._call("gc", {**self._where(remote), "dryRun": dry_run}))
 
