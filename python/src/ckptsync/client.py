@@ -96,7 +96,9 @@ class Client:
             return t
 
     def _call(self, op: str, args: dict[str, Any], progress: ProgressFn | None = None) -> Any:
-        return self._live().call(op, args, progress)
+        # Relative paths and repository discovery follow this process's current directory, not the
+        # one the serve process happened to start in.
+        return self._live().call(op, {**args, "cwd": os.getcwd()}, progress)
 
     def _with_progress(self, op: str, args: dict[str, Any], progress: ProgressArg, desc: str) -> Any:
         fn, finish = wire_callback(progress, desc)
