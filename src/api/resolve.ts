@@ -9,13 +9,14 @@ import { ConfigError, NotFoundError, TransientError, UsageError } from '../error
 import { CheckpointCache, cacheDirFor } from '../core/cache.js';
 import { materialize } from '../core/materialize.js';
 import { decodeManifest } from '../core/manifest.js';
-import { dataPathOf, POINTER_SUFFIX } from '../core/pointer.js';
+import { dataPathOf, POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { TMP_MARK, tempPathFor } from '../core/store.js';
 import { assertRefName, isRefName } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
 import { readRemoteRef } from '../sync/refs.js';
+import type { TransferProgress } from '../sync/transfer.js';
 import { openRemoteFor } from './remote.js';
 import { readPointerFile } from './target.js';
 
@@ -27,6 +28,8 @@ export interface ResolveOptions {
   /** Never touch the network (default: CKPTSYNC_OFFLINE=1). */
   offline?: boolean;
   concurrency?: number;
+  /** Progress of the download, when this call downloads. */
+  onProgress?: (p: TransferProgress) => void;
 }
 
 export interface ResolveResult {
@@ -48,7 +51,8 @@ export async function resolveCheckpoint(id: string, opts: ResolveOptions = {}): 
 
 export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {}): Promise<ResolveResult> {
   const base: ResolveResult = { path: id, downloaded: false, bytesDownloaded: 0, chunksDownloaded: 0, warnings: [] };
-  const isPointer = id.endsWith(POINTER_SUFFIX);
+  // A name or a big file may end in .ckpt too (Lightning's checkpoints do): a pointer is a small file.
+  const isPointer = id.endsWith(POINTER_SUFFIX) && ((await fs.stat(id).catch(() => null))?.size ?? Infinity) <= POINTER_MAX_BYTES;
   if (path.isAbsolute(id) && !isPointer && (await pathExists(id))) return base;
 
   const repo = opts.repo !== undefined ? opts.repo : await Repository.find().catch(() => null);
@@ -102,7 +106,7 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
       await cache.withSnapshotLock(manifest, async () => {
         if (await pathExists(dest)) return; // another process finished it while we waited
         await removeLeftovers(path.dirname(dest));
-        const fetched = await fetchSnapshot(cache.repo, opened!.remote, manifest!, { concurrency: opts.concurrency });
+        const fetched = await fetchSnapshot(cache.repo, opened!.remote, manifest!, { concurrency: opts.concurrency, onProgress: opts.onProgress });
         const m = decodeManifest(await cache.repo.store.get('manifest', manifest!));
         // Materialize beside the destination, then one rename: readers see all of it or nothing.
         await fs.mkdir(path.dirname(dest), { recursive: true });
