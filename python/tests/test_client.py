@@ -78,6 +78,7 @@ def test_progress_callback_sees_bytes_moved_and_already_present(tmp_path: Path) 
 
 def test_killing_the_serve_process_mid_call_raises_and_the_next_call_works(tmp_path: Path) -> None:
     write_bytes(tmp_path / "big.bin", 64 << 20, seed=4)
+    (tmp_path / "remote").mkdir()  # an empty remote: reading one that does not exist is NotFoundError
     c = Client(remote=str(tmp_path / "remote"))
     c.names()  # started
     victim = c.server_pid

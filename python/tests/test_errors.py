@@ -19,6 +19,7 @@ from ckptsync import (
     ConflictError,
     IntegrityError,
     LockedError,
+    NoSpaceError,
     NotFoundError,
     TransientError,
     UsageError,
@@ -34,10 +35,18 @@ def test_usage_error_for_an_identifier_that_is_no_name(tmp_path: Path) -> None:
 
 
 def test_not_found_error_for_a_missing_name(tmp_path: Path) -> None:
+    (tmp_path / "remote").mkdir()
     with Client(remote=str(tmp_path / "remote")) as c, pytest.raises(NotFoundError) as e:
         c.resolve("run9/missing")
     assert (e.value.code, e.value.exit_code) == ("NOT_FOUND", 3)
     assert "run9/missing" in str(e.value)
+
+
+def test_not_found_error_for_a_remote_that_does_not_exist(tmp_path: Path) -> None:
+    # A mistyped path is not an empty remote.
+    with Client(remote=str(tmp_path / "typo")) as c, pytest.raises(NotFoundError) as e:
+        c.names()
+    assert "typo does not exist" in str(e.value)
 
 
 def test_auth_error_for_wrong_credentials_and_no_secret_anywhere(s3) -> None:
@@ -134,6 +143,38 @@ def test_conflict_error_when_two_writers_push_one_name_at_once(s3, tmp_path: Pat
     assert a.resolve("c/model").manifest == winner.manifest  # type: ignore[union-attr]
     a.close()
     b.close()
+
+
+def test_conflict_error_when_a_pull_would_overwrite_a_local_edit(tmp_path: Path) -> None:
+    remote = str(tmp_path / "remote")
+    write_bytes(tmp_path / "w.bin", 256 << 10, seed=11)
+    dest = tmp_path / "out" / "w.bin"
+    with Client(remote=remote, cache_dir=tmp_path / "cache") as c:
+        c.push(tmp_path / "w.bin", "e/w")
+        c.pull("e/w", dest)
+        dest.write_bytes(b"my local edit")
+        with pytest.raises(ConflictError) as e:
+            c.pull("e/w", dest)
+        assert (e.value.code, e.value.exit_code) == ("WORKTREE_CONFLICT", 6)
+        assert dest.read_bytes() == b"my local edit", "the edit is kept"
+        c.pull("e/w", dest, force=True)
+        assert dest.read_bytes() == (tmp_path / "w.bin").read_bytes()
+
+
+def test_no_space_error_when_the_remote_is_full(tmp_path: Path) -> None:
+    # A 256 KiB tmpfs as the remote (mount needs root, as in CI): a 2 MiB push cannot fit.
+    import subprocess
+
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], check=True)
+    try:
+        write_bytes(tmp_path / "big.bin", 2 << 20, seed=12)
+        with Client(remote=str(full / "remote"), cache_dir=tmp_path / "cache") as c, pytest.raises(NoSpaceError) as e:
+            c.push(tmp_path / "big.bin", "n/big")
+        assert (e.value.code, e.value.exit_code) == ("NO_SPACE", 10)
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=False)
 
 
 def test_exceptions_carry_code_and_message_and_pickle() -> None:

@@ -46,7 +46,7 @@ export async function upload(opts: UploadOptions): Promise<PushResult & { bytes:
   assertRefName(name);
   const found = opts.repo !== undefined ? opts.repo : await Repository.find(path.dirname(abs)).catch(() => null);
   const store = found ?? (await CheckpointCache.open(await cacheDirFor({ cacheDir: opts.cacheDir }))).repo;
-  const { remote, owned } = await openRemoteFor(found, opts.remote);
+  const { remote, owned } = await openRemoteFor(found, opts.remote, { mayCreate: true }); // a push: the first write creates the remote
   try {
     const snap = await ingestPath(store.store, abs, { previous: await previousVersion(store, name, abs), onProgress: opts.onHashProgress });
     await store.withLock(() => store.setRef(name, snap.manifestHash));

@@ -105,6 +105,7 @@ test('serve answers a hello, then several requests in flight at once, with progr
 test('serve answers malformed requests with a typed error naming the problem, writes nothing, and keeps serving', async (t) => {
   const dir = await tempDir('ckpt-serve-');
   const remote = path.join(dir, 'remote');
+  await fs.mkdir(remote); // an empty remote: reading one that does not exist is an error of its own
   await fs.writeFile(path.join(dir, 'a.bin'), crypto.randomBytes(1 << 20));
   const s = new Server(dir, { CKPTSYNC_CACHE: path.join(dir, 'cache') });
   t.is((await s.next()).type, 'hello');
@@ -149,6 +150,7 @@ test('serve answers malformed requests with a typed error naming the problem, wr
 test('serve cancels a request in flight: it answers CANCELLED and the name is not moved', async (t) => {
   const dir = await tempDir('ckpt-serve-');
   const remote = path.join(dir, 'remote');
+  await fs.mkdir(remote); // so that `names` afterwards reads an empty remote
   await fs.writeFile(path.join(dir, 'a.bin'), crypto.randomBytes(8 << 20));
   const s = new Server(dir, { CKPTSYNC_CACHE: path.join(dir, 'cache') });
   t.is((await s.next()).type, 'hello');

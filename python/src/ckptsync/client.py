@@ -146,11 +146,12 @@ class Client:
             r = self._with_progress("push", {**args, "target": t, "name": name}, progress, f"push {target}")
         return from_dict(PushResult, r)
 
-    def pull(self, name: str, dest: str | os.PathLike[str] | None = None, *, remote: str | None = None, progress: ProgressArg = None) -> PullResult:
-        """Downloads a checkpoint (a name or pointer file) and writes its files to ``dest``."""
+    def pull(self, name: str, dest: str | os.PathLike[str] | None = None, *, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PullResult:
+        """Downloads a checkpoint (a name or pointer file) and writes its files to ``dest``. A file there
+        that was changed since ckptsync wrote it raises ``ConflictError`` unless ``force``."""
         target = os.path.abspath(name) if is_pointer_file(name) else name
         d = os.path.abspath(dest) if dest is not None else None
-        return from_dict(PullResult, self._with_progress("pull", {**self._where(remote), "target": target, "dest": d}, progress, f"pull {name}"))
+        return from_dict(PullResult, self._with_progress("pull", {**self._where(remote), "target": target, "dest": d, "force": force}, progress, f"pull {name}"))
 
     def resolve(self, identifier: str | os.PathLike[str], *, remote: str | None = None, cache_dir: str | None = None, offline: bool | None = None, progress: ProgressArg = None) -> ResolveResult:
         """The local path of a checkpoint in the shared cache, downloaded once however many processes ask."""

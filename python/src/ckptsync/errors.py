@@ -63,7 +63,8 @@ class IntegrityError(CkptsyncError):
 
 
 class ConflictError(CkptsyncError):
-    """Exit 6: the remote name moved meanwhile; your version is kept in its history."""
+    """Exit 6: the remote name moved meanwhile (your version is kept in its history), or a pull would
+    overwrite a file changed locally (``code`` ``WORKTREE_CONFLICT``; pass ``force=True``)."""
 
     code, exit_code = "REF_CONFLICT", 6
 
@@ -86,6 +87,12 @@ class ConfigError(CkptsyncError):
     code, exit_code = "CONFIG", 9
 
 
+class NoSpaceError(CkptsyncError):
+    """Exit 10: no space left on a disk, a remote or a quota; free space and try again."""
+
+    code, exit_code = "NO_SPACE", 10
+
+
 _BY_CODE: dict[str, type[CkptsyncError]] = {
     "USAGE": UsageError,
     "UNSAFE_PATH": UsageError,
@@ -94,9 +101,11 @@ _BY_CODE: dict[str, type[CkptsyncError]] = {
     "HOST_KEY": AuthError,
     "INTEGRITY": IntegrityError,
     "REF_CONFLICT": ConflictError,
+    "WORKTREE_CONFLICT": ConflictError,
     "LOCK_HELD": LockedError,
     "TRANSIENT": TransientError,
     "CONFIG": ConfigError,
+    "NO_SPACE": NoSpaceError,
 }
 
 
