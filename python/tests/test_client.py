@@ -133,6 +133,7 @@ def test_a_missing_cli_says_how_to_install_it(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ConfigError, match="CKPTSYNC_BIN names .* not an executable file; install the ckptsync CLI"):
         Client().names()
     monkeypatch.delenv("CKPTSYNC_BIN")
+    monkeypatch.setattr(ckptsync.constants, "CKPTSYNC_BIN", None)  # as read at import, when the run set it
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ConfigError, match="not on PATH; install the ckptsync CLI .*npm install -g ckptsync"):
         Client().names()
@@ -145,3 +146,14 @@ def test_importing_ckptsync_imports_no_optional_dependency() -> None:
     code = "import sys, ckptsync; print(sorted(m for m in ('fsspec', 'torch', 'tqdm') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_relative_destinations_follow_the_current_directory_after_a_chdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_bytes(tmp_path / "a.bin", 256 << 10, seed=6)
+    with Client(remote=str(tmp_path / "remote")) as c:
+        c.push(tmp_path / "a.bin", "cd/a.bin")  # the serve process starts in tmp_path
+        (tmp_path / "later").mkdir()
+        monkeypatch.chdir(tmp_path / "later")
+        r = c.pull("cd/a.bin")
+    assert r.path == str(tmp_path / "later" / "a.bin")
+    assert (tmp_path / "later" / "a.bin").read_bytes() == data

@@ -2,6 +2,7 @@
 // answers and progress events one per line on an output stream. Requests run concurrently; each answer
 // carries its request's id. A malformed line gets a typed error answer and the loop keeps serving.
 
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CkptError, errorLine, ExitCode, UsageError } from '../errors.js';
 import { OPS, type Op, type OpContext } from './ops.js';
@@ -56,7 +57,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const ac = new AbortController();
     let lastProgress = 0;
     const ctx: OpContext = {
-      cwd: opts.cwd ?? process.cwd(),
+      // A client's working directory may change between requests (a notebook's chdir): it sends its own.
+      cwd: typeof a.cwd === 'string' && path.isAbsolute(a.cwd) ? a.cwd : (opts.cwd ?? process.cwd()),
       signal: ac.signal,
       progress: (p) => {
         const now = Date.now();

@@ -146,6 +146,25 @@ test('serve answers malformed requests with a typed error naming the problem, wr
   t.is(await s.close(), 0);
 });
 
+test('serve cancels a request in flight: it answers CANCELLED and the name is not moved', async (t) => {
+  const dir = await tempDir('ckpt-serve-');
+  const remote = path.join(dir, 'remote');
+  await fs.writeFile(path.join(dir, 'a.bin'), crypto.randomBytes(8 << 20));
+  const s = new Server(dir, { CKPTSYNC_CACHE: path.join(dir, 'cache') });
+  t.is((await s.next()).type, 'hello');
+  // One write: the cancel is read in the same turn as the upload, before its transfer can start.
+  s.send(JSON.stringify({ id: 1, op: 'upload', args: { path: path.join(dir, 'a.bin'), name: 'c/a', remote } }) + '\n' + JSON.stringify({ id: 2, op: 'cancel', args: { id: 1 } }));
+  const msgs = await s.untilResults([1, 2]);
+  const cancel = msgs.find((m) => m.type === 'result' && m.id === 2)!;
+  const upload = msgs.find((m) => m.type === 'result' && m.id === 1)!;
+  t.deepEqual(cancel.result, { cancelled: true });
+  t.is(upload.status, 'error');
+  t.is(upload.error.code, 'CANCELLED');
+  t.is(upload.error.exitCode, 130);
+  t.deepEqual((await s.call(3, 'names', { remote })).result, []);
+  t.is(await s.close(), 0);
+});
+
 test('serve refuses to start without --stdio, with the usage exit code', async (t) => {
   const dir = await tempDir('ckpt-serve-');
   const child = spawn(process.execPath, [cliPath, 'serve', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

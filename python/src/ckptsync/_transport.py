@@ -20,7 +20,7 @@ from typing import Any, Callable
 from . import constants
 from .errors import CkptsyncError, ConfigError, from_answer
 
-ProgressFn = Callable[[dict], None]
+ProgressFn = Callable[[dict[str, Any]], None]
 
 
 def find_cli(bin: str | None = None) -> list[str]:
@@ -41,7 +41,7 @@ class _Call:
 
     def __init__(self, progress: ProgressFn | None) -> None:
         self.done = threading.Event()
-        self.answer: dict | None = None
+        self.answer: dict[str, Any] | None = None
         self.error: CkptsyncError | None = None
         self.progress = progress
 
@@ -79,7 +79,7 @@ class Transport:
         if hello.get("type") != "hello" or hello.get("protocol") != constants.PROTOCOL_VERSION:
             self.close()
             raise ConfigError(f"{cmd[0]} speaks serve protocol {hello.get('protocol')!r}; this package speaks {constants.PROTOCOL_VERSION}: upgrade the older one")
-        self.hello: dict = hello
+        self.hello: dict[str, Any] = hello
         self.max_line = int(hello.get("maxLineBytes", 1 << 20))
         self._reader = threading.Thread(target=self._read, name="ckptsync-serve-reader", daemon=True)
         self._reader.start()

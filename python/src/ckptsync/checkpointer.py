@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -71,6 +72,7 @@ class Checkpointer:
         self._writer = writer
         self._reader = reader
         self._client = client
+        self._forgetting: set[str] = set()  # old files queued for removal after their upload
         self._uploader = BackgroundUploader(remote, workers, client=client) if remote is not None else None  # nice 10 unless client given
         os.makedirs(self.save_dir, exist_ok=True)
         if delete_existing_checkpoints:
@@ -130,15 +132,19 @@ class Checkpointer:
             if self._uploader is None:
                 os.remove(path)
                 continue
+            if path in self._forgetting:
+                continue
             # After its own upload finished: deleting a file being uploaded would fail that upload.
+            self._forgetting.add(path)
             name = self.remote_name(path, index)
-            self._uploader.after_upload(name, lambda p=path, n=name: self._forget(p, n))
+            self._uploader.after_upload(name, functools.partial(self._forget, path, name))
 
     def _forget(self, path: str, name: str) -> None:
         try:
             os.remove(path)
         except FileNotFoundError:
             pass
+        self._forgetting.discard(path)
         assert self._uploader is not None
         self._uploader.client.remove(name, remote=self.remote)
 

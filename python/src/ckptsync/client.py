@@ -96,7 +96,9 @@ class Client:
             return t
 
     def _call(self, op: str, args: dict[str, Any], progress: ProgressFn | None = None) -> Any:
-        return self._live().call(op, args, progress)
+        # Relative paths and repository discovery follow this process's current directory, not the
+        # one the serve process happened to start in.
+        return self._live().call(op, {**args, "cwd": os.getcwd()}, progress)
 
     def _with_progress(self, op: str, args: dict[str, Any], progress: ProgressArg, desc: str) -> Any:
         fn, finish = wire_callback(progress, desc)
@@ -183,7 +185,7 @@ class Client:
         """Deletes a name from the remote (its data stays until ``gc``). False when it did not exist."""
         return bool(self._call("remove", {**self._where(remote), "name": name})["removed"])
 
-    def add(self, path: str | os.PathLike[str], name: str | None = None) -> dict:
+    def add(self, path: str | os.PathLike[str], name: str | None = None) -> dict[str, Any]:
         """Snapshots a file of the repository into its store and writes its pointer file, as ``ckptsync add``."""
         return dict(self._call("add", {"repo": self.repo, "path": os.path.abspath(path), "name": name}))
 
@@ -202,7 +204,7 @@ class Client:
             bytes_downloaded=r["bytesDownloaded"],
         )
 
-    def gc(self, *, remote: str | None = None, dry_run: bool = False) -> dict:
+    def gc(self, *, remote: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         """Deletes what no name reaches on the remote (under the remote's gc lock)."""
         return dict(self._call("gc", {**self._where(remote), "dryRun": dry_run}))
 

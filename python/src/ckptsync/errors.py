@@ -7,6 +7,8 @@ message or repr holds a secret.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CkptsyncError(Exception):
     """Any ckptsync failure. ``code`` is the CLI's error code (``INTERNAL`` when unexpected)."""
@@ -28,7 +30,7 @@ class CkptsyncError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
 
-    def __reduce__(self):  # picklable across processes (multiprocessing pools re-raise it)
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes (multiprocessing pools re-raise it)
         return (_rebuild, (type(self), self.message, self.code, self.exit_code))
 
 
@@ -98,7 +100,7 @@ _BY_CODE: dict[str, type[CkptsyncError]] = {
 }
 
 
-def from_answer(error: dict) -> CkptsyncError:
+def from_answer(error: dict[str, Any]) -> CkptsyncError:
     """The exception for a serve answer's ``error`` object ``{code, message, exitCode}``."""
     code = str(error.get("code", "INTERNAL"))
     cls = _BY_CODE.get(code, CkptsyncError)

@@ -39,7 +39,7 @@ class CkptsyncFileSystem(AbstractFileSystem):
 
     @classmethod
     def _strip_protocol(cls, path: str) -> str:
-        path = super()._strip_protocol(path)  # type: ignore[misc]
+        path = super()._strip_protocol(path)
         return path.strip("/")
 
     def _remote_names(self, remote: str, refresh: bool = False) -> list[str]:
@@ -158,7 +158,7 @@ class CkptsyncFileSystem(AbstractFileSystem):
         e = size if end is None else (end if end >= 0 else max(0, size + end))
         return self.read_range(path, s, min(e, size)) if s < e else b""
 
-    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True, cache_options: dict | None = None, **kwargs: Any) -> Any:
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True, cache_options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         if "r" in mode:
             return _ReadFile(self, path, mode, block_size=block_size or "default", cache_options=cache_options, **kwargs)
         if "w" in mode:
@@ -209,7 +209,8 @@ class CkptsyncFileSystem(AbstractFileSystem):
 
 class _ReadFile(AbstractBufferedFile):
     def _fetch_range(self, start: int, end: int) -> bytes:
-        return self.fs.read_range(self.path, start, end)
+        data: bytes = self.fs.read_range(self.path, start, end)
+        return data
 
 
 class _WriteFile:

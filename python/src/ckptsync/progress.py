@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from .results import Progress
 
@@ -47,7 +47,7 @@ class _Bar:
             self.bar = None
 
 
-def wire_callback(progress: ProgressArg, desc: str) -> tuple[Optional[Callable[[dict], None]], Callable[[], None]]:
+def wire_callback(progress: ProgressArg, desc: str) -> tuple[Optional[Callable[[dict[str, Any]], None]], Callable[[], None]]:
     """Turns ``progress=`` into a callback over the protocol's progress events, and a closer."""
     fn: Optional[Callable[[Progress], None]]
     closer: Callable[[], None] = lambda: None
@@ -65,7 +65,7 @@ def wire_callback(progress: ProgressArg, desc: str) -> tuple[Optional[Callable[[
         return None, closer
     user = fn
 
-    def on_event(e: dict) -> None:
+    def on_event(e: dict[str, Any]) -> None:
         user(
             Progress(
                 phase=str(e.get("phase", "")),

@@ -83,15 +83,15 @@ class DiffResult:
     b: str
     added: list[str]
     removed: list[str]
-    changed: list[dict]
+    changed: list[dict[str, Any]]
     unchanged: int
-    bytes: dict
+    bytes: dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
 class PruneResult:
     kept: list[str]
-    removed: list[dict]
+    removed: list[dict[str, Any]]
     dry_run: bool
 
 

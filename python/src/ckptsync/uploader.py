@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable
 
 from .client import Client
 from .results import PullResult, PushResult
@@ -31,16 +31,16 @@ class BackgroundUploader:
         self.remote = remote
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ckptsync-upload")
         self._lock = threading.Lock()
-        self._pending: list[Future] = []
-        self._last_by_name: dict[str, Future] = {}
+        self._pending: list[Future[Any]] = []
+        self._last_by_name: dict[str, Future[Any]] = {}
         self._closed = False
 
-    def upload_file(self, remote_file_name: str, file_path: str | os.PathLike[str]) -> Future:
+    def upload_file(self, remote_file_name: str, file_path: str | os.PathLike[str]) -> Future[Any]:
         """Queues ``file_path`` to be pushed as ``remote_file_name``; returns without waiting."""
         path = os.path.abspath(file_path)
         return self._submit(remote_file_name, lambda: self.client.push(path, remote_file_name, remote=self.remote, force=True, progress=False))
 
-    def after_upload(self, remote_file_name: str, fn: Callable[[], object]) -> Future:
+    def after_upload(self, remote_file_name: str, fn: Callable[[], object]) -> Future[Any]:
         """Queues ``fn`` to run once the last queued upload of ``remote_file_name`` has finished (or failed)."""
         with self._lock:
             before = self._last_by_name.get(remote_file_name)
@@ -52,7 +52,7 @@ class BackgroundUploader:
 
         return self._submit(None, task)
 
-    def _submit(self, name: str | None, fn: Callable[[], object]) -> Future:
+    def _submit(self, name: str | None, fn: Callable[[], object]) -> Future[Any]:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this BackgroundUploader is closed")
