@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Callable
 
 from .client import Client
 from .results import PushResult
@@ -38,12 +39,14 @@ class StagedUploader:
     blocked in :meth:`wait` (the time a training loop waited for uploads).
     """
 
-    def __init__(self, remote: str | None, *, client: Client | None = None, staging_dir: str | None = None, nice: int | None = 10) -> None:
+    def __init__(self, remote: str | None, *, client: Client | None = None, staging_dir: str | None = None, nice: int | None = 10, copy: bool = False) -> None:
         # One worker: uploads and removals of a name then run in the order they were asked for.
         self.uploader = BackgroundUploader(remote, 1, client=client, nice=nice)
         self.client = self.uploader.client
         self.remote = remote
         self._staging_dir = staging_dir
+        # copy: a real copy, for callers whose files may be rewritten in place after they hand them over.
+        self._copy = copy
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self.uploads: list[UploadRecord] = []
@@ -60,19 +63,23 @@ class StagedUploader:
         """A hard-linked snapshot of ``path`` (file or directory) that only this uploader touches."""
         root = self._stage_root(path)
         dest = os.path.join(tempfile.mkdtemp(prefix=f"{next(self._seq)}-", dir=root), os.path.basename(path.rstrip(os.sep)))
+        fn = shutil.copy2 if self._copy else _link_or_copy
         if os.path.isdir(path):
-            shutil.copytree(path, dest, copy_function=_link_or_copy)
+            shutil.copytree(path, dest, copy_function=fn)
         else:
-            _link_or_copy(path, dest)
+            fn(path, dest)
         return dest
 
-    def upload(self, name: str, path: str) -> Future:
-        """Stages ``path`` now and pushes it as ``name`` in the background; returns at once."""
+    def upload(self, name: str, path: str, refuse_existing: Callable[[str], bool] | None = None) -> Future:
+        """Stages ``path`` now and pushes it as ``name`` in the background; returns at once. With
+        ``refuse_existing``, the upload fails with FileExistsError when it says the name exists."""
         staged = self.stage(path)
 
         def task() -> PushResult:
             start = time.perf_counter()
             try:
+                if refuse_existing is not None and refuse_existing(name):
+                    raise FileExistsError(f"{name} exists on the remote (pass overwrite=True to replace it)")
                 r = self.client.push(staged, name, remote=self.remote, force=True, progress=False)
             finally:
                 shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
