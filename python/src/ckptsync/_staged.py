@@ -83,6 +83,10 @@ class StagedUploader:
                 r = self.client.push(staged, name, remote=self.remote, force=True, progress=False)
             finally:
                 shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
+                try:
+                    os.rmdir(os.path.dirname(os.path.dirname(staged)))  # the staging root, once empty
+                except OSError:
+                    pass
             with self._lock:
                 self.uploads.append(UploadRecord(name, r, time.perf_counter() - start))
             return r
