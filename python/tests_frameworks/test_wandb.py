@@ -43,13 +43,14 @@ def run_file_records(path: str) -> Iterator[bytes]:
 
 
 @pytest.fixture
-def offline_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def offline_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for var, sub in {"WANDB_DIR": "wb", "WANDB_DATA_DIR": "wb-data", "WANDB_CACHE_DIR": "wb-cache", "WANDB_CONFIG_DIR": "wb-config"}.items():
         (tmp_path / sub).mkdir()
         monkeypatch.setenv(var, str(tmp_path / sub))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    return tmp_path / "wb"
+    yield tmp_path / "wb"
+    wandb.teardown()  # wandb reads its environment once per process: the next test's directories are new
 
 
 def test_redact_remote_drops_credentials() -> None:
@@ -70,6 +71,7 @@ def test_logged_artifact_holds_pointer_and_metadata_and_use_checkpoint_gives_ide
     run = wandb.init(project="ckptsync-test", dir=str(offline_wandb))
     log_checkpoint(run, ckpt, name="run1/model-step-2.pt", aliases=["latest", "step-2"], remote=local_remote)
     run.finish()
+    wandb.teardown()  # finish() may return before W&B's service has written the run file out
     snap = Client().describe("run1/model-step-2.pt", remote=local_remote)
 
     # The artifact, as the offline run recorded it: read back from the run file with W&B's own protobufs.
@@ -99,3 +101,26 @@ def test_logged_artifact_holds_pointer_and_metadata_and_use_checkpoint_gives_ide
     path = use_checkpoint(art_dir, remote=local_remote)
     assert Path(path).read_bytes() == ckpt.read_bytes()
     assert str(tmp_path / "cache2") in path
+
+
+def test_checkpoint_uploader_logs_to_a_wandb_run_by_id(tmp_path: Path, local_remote: str, offline_wandb: Path) -> None:
+    from ckptsync import CheckpointUploader
+
+    ckpt = tmp_path / "ckpts" / "epoch-1.pt"
+    ckpt.parent.mkdir()
+    torch.save(Regressor().state_dict(), ckpt)
+    art = CheckpointUploader(Client(remote=local_remote)).upload_to_wandb("run42", "ckpts/epoch-1.pt")
+    assert art.metadata["ckptsync"]["name"] == "ckpts/epoch-1.pt"
+    wandb.teardown()  # finish() may return before W&B's service has written the run file out
+    (run_file,) = glob.glob(str(offline_wandb / "wandb" / "offline-run-*-run42" / "run-run42.wandb"))
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    names, kinds = [], []
+    for raw in run_file_records(run_file):
+        rec = pb.Record()
+        rec.ParseFromString(raw)
+        kinds.append(rec.WhichOneof("record_type"))
+        if kinds[-1] == "artifact":
+            names.append((rec.artifact.name, list(rec.artifact.aliases)))
+    assert names == [("ckpts-epoch-1.pt", ["latest"])], kinds
+    assert Client().describe("ckpts/epoch-1.pt", remote=local_remote).bytes == ckpt.stat().st_size

@@ -49,6 +49,7 @@ class StagedUploader:
         self._copy = copy
         self._seq = itertools.count()
         self._lock = threading.Lock()
+        self._stage_lock = threading.Lock()
         self.uploads: list[UploadRecord] = []
         self.waited_seconds = 0.0
 
@@ -61,8 +62,9 @@ class StagedUploader:
 
     def stage(self, path: str) -> str:
         """A hard-linked snapshot of ``path`` (file or directory) that only this uploader touches."""
-        root = self._stage_root(path)
-        dest = os.path.join(tempfile.mkdtemp(prefix=f"{next(self._seq)}-", dir=root), os.path.basename(path.rstrip(os.sep)))
+        with self._stage_lock:  # the worker removes the root when it empties: not between these two steps
+            root = self._stage_root(path)
+            dest = os.path.join(tempfile.mkdtemp(prefix=f"{next(self._seq)}-", dir=root), os.path.basename(path.rstrip(os.sep)))
         fn = shutil.copy2 if self._copy else _link_or_copy
         if os.path.isdir(path):
             shutil.copytree(path, dest, copy_function=fn)
@@ -83,10 +85,11 @@ class StagedUploader:
                 r = self.client.push(staged, name, remote=self.remote, force=True, progress=False)
             finally:
                 shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
-                try:
-                    os.rmdir(os.path.dirname(os.path.dirname(staged)))  # the staging root, once empty
-                except OSError:
-                    pass
+                with self._stage_lock:
+                    try:
+                        os.rmdir(os.path.dirname(os.path.dirname(staged)))  # the staging root, once empty
+                    except OSError:
+                        pass
             with self._lock:
                 self.uploads.append(UploadRecord(name, r, time.perf_counter() - start))
             return r
@@ -97,7 +100,8 @@ class StagedUploader:
         """Removes ``name`` from the remote once its queued uploads are done (its chunks go at the next gc)."""
         return self.uploader.after_upload(name, lambda: self.client.remove(name, remote=self.remote))
 
-    def after(self, name: str, fn) -> Future:  # type: ignore[no-untyped-def]
+    def after(self, name: str, fn: Callable[[], object]) -> Future:
+        """Runs ``fn`` on the worker once the queued uploads of ``name`` are done."""
         return self.uploader.after_upload(name, fn)
 
     def wait(self) -> None:

@@ -21,7 +21,7 @@ import wandb
 from .client import Client, is_pointer_file
 from .errors import UsageError
 
-__all__ = ["log_checkpoint", "use_checkpoint", "pointer_text", "redact_remote"]
+__all__ = ["download_from_wandb", "log_checkpoint", "pointer_text", "redact_remote", "upload_to_wandb", "use_checkpoint"]
 
 _POINTER_VERSION = "https://ckptsync.dev/spec/pointer/v1"
 
@@ -95,3 +95,24 @@ def use_checkpoint(artifact_or_dir: Any, remote: str | None = None, *, client: C
     finally:
         if client is None:
             c.close()
+
+
+def upload_to_wandb(run_id: str, checkpoint_path: str | os.PathLike[str], *, name: str | None = None, aliases: Sequence[str] | None = None, project: str | None = None, remote: str | None = None, client: Client | None = None) -> Any:
+    """For scripts that upload after training: joins the W&B run ``run_id`` (``resume="allow"``), logs the
+    checkpoint with :func:`log_checkpoint` (``latest`` by default), and finishes the run; returns the artifact."""
+    run = wandb.init(id=run_id, project=project, resume="allow")
+    try:
+        return log_checkpoint(run, checkpoint_path, name=name, aliases=aliases or ["latest"], remote=remote, client=client)
+    finally:
+        run.finish()
+
+
+def download_from_wandb(run_id: str, *, project: str | None = None, entity: str | None = None, alias: str = "latest", remote: str | None = None, client: Client | None = None) -> str:
+    """The local path of the newest ``model`` artifact (with ``alias``) that the W&B run ``run_id`` logged,
+    resolved through the shared cache. Needs a W&B server: an offline run's artifacts are not listed."""
+    api = wandb.Api()
+    path = "/".join(p for p in (entity or api.default_entity, project or os.environ.get("WANDB_PROJECT"), run_id) if p)
+    models = [a for a in api.run(path).logged_artifacts() if a.type == "model" and alias in a.aliases]
+    if not models:
+        raise UsageError(f"the W&B run {path} logged no model artifact with the alias {alias}")
+    return use_checkpoint(models[-1], remote=remote, client=client)
