@@ -20,6 +20,7 @@ _spec.loader.exec_module(shared)
 cli_bin = shared.cli_bin
 own_cache = shared.own_cache
 fresh_default_client = shared.fresh_default_client
+s3 = shared.s3
 init_repo = shared.init_repo
 CLI = shared.CLI
 REPO = shared.REPO

@@ -26,20 +26,26 @@ def kept_by_lightning(cb: ModelCheckpoint) -> set[str]:
     return {os.path.basename(p) for p in cb.best_k_models} | {os.path.basename(cb.last_model_path)}
 
 
-@pytest.mark.parametrize("wrap", ["plain", "async"])
-def test_fit_keeps_exactly_lightnings_checkpoints_on_the_remote_and_a_fresh_process_resumes_by_name(tmp_path: Path, local_remote: str, wrap: str) -> None:
+@pytest.mark.parametrize(("wrap", "kind"), [("plain", "local"), ("async", "local"), ("plain", "s3")])
+def test_fit_keeps_exactly_lightnings_checkpoints_on_the_remote_and_a_fresh_process_resumes_by_name(tmp_path: Path, request: pytest.FixtureRequest, wrap: str, kind: str) -> None:
+    if kind == "s3":  # the tests' S3 server on 127.0.0.1
+        server = request.getfixturevalue("s3")
+        local_remote, env = server.new_url(), dict(server.env)
+    else:
+        local_remote, env = str(tmp_path / "remote"), {}
     torch.manual_seed(0)
-    io = CkptsyncCheckpointIO(local_remote, prefix="run1/")
+    io = CkptsyncCheckpointIO(local_remote, prefix="run1/", client=Client(remote=local_remote, env=env, nice=10))
     cb = ModelCheckpoint(dirpath=tmp_path / "ckpts", monitor="train_loss", save_top_k=2, save_last=True)
     plugin = AsyncCheckpointIO(io) if wrap == "async" else io
-    trainer(3, plugins=[plugin], callbacks=[cb]).fit(LitRegressor())
-    io.teardown()  # AsyncCheckpointIO's teardown waits for its thread, not for our uploads
+    trainer(3, plugins=[plugin], callbacks=[cb]).fit(LitRegressor())  # Lightning's teardown waits for the uploads
+    if wrap == "async":
+        io.teardown()  # AsyncCheckpointIO's teardown stops its own thread but does not pass teardown on
 
     kept = kept_by_lightning(cb)
     assert len(kept) == 3  # two best and last.ckpt
     assert "epoch=0-step=4.ckpt" not in kept  # the loss fell: the third save pushed the first out
     assert set(os.listdir(tmp_path / "ckpts")) >= kept
-    assert set(Client().names("run1/", remote=local_remote)) == {"run1/" + k for k in kept}
+    assert set(Client(env=env).names("run1/", remote=local_remote)) == {"run1/" + k for k in kept}
 
     # Three epochs: three epoch checkpoints and three last.ckpt, each uploaded in the background.
     ups = io.uploads
@@ -49,13 +55,13 @@ def test_fit_keeps_exactly_lightnings_checkpoints_on_the_remote_and_a_fresh_proc
     for u in following:  # the frozen backbone's chunks are on the remote already
         assert u.result.bytes_already_there >= FROZEN_BYTES
         assert u.result.bytes_uploaded < u.result.bytes_total - FROZEN_BYTES + (1 << 20)
-    print(f"\nlightning[{wrap}] per save:", [(u.name, u.result.bytes_total, u.result.bytes_uploaded, round(u.seconds, 3)) for u in ups])
-    print(f"lightning[{wrap}] save_checkpoint (serialize+write) {io.write_seconds:.3f} s in all; waited for uploads at teardown {io.waited_seconds:.3f} s")
+    print(f"\nlightning[{wrap}, {kind}] per save:", [(u.name, u.result.bytes_total, u.result.bytes_uploaded, round(u.seconds, 3)) for u in ups])
+    print(f"lightning[{wrap}, {kind}] save_checkpoint (serialize+write) {io.write_seconds:.3f} s in all; waited for uploads at teardown {io.waited_seconds:.3f} s")
 
     # A fresh process, in an empty directory with an empty cache, resumes from last.ckpt by name.
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    out = subprocess.run([sys.executable, str(APP), "resume", local_remote, "run1/", "5"], cwd=fresh, env=child_env(tmp_path / "cache2"), capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, str(APP), "resume", local_remote, "run1/", "5"], cwd=fresh, env={**child_env(tmp_path / "cache2"), **env}, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     saved = torch.load(tmp_path / "ckpts" / "last.ckpt", map_location="cpu", weights_only=False)
