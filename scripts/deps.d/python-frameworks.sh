@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "${CKPTSYNC_FRAMEWORKS:-1}" = 0 ] && exit 0
 PY=${CKPT_PYTHON:-python3}
+# Python 3.11: the pins were resolved for it (wheels such as numpy's are per Python version).
 ok() { command -v "$1" >/dev/null && "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; }
 if ! ok "$PY"; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
