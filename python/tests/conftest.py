@@ -36,7 +36,10 @@ class LiveServer:
     def _ask(self, cmd: str) -> dict:
         self.proc.stdin.write(cmd + "\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
-        return json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"the {self.kind} test server exited (status {self.proc.poll()}); see its stderr above")
+        return json.loads(line)
 
     def new_url(self) -> str:
         return self._ask("url")["url"]

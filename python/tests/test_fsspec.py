@@ -71,3 +71,28 @@ def test_a_directory_checkpoint_lists_and_reads_its_files(s3, origin, tmp_path: 
         assert f.read(4096) == shard[1_000_000:1_004_096]
     with pytest.raises(FileNotFoundError):
         fs.info("ckptsync://origin/run2/step-100/missing.bin")
+
+
+def test_the_calls_lightnings_model_checkpoint_makes_work_on_a_ckptsync_dirpath(origin, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ModelCheckpoint(dirpath="ckptsync://origin/run3") without Lightning installed: its calls, in its order
+    # (get_filesystem = url_to_fs; save: makedirs, fsspec.open wb; top-k: exists, rm recursive).
+    repo, opts = origin
+    monkeypatch.chdir(repo)  # the remote's name is found from the current directory, as in a training script
+    fs, dirpath = fsspec.core.url_to_fs("ckptsync://origin/run3")
+    assert isinstance(fs, CkptsyncFileSystem)
+    fs = fsspec.filesystem("ckptsync", env=opts["env"], skip_instance_cache=True)
+    assert not fs.isdir("ckptsync://origin/run3")
+    for epoch in range(3):
+        path = f"ckptsync://origin/run3/epoch={epoch}-step={10 * epoch}.ckpt"
+        fs.makedirs("ckptsync://origin/run3", exist_ok=True)
+        with fsspec.open(path, "wb", env=opts["env"], skip_instance_cache=True) as f:
+            f.write(pickle.dumps({"epoch": epoch}))
+        if epoch > 0:
+            old = f"ckptsync://origin/run3/epoch={epoch - 1}-step={10 * (epoch - 1)}.ckpt"
+            assert fs.exists(old)
+            fs.rm(old, recursive=True)
+    fs.invalidate_cache()
+    assert fs.isdir("ckptsync://origin/run3")
+    assert fs.ls("ckptsync://origin/run3", detail=False) == ["origin/run3/epoch=2-step=20.ckpt"]
+    with fs.open("ckptsync://origin/run3/epoch=2-step=20.ckpt", "rb") as f:
+        assert pickle.load(f) == {"epoch": 2}

@@ -94,11 +94,13 @@ export const OPS = {
   },
   async upload(args, ctx) {
     const a = new Args(args);
-    const dir = a.str('repo');
+    const file = abs(ctx, a.reqStr('path'));
+    // The repository holding the file, else the one args.repo or the working directory names (its remotes).
+    const holder = a.str('repo') === undefined ? await Repository.find(path.dirname(file)).catch(() => null) : null;
     const r = await upload({
-      path: abs(ctx, a.reqStr('path')),
+      path: file,
       name: a.str('name'),
-      repo: dir === undefined ? undefined : await Repository.find(abs(ctx, dir)),
+      repo: holder ?? (await repoOf(a, ctx)),
       remote: a.str('remote'),
       force: a.bool('force'),
       cacheDir: a.str('cacheDir'),

@@ -27,10 +27,14 @@ if (kind === 's3') {
     counts[key] = (counts[key] ?? 0) + 1;
     // Headers pass unchanged (Host included), so s3rver checks the client's SigV4 signature as sent.
     const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      r.on('error', () => res.destroy());
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
+    // A client that goes away mid-request (a killed ckptsync) must not take the server down with it.
     up.on('error', () => res.destroy());
+    req.on('error', () => up.destroy());
+    res.on('error', () => up.destroy());
     req.pipe(up);
   });
   await new Promise<void>((r) => proxy!.listen(0, '127.0.0.1', r));
