@@ -30,9 +30,7 @@ class CkptsyncFileSystem(AbstractFileSystem):
 
     def __init__(self, client: Client | None = None, repo: str | None = None, cache_dir: str | None = None, env: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # The repository around the working directory, when none is given: a remote name in a URL is one of its
-        # remotes, and the upload op otherwise looks for a repository around the (temp) file it pushes.
-        self.client = client or Client(repo=repo if repo is not None else _repo_around(os.getcwd()), cache_dir=cache_dir, env=env)
+        self.client = client or Client(repo=repo, cache_dir=cache_dir, env=env)
         self._names: dict[str, list[str]] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
         self._lock = threading.Lock()
@@ -207,17 +205,6 @@ class CkptsyncFileSystem(AbstractFileSystem):
             prefix = "" if inner is None else inner + "/"
             out = {f"{remote}/{n}": {"name": f"{remote}/{n}", "type": "file", "size": 0} for n in self._remote_names(remote) if n.startswith(prefix)}
         return out if detail else sorted(out)
-
-
-def _repo_around(directory: str) -> str | None:
-    d = os.path.abspath(directory)
-    while True:
-        if os.path.isdir(os.path.join(d, ".ckptsync")):
-            return d
-        parent = os.path.dirname(d)
-        if parent == d:
-            return None
-        d = parent
 
 
 class _ReadFile(AbstractBufferedFile):
