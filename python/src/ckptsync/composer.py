@@ -15,6 +15,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 from typing import Any, Callable, Optional, Union
 
 from composer.loggers.logger_destination import LoggerDestination
@@ -74,8 +75,6 @@ class CkptsyncLoggerDestination(LoggerDestination):
         return True
 
     def upload_file(self, state: Any, remote_file_name: str, file_path: pathlib.Path, *, overwrite: bool) -> None:
-        import time
-
         start = time.perf_counter()
         check = None if overwrite else (lambda name: name in self.client.names(name, remote=self.remote))
         self._uploader.upload(remote_file_name, os.fspath(file_path), refuse_existing=check)
