@@ -162,7 +162,7 @@ class CkptsyncFileSystem(AbstractFileSystem):
         if "r" in mode:
             return _ReadFile(self, path, mode, block_size=block_size or "default", cache_options=cache_options, **kwargs)
         if "w" in mode:
-            return _WriteFile(self, path)
+            return _WriteFile(self, path, autocommit)
         raise ValueError(f"mode {mode!r} is not supported (rb, wb)")
 
     # -- writing and removing -------------------------------------------------------------------------
@@ -214,11 +214,13 @@ class _ReadFile(AbstractBufferedFile):
 
 
 class _WriteFile:
-    """A local temp file; on close it is pushed under the name, then removed."""
+    """A local temp file; on close it is pushed under the name, then removed. Inside an fsspec transaction
+    (``autocommit=False``, as Lightning saves) it is pushed on ``commit`` instead, or dropped on ``discard``."""
 
-    def __init__(self, fs: CkptsyncFileSystem, path: str) -> None:
+    def __init__(self, fs: CkptsyncFileSystem, path: str, autocommit: bool = True) -> None:
         self.fs = fs
         self.path = path
+        self.autocommit = autocommit
         fd, self._tmp = tempfile.mkstemp(prefix=".ckptsync-fsspec-", suffix=".tmp")
         self._f = os.fdopen(fd, "wb")
         self.closed = False
@@ -249,6 +251,10 @@ class _WriteFile:
             return
         self.closed = True
         self._f.close()
+        if self.autocommit:
+            self.commit()
+
+    def commit(self) -> None:
         try:
             self.fs.put_file(self._tmp, self.path)
         finally:
@@ -257,7 +263,8 @@ class _WriteFile:
     def discard(self) -> None:
         self.closed = True
         self._f.close()
-        os.remove(self._tmp)
+        if os.path.exists(self._tmp):
+            os.remove(self._tmp)
 
     def __enter__(self) -> _WriteFile:
         return self

@@ -108,6 +108,13 @@ class CheckpointUploader:
     def upload(self, checkpoint_path: str, name: str, remote: str) -> PushResult:
         return self.client.push(checkpoint_path, name, remote=remote)
 
+    def upload_to_wandb(self, run_id: str, checkpoint_path: str, remote: str | None = None, project: str | None = None) -> object:
+        """Pushes the checkpoint (to ``remote``, default the client's) and logs it as a model artifact of the W&B
+        run ``run_id`` (``ckptsync.wandb.upload_to_wandb``; needs the wandb package)."""
+        from .wandb import upload_to_wandb
+
+        return upload_to_wandb(run_id, checkpoint_path, name=_name_of(checkpoint_path), project=project, remote=remote or self.client.remote, client=self.client)
+
 
 class CheckpointDownloader:
     """``download_from_s3(bucket, path)``: fetches the name ``path`` from the bucket and writes it at ``path``."""
@@ -117,6 +124,13 @@ class CheckpointDownloader:
 
     def download_from_s3(self, bucket_name: str, checkpoint_path: str) -> str:
         return self.download(_name_of(checkpoint_path), f"s3://{bucket_name}", dest=checkpoint_path)
+
+    def download_from_wandb(self, run_id: str, remote: str | None = None, project: str | None = None) -> str:
+        """The local path of the newest model artifact the W&B run ``run_id`` logged (``ckptsync.wandb``; needs a
+        W&B server and the wandb package)."""
+        from .wandb import download_from_wandb
+
+        return download_from_wandb(run_id, project=project, remote=remote or self.client.remote, client=self.client)
 
     def download(self, name: str, remote: str, dest: str | os.PathLike[str] | None = None) -> str:
         """Writes the checkpoint ``name`` to ``dest`` (default: its last part in the current directory); returns the path."""
