@@ -30,7 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tiny_models, for the
 
 @pytest.fixture
 def local_remote(tmp_path: Path) -> str:
-    """A directory remote (the local driver) for one test."""
+    """A directory remote (the local driver) for one test: an empty folder that exists, as a bucket would.
+    Reading a remote that points at nothing is an error (a mistyped path is not an empty remote), and the
+    integrations read before their first push (Lightning's fsspec checks, Composer's overwrite check)."""
+    (tmp_path / "remote").mkdir()
     return str(tmp_path / "remote")
 
 
