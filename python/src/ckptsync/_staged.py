@@ -32,6 +32,38 @@ class UploadRecord:
     seconds: float
 
 
+def write_atomic(dest: str, write: Callable[[str], object]) -> None:
+    """Writes ``dest`` through ``write(tmp)`` into a temp file beside it, renamed into place: a reader (or a
+    staged upload of the previous version) never sees half a file, and a failure leaves no temp file."""
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class UploadFigures:
+    """What every integration reports of its :class:`StagedUploader` (``self._uploader``)."""
+
+    _uploader: StagedUploader
+
+    @property
+    def uploads(self) -> list[UploadRecord]:
+        """The finished uploads, in order."""
+        return list(self._uploader.uploads)
+
+    @property
+    def waited_seconds(self) -> float:
+        """The time callers spent blocked waiting for uploads."""
+        return self._uploader.waited_seconds
+
+
 class StagedUploader:
     """A :class:`BackgroundUploader` that uploads hard-linked snapshots of files and directories.
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Union
 from composer.loggers.logger_destination import LoggerDestination
 from composer.utils.object_store.object_store import ObjectStore, ObjectStoreTransientError
 
-from ._staged import StagedUploader, UploadRecord
+from ._staged import StagedUploader, UploadFigures, write_atomic
 from .client import Client
 from .errors import NotFoundError, TransientError
 from .results import Progress
@@ -39,20 +39,10 @@ def _copy_out(client: Client, remote: str | None, name: str, destination: str, o
         raise FileNotFoundError(str(e)) from None  # Composer tries the .symlink name on FileNotFoundError
     except TransientError as e:
         raise ObjectStoreTransientError(str(e)) from e
-    parent = os.path.dirname(os.path.abspath(destination))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, destination)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(destination, lambda tmp: shutil.copyfile(src, tmp))
 
 
-class CkptsyncLoggerDestination(LoggerDestination):
+class CkptsyncLoggerDestination(UploadFigures, LoggerDestination):
     """Pushes each file Composer uploads as the name ``remote_file_name``, in the background.
 
     ``upload_file`` copies the file to a staging directory and returns (Composer may change or delete the
@@ -91,14 +81,6 @@ class CkptsyncLoggerDestination(LoggerDestination):
         self._uploader.close()
         if self._own_staging:
             shutil.rmtree(self._staging, ignore_errors=True)
-
-    @property
-    def uploads(self) -> list[UploadRecord]:
-        return list(self._uploader.uploads)
-
-    @property
-    def waited_seconds(self) -> float:
-        return self._uploader.waited_seconds
 
 
 class CkptsyncObjectStore(ObjectStore):

@@ -14,7 +14,6 @@ importing ``ckptsync`` does not.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from typing import Any, Optional
 
@@ -27,13 +26,13 @@ except ImportError:  # the standalone pytorch_lightning package
     from lightning_fabric.plugins.io.checkpoint_io import CheckpointIO  # type: ignore[no-redef]
     from lightning_fabric.utilities.cloud_io import _load as pl_load  # type: ignore[no-redef]
 
-from ._staged import StagedUploader, UploadRecord
+from ._staged import StagedUploader, UploadFigures, write_atomic
 from .client import Client
 
 __all__ = ["CkptsyncCheckpointIO"]
 
 
-class CkptsyncCheckpointIO(CheckpointIO):
+class CkptsyncCheckpointIO(UploadFigures, CheckpointIO):
     """Saves checkpoints locally and pushes each to ``remote`` as ``prefix`` + its file name, in the background.
 
     ``local_dir``: where the local copies go (default: the path Lightning asks for, i.e. ``ModelCheckpoint``'s
@@ -70,17 +69,7 @@ class CkptsyncCheckpointIO(CheckpointIO):
             raise TypeError(f"`Trainer.save_checkpoint(..., storage_options=...)` is not supported by `{type(self).__name__}`")
         start = time.perf_counter()
         local = self._local_path(path)
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        # A temp file renamed into place: a reader (or a staged upload of the previous last.ckpt) never sees half a file.
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(local)}.", suffix=".tmp", dir=os.path.dirname(local))
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, local)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        write_atomic(local, lambda tmp: torch.save(checkpoint, tmp))
         self._uploader.upload(self.name_for(path), local)
         self.write_seconds += time.perf_counter() - start
 
@@ -102,14 +91,6 @@ class CkptsyncCheckpointIO(CheckpointIO):
         self._uploader.wait()
 
     # -- results --------------------------------------------------------------------------------------
-
-    @property
-    def uploads(self) -> list[UploadRecord]:
-        return list(self._uploader.uploads)
-
-    @property
-    def waited_seconds(self) -> float:
-        return self._uploader.waited_seconds
 
     def close(self) -> None:
         """Waits for the uploads, then stops the upload thread and its ckptsync process."""

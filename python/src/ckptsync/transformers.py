@@ -18,7 +18,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ._staged import StagedUploader, UploadRecord
+from ._staged import StagedUploader, UploadFigures
 from .client import Client
 
 __all__ = ["CkptsyncCallback", "resume_from"]
@@ -26,7 +26,7 @@ __all__ = ["CkptsyncCallback", "resume_from"]
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
 
-class CkptsyncCallback(TrainerCallback):
+class CkptsyncCallback(UploadFigures, TrainerCallback):
     """Pushes every checkpoint the Trainer saves to ``remote`` as ``prefix`` + ``checkpoint-{step}``.
 
     ``prefix`` defaults to the output directory's last part and a slash (``out/checkpoint-500``). The
@@ -70,13 +70,6 @@ class CkptsyncCallback(TrainerCallback):
         if state.is_world_process_zero:
             self._uploader.wait()
 
-    @property
-    def uploads(self) -> list[UploadRecord]:
-        return list(self._uploader.uploads)
-
-    @property
-    def waited_seconds(self) -> float:
-        return self._uploader.waited_seconds
 
     def close(self) -> None:
         self._uploader.close()
