@@ -319,7 +319,6 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
       tt.truthy(bad.notApplicable);
       return;
     }
-    const started = Date.now();
     let retries = 0;
     const err = await tt.throwsAsync(async () => {
       const r = withRetry(await bad(), { onRetry: () => retries++ });
@@ -327,8 +326,7 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
       await r.put(keyOf({ kind: 'chunk', name: fakeHash('auth') }), bufferSource(Buffer.from('x')));
     });
     tt.true(err instanceof AuthError, `expected AuthError, got ${err?.constructor.name}: ${err?.message}`);
-    tt.is(retries, 0);
-    tt.true(Date.now() - started < 15_000);
+    tt.is(retries, 0); // the event that matters: no retry loop (a time bound would fail on a loaded machine)
   });
 
   test.serial(t('transient failures are retried with backoff and then succeed'), async (tt) => {
