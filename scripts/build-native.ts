@@ -38,5 +38,5 @@ for (const name of fs.readdirSync(srcDir).filter((f) => f.endsWith('.c'))) {
   fs.rmSync(tmp, { force: true });
   fs.rmSync(out, { force: true }); // never leave an addon built from older source
   const why = r.error ? `${cc} not found` : (r.stderr.trim().split('\n')[0] ?? `${cc} exited with ${r.status}`);
-  console.warn(`note: ${name} not built (${why}); ckptsync uses its fallback (see README, "Dependencies")`);
+  console.warn(`note: ${name} not built (${why}); ckptsync uses its fallback (see docs/dependencies.md)`);
 }

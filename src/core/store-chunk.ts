@@ -1,7 +1,7 @@
 // A chunk into the local store in one thread-pool job (src/native/store-chunk.c): a range of a file (or
 // a chunk in memory) is hashed with BLAKE3 and written to a new file piece by piece, 256 KiB at a time,
 // optionally to a checkout's temp file too, so both cores work and no user-space write of 4 MiB is
-// involved (README, "Dependencies"). Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
+// involved (docs/dependencies.md). Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
 
 import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';

@@ -10,7 +10,7 @@
  *     (a downloaded chunk), hashing and writing each 256 KiB piece of the buffers in turn.
  *   readChunk(fdIn, offsetIn, into, digest) -> Promise<bytes read>: reads until `into` is full or the
  *     input ends, hashing each 256 KiB piece right after reading it (a push's read of a stored chunk).
- * Why, measured on this project's VM (README, "Dependencies"): a piece that stays in the CPU's cache from
+ * Why, measured on this project's VM (docs/dependencies.md): a piece that stays in the CPU's cache from
  * read to hash to write costs what the kernel's own copy costs (1 GiB as 4 MiB chunks on 4 threads:
  * 0.40-0.52 s with the hash, cp 0.37-0.48 s), where 4 MiB writes from user memory cost 3-4x that, and
  * both cores hash instead of the main thread.
