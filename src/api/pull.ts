@@ -63,14 +63,14 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     await repo.store.removeStaleTemps(); // a killed pull leaves nothing behind once it is run again
     // Everything about the destination is checked before the first chunk moves.
     const dest = opts.noCheckout ? undefined : await destinationOf(repo, t, opts.to);
-    if (dest) {
-      const m = await loadManifest(repo, manifest, remote);
+    const m = dest ? await loadManifest(repo, manifest, remote) : undefined;
+    if (dest && m) {
       checkPointerSize(t, m);
       if (!opts.force) await assertReplaceable(repo, dest.path, m);
     }
     const since = Date.now();
     // With a checkout, one pass: each chunk is written into the store and the target from the same buffer.
-    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest.path, { ...opts, within: dest.within }) : await fetchSnapshot(repo, remote, manifest, opts);
+    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest.path, { ...opts, within: dest.within, manifest: m }) : await fetchSnapshot(repo, remote, manifest, opts);
     await repo.withLock(async () => {
       if (t.name) await repo.setRef(t.name, manifest!);
       if (dest) await recordWorktreeStat(repo, dest.path, manifest!, fetched.manifest, since);

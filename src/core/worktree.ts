@@ -65,6 +65,12 @@ export async function recordWorktreeStat(repo: Repository, dataPath: string, man
   await writeAtomic(cacheFile(repo), JSON.stringify(cache));
 }
 
+/** Whether a recorded stat tuple and a current one agree on their first `n` fields (size, mtime, inode; ctime too with 4). */
+function sameStat(recorded: number[], now: number[], n = 3): boolean {
+  for (let i = 0; i < n; i++) if (recorded[i] !== now[i]) return false;
+  return true;
+}
+
 /**
  * A file changed within this long before its stat was recorded may have changed again within the same
  * timestamp tick (git's "racily clean" entries): its stat proves nothing, so it is read. Wide enough for
@@ -93,7 +99,7 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
     const c = cached.files[key];
     const entry = byKey.get(key);
     if (!c || !entry || c.length < 4) return undefined;
-    if (c[0] !== f.size || c[1] !== f.mtimeMs || c[2] !== f.ino || c[3] !== f.ctimeMs) return undefined;
+    if (!sameStat(c, [f.size, f.mtimeMs, f.ino, f.ctimeMs], 4)) return undefined;
     if (f.mtimeMs >= at - RACY_MS || f.ctimeMs >= at - RACY_MS) return undefined;
     if (entry.chunks.some((h) => gone.has(h))) return undefined;
     return entry;
@@ -123,7 +129,7 @@ export async function checkWorktreeData(repo: Repository, dataPath: string, mani
   const cached = (await readCache(repo))[repo.relative(dataPath)];
   const same = cached?.manifest === manifestHash && paths.every((p) => {
     const c = cached.files[p];
-    return c !== undefined && c[0] === now![p]![0] && c[1] === now![p]![1] && c[2] === now![p]![2];
+    return c !== undefined && sameStat(c, now![p]!);
   });
   if (same) return 'ok';
   if (opts.rehash === false) return 'stat-changed';
@@ -178,7 +184,8 @@ export async function assertReplaceable(repo: Repository, dest: string, manifest
     const st = await fs.lstat(target).catch(() => null);
     if (!st) continue;
     const old = previous.get(key);
-    const unchangedByStat = old && cached?.files[key]?.[0] === st.size && cached.files[key]![1] === st.mtimeMs && cached.files[key]![2] === st.ino;
+    const recorded = cached?.files[key];
+    const unchangedByStat = old && recorded && sameStat(recorded, [st.size, st.mtimeMs, st.ino]);
     if (st.isFile() && (unchangedByStat || (old && (await sameContent(target, old))) || (await sameContent(target, f)))) continue;
     changed.push(repo.relative(target));
   }

@@ -33,6 +33,8 @@ export interface FetchCheckoutOptions extends FetchOptions {
   keepChunks?: boolean;
   /** The folder below which every component of the destination must be a real directory (materialize.ts). */
   within?: string;
+  /** The manifest, when the caller already loaded it (pull does, to check the destination first). */
+  manifest?: Manifest;
 }
 
 interface OpenFile {
@@ -52,7 +54,7 @@ interface Piece {
 
 /** Makes every chunk of the manifest present in the local store and writes its files under absDest. */
 export async function fetchAndCheckout(repo: Repository, remote: Remote, manifestHash: string, absDest: string, opts: FetchCheckoutOptions = {}): Promise<FetchResult> {
-  const manifest: Manifest = await loadManifest(repo, manifestHash, remote);
+  const manifest: Manifest = opts.manifest ?? (await loadManifest(repo, manifestHash, remote));
   const wanted = manifestChunks(manifest);
   const hashes = [...wanted.keys()];
   const present = await repo.store.hasMany('chunk', hashes);
