@@ -12,6 +12,7 @@ import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js'
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
 import { writeAtomic } from './store.js';
+import { removeStaleTemps } from './temps.js';
 
 export type DataState = 'ok' | 'missing' | 'modified' | 'stat-changed';
 
@@ -62,6 +63,8 @@ export async function recordWorktreeStat(repo: Repository, dataPath: string, man
   if (!files) return;
   const cache = await readCache(repo);
   cache[repo.relative(dataPath)] = { manifest: manifestHash, at, files };
+  // A writer killed mid-write left its temp beside the cache; the next writer clears it.
+  await removeStaleTemps(repo.dir);
   await writeAtomic(cacheFile(repo), JSON.stringify(cache));
 }
 

@@ -3,6 +3,7 @@
 // doubt means a read: a file rewritten with the same size and its mtime put back (ctime moved), a file
 // whose stat is too recent to prove anything, a chunk no longer in the store.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
@@ -106,4 +107,22 @@ test('small files, taken many at a time and without the chunker below its min, a
     t.deepEqual(entry.chunks, want, `a file of ${n} bytes`);
     t.is(entry.size, n);
   }
+});
+
+test("a stat cache temp left by a killed writer is removed by the next add; a live writer's is kept", async (t) => {
+  const root = await tempDir('ckpt-unchanged-temp-');
+  await ok(['init'], { cwd: root });
+  await fs.writeFile(path.join(root, 'w.bin'), bytesFor('w', 4096));
+  const repo = await Repository.find(root);
+  const dead = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    child.on('exit', () => resolve(child.pid!));
+  });
+  const leftover = path.join(repo.dir, `worktree-stat.json.tmp-${dead}-0badcafe`);
+  const live = path.join(repo.dir, `worktree-stat.json.tmp-${process.pid}-0badf00d`);
+  await fs.writeFile(leftover, '{"half');
+  await fs.writeFile(live, '{"half');
+  await add({ repo, path: path.join(root, 'w.bin') });
+  await t.throwsAsync(fs.access(leftover), undefined, 'the dead writer\'s temp is gone');
+  await t.notThrowsAsync(fs.access(live), 'a live writer\'s temp is left alone');
 });
