@@ -7,6 +7,8 @@ for f in scripts/deps.d/*.sh; do [ -e "$f" ] && bash "$f"; done
 # npm install, not npm ci: the registry serves some optional per-platform addon builds only at older
 # versions, which npm leaves out of the lock file, and npm ci then refuses the lock as out of sync.
 [ -d node_modules ] && [ -z "${CKPT_REINSTALL:-}" ] || npm install --no-audit --no-fund
+# The import graph: no cycle, no import from a lower floor to a higher one (scripts/import-graph.mjs).
+node scripts/import-graph.mjs
 npm run build
 # Every test's temp files go under one directory, removed at the end, so runs never pile up in /tmp.
 TMPDIR=$(mktemp -d /tmp/ckptsync-test.XXXXXX)

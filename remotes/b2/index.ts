@@ -14,7 +14,7 @@ import {
   UsageError,
   bufferSource,
   readAll,
-  redactUrl,
+  redactSecrets,
   type ByteRange,
   type ByteSource,
   type ObjectInfo,
@@ -316,13 +316,13 @@ export const b2Remote = {
   ],
   parse(url: string, settings: RemoteSettings): B2Config {
     const m = /^b2:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
-    if (!m) throw new UsageError(`not a B2 URL: ${redactUrl(url)} (expected b2://bucket/prefix)`);
+    if (!m) throw new UsageError(`not a B2 URL: ${redactSecrets(url)} (expected b2://bucket/prefix)`);
     const bucket = m[1]!;
     if (bucket.includes('@')) throw new UsageError('put B2 credentials in B2_APPLICATION_KEY_ID/B2_APPLICATION_KEY or the remote settings, not in the URL');
     if (!/^[A-Za-z0-9-]{6,63}$/.test(bucket)) throw new UsageError(`not a B2 bucket name: ${bucket} (6-63 letters, digits and dashes)`);
     const prefix = m[2]!.replace(/^\/+|\/+$/g, '');
     const apiUrl = (settings.apiUrl ?? process.env.B2_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
-    if (!/^https?:\/\/[^/]+$/i.test(apiUrl)) throw new UsageError(`b2 option apiUrl: expected https://host[:port], got ${redactUrl(apiUrl)}`);
+    if (!/^https?:\/\/[^/]+$/i.test(apiUrl)) throw new UsageError(`b2 option apiUrl: expected https://host[:port], got ${redactSecrets(apiUrl)}`);
     const partConcurrency = Number(settings.partConcurrency ?? 4);
     if (!Number.isInteger(partConcurrency) || partConcurrency < 1) throw new UsageError(`b2 option partConcurrency: not a positive integer: ${settings.partConcurrency}`);
     return {
@@ -361,7 +361,7 @@ export const b2Remote = {
       throw e;
     }
   },
-  redact: (url: string) => redactUrl(url),
+  redact: (url: string) => redactSecrets(url),
 } satisfies RemoteFactory<B2Config>;
 
 export default b2Remote;

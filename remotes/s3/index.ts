@@ -23,7 +23,6 @@ import {
   UsageError,
   readAll,
   redactSecrets,
-  redactUrl,
   type ByteRange,
   type ByteSource,
   type ObjectInfo,
@@ -54,7 +53,7 @@ export class S3Remote implements Remote {
   private casSupport?: Promise<boolean>;
 
   constructor(private readonly config: S3Config) {
-    this.displayUrl = redactUrl(`s3://${config.bucket}/${config.prefix}`) + (config.endpoint ? ` (${redactUrl(config.endpoint)})` : '');
+    this.displayUrl = redactSecrets(`s3://${config.bucket}/${config.prefix}`) + (config.endpoint ? ` (${redactSecrets(config.endpoint)})` : '');
     this.features = { defaultConcurrency: 16, casMethod: casLabel(config.cas), rangedGet: true };
     // One keep-alive pool per remote, sized for parallel chunk transfers plus multipart parts.
     const agentOpts = { keepAlive: true, maxSockets: config.maxSockets };
@@ -376,7 +375,7 @@ export const s3Remote = {
     // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is the SDKs' standard switch for ignoring the two variables.
     const ignoreEnv = bool(process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
     const endpoint = ignoreEnv ? settings.endpoint || undefined : pick(settings, 'endpoint', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL');
-    if (endpoint && !/^https?:\/\/[^/]+/i.test(endpoint)) throw new UsageError(`endpoint must be an http(s) URL, not "${redactUrl(endpoint)}"`);
+    if (endpoint && !/^https?:\/\/[^/]+/i.test(endpoint)) throw new UsageError(`endpoint must be an http(s) URL, not "${redactSecrets(endpoint)}"`);
     const cas = settings.cas ?? 'auto';
     if (cas !== 'auto' && cas !== 'conditional' && cas !== 'lock') throw new UsageError(`option cas must be auto, conditional or lock, not "${cas}"`);
     return {
@@ -401,7 +400,7 @@ export const s3Remote = {
   async create(config: S3Config): Promise<Remote> {
     return new S3Remote(config);
   },
-  redact: (url: string) => redactSecrets(redactUrl(url)),
+  redact: (url: string) => redactSecrets(url),
 } satisfies RemoteFactory<S3Config>;
 
 export default s3Remote;

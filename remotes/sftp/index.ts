@@ -15,7 +15,7 @@ import {
   IntegrityError,
   TransientError,
   UsageError,
-  redactUrl,
+  redactSecrets,
   type ByteRange,
   type ByteSource,
   type ObjectInfo,
@@ -380,10 +380,10 @@ export const sftpRemote = {
     try {
       u = new URL(url);
     } catch {
-      throw new UsageError(`not an sftp URL: ${redactUrl(url)} (expected sftp://[user@]host[:port]/path)`);
+      throw new UsageError(`not an sftp URL: ${redactSecrets(url)} (expected sftp://[user@]host[:port]/path)`);
     }
-    if (u.protocol !== 'sftp:' || !u.hostname) throw new UsageError(`not an sftp URL: ${redactUrl(url)} (expected sftp://[user@]host[:port]/path)`);
-    if (u.search || u.hash) throw new UsageError(`sftp URLs take no query or fragment: ${redactUrl(url)}`);
+    if (u.protocol !== 'sftp:' || !u.hostname) throw new UsageError(`not an sftp URL: ${redactSecrets(url)} (expected sftp://[user@]host[:port]/path)`);
+    if (u.search || u.hash) throw new UsageError(`sftp URLs take no query or fragment: ${redactSecrets(url)}`);
     const alias = u.hostname.replace(/^\[(.*)\]$/, '$1');
     const home = os.homedir(); // $HOME first, as ssh does
     const ssh = sshSettingsFor(readSshConfig(home), alias);
@@ -395,7 +395,7 @@ export const sftpRemote = {
     let root = decodeURIComponent(u.pathname);
     if (root === '/~' || root.startsWith('/~/')) root = root.slice(3);
     root = root.replace(/\/+$/, '') || (root.startsWith('/') ? '/' : '');
-    if (root.split('/').includes('..')) throw new UsageError(`remote path may not contain "..": ${redactUrl(url)}`);
+    if (root.split('/').includes('..')) throw new UsageError(`remote path may not contain "..": ${redactSecrets(url)}`);
 
     const explicit = settings.identityFile;
     const identityFiles = explicit
@@ -425,7 +425,7 @@ export const sftpRemote = {
       sessionsPerConnection: intSetting(settings, 'sessionsPerConnection', 4, 1, 10),
       lockStaleMs: intSetting(settings, 'lockStaleMs', 30_000, 1000, 3_600_000),
       timeoutMs: intSetting(settings, 'timeoutSeconds', 45, 1, 3600) * 1000,
-      displayUrl: redactUrl(url).replace(/:\*\*\*@/, '@'),
+      displayUrl: redactSecrets(url).replace(/:\*\*\*@/, '@'),
     };
   },
   async create(config: SftpConfig): Promise<Remote> {
@@ -438,7 +438,7 @@ export const sftpRemote = {
     }
     return remote;
   },
-  redact: (url: string) => redactUrl(url),
+  redact: (url: string) => redactSecrets(url),
 } satisfies RemoteFactory<SftpConfig>;
 
 export default sftpRemote;

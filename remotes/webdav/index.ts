@@ -24,7 +24,7 @@ import {
   handleOf,
   isRetryable,
   readAll,
-  redactUrl,
+  redactSecrets,
   type ByteRange,
   type ByteSource,
   type ObjectInfo,
@@ -565,15 +565,15 @@ export const webdavRemote = {
     try {
       u = new URL(url);
     } catch {
-      throw new UsageError(`not a valid WebDAV URL: ${redactUrl(url)}`);
+      throw new UsageError(`not a valid WebDAV URL: ${redactSecrets(url)}`);
     }
     const scheme = u.protocol.slice(0, -1).toLowerCase();
-    if (scheme !== 'webdav' && scheme !== 'webdavs') throw new UsageError(`not a webdav:// or webdavs:// URL: ${redactUrl(url)}`);
-    if (!u.hostname) throw new UsageError(`WebDAV URL without a host: ${redactUrl(url)}`);
-    if (u.search || u.hash) throw new UsageError(`WebDAV URL must not have a query or fragment: ${redactUrl(url)}`);
+    if (scheme !== 'webdav' && scheme !== 'webdavs') throw new UsageError(`not a webdav:// or webdavs:// URL: ${redactSecrets(url)}`);
+    if (!u.hostname) throw new UsageError(`WebDAV URL without a host: ${redactSecrets(url)}`);
+    if (u.search || u.hash) throw new UsageError(`WebDAV URL must not have a query or fragment: ${redactSecrets(url)}`);
     const origin = `${scheme === 'webdavs' ? 'https' : 'http'}://${u.host}`;
     const basePath = u.pathname.replace(/\/+$/, '');
-    if (basePath.split('/').some((s) => s === '.' || s === '..')) throw new UsageError(`WebDAV URL path must not contain . or ..: ${redactUrl(url)}`);
+    if (basePath.split('/').some((s) => s === '.' || s === '..')) throw new UsageError(`WebDAV URL path must not contain . or ..: ${redactSecrets(url)}`);
     return {
       origin,
       basePath,
@@ -598,7 +598,7 @@ export const webdavRemote = {
     }
     return new WebdavRemote(config, ca);
   },
-  redact: (url: string) => redactUrl(url),
+  redact: (url: string) => redactSecrets(url),
 } satisfies RemoteFactory<WebdavConfig>;
 
 export default webdavRemote;

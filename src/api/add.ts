@@ -12,7 +12,7 @@ import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
 import { recordWorktreeStat, unchangedFiles } from '../core/worktree.js';
 import { assertNoSymlinkBelow, isReservedSegment } from '../core/write-scope.js';
-import { assertRefName } from '../remote/layout.js';
+import { assertRefName } from '../names.js';
 import { loadManifest } from '../sync/manifests.js';
 
 export interface AddOptions {

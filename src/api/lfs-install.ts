@@ -2,7 +2,8 @@
 // custom transfer agent) to a ckptsync remote. Pointers and .gitattributes stay exactly as they are.
 
 import { gitTopLevel, git, selfCommand, shQuote } from '../git/git.js';
-import { redactUrl, schemeOf } from '../remote/registry.js';
+import { schemeOf } from '../remote/registry.js';
+import { redactSecrets } from '../errors.js';
 
 export const LFS_AGENT_NAME = 'ckptsync';
 
@@ -40,5 +41,5 @@ export async function lfsInstall(opts: LfsInstallOptions): Promise<LfsInstallRes
     [`${key}.concurrent`]: 'false',
   };
   for (const [k, v] of Object.entries(settings)) await git(['config', '--local', k, v], { cwd: root });
-  return { gitRoot: root, remote: redactUrl(opts.remote), settings };
+  return { gitRoot: root, remote: redactSecrets(opts.remote), settings };
 }

@@ -3,7 +3,8 @@
 import { ConfigError, NotFoundError, UsageError } from '../errors.js';
 import { registerBuiltinRemotes } from '../builtin-remotes.js';
 import type { Repository } from '../core/repo.js';
-import { openRemote, redactUrl, schemeOf, loadFactory } from '../remote/registry.js';
+import { openRemote, schemeOf, loadFactory } from '../remote/registry.js';
+import { redactSecrets } from '../errors.js';
 import { retrying, withRetry, type RetryOptions } from '../remote/retry.js';
 import type { Remote } from '../remote/types.js';
 
@@ -46,7 +47,7 @@ export async function connect(resolved: ResolvedRemote, opts: OpenOptions = {}):
   registerBuiltinRemotes();
   // Setting a connection up meets the same flaky network as any request (a session cut mid-handshake, a
   // 503 from an authorization call), so it is retried under the same policy as the operations.
-  const remote = await retrying('connect', redactUrl(resolved.url), () => openRemote(resolved.url, resolved.settings), opts.retry);
+  const remote = await retrying('connect', redactSecrets(resolved.url), () => openRemote(resolved.url, resolved.settings), opts.retry);
   return withRetry(remote, opts.retry);
 }
 
@@ -74,7 +75,7 @@ export async function checkRemoteUrl(url: string, settings: Record<string, strin
   const factory = await loadFactory(url);
   const config = factory.parse(url, settings);
   await factory.check?.(config);
-  return factory.redact(redactUrl(url));
+  return factory.redact(redactSecrets(url));
 }
 
 export function parseSettings(pairs: string[] | undefined): Record<string, string> {

@@ -1,8 +1,7 @@
 // remote add | list | remove: the repository's configured remotes. The first one added is the default.
 
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, redactSecrets, UsageError } from '../errors.js';
 import type { Repository } from '../core/repo.js';
-import { redactUrl } from '../remote/registry.js';
 import { checkRemoteUrl } from './remote.js';
 
 export interface RemoteEntry {
@@ -22,13 +21,13 @@ export async function addRemote(opts: { repo: Repository; name: string; url: str
     c.remotes[opts.name] = { url: opts.url, settings };
     if (!c.defaultRemote || opts.makeDefault) c.defaultRemote = opts.name;
     await opts.repo.saveConfig(c);
-    return { name: opts.name, url: redactUrl(opts.url), isDefault: c.defaultRemote === opts.name, settings: redactSettings(settings) };
+    return { name: opts.name, url: redactSecrets(opts.url), isDefault: c.defaultRemote === opts.name, settings: redactSettings(settings) };
   });
 }
 
 export async function listRemotes(opts: { repo: Repository }): Promise<RemoteEntry[]> {
   const c = await opts.repo.config();
-  return Object.entries(c.remotes).map(([name, r]) => ({ name, url: redactUrl(r.url), isDefault: c.defaultRemote === name, settings: redactSettings(r.settings ?? {}) }));
+  return Object.entries(c.remotes).map(([name, r]) => ({ name, url: redactSecrets(r.url), isDefault: c.defaultRemote === name, settings: redactSettings(r.settings ?? {}) }));
 }
 
 export async function removeRemote(opts: { repo: Repository; name: string }): Promise<void> {

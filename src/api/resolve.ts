@@ -12,7 +12,7 @@ import { decodeManifest } from '../core/manifest.js';
 import { dataPathOf, POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { TMP_MARK, tempPathFor } from '../core/store.js';
-import { assertRefName, isRefName } from '../remote/layout.js';
+import { assertRefName, isRefName } from '../names.js';
 import type { Remote } from '../remote/types.js';
 import { fetchSnapshot } from '../sync/pull.js';
 import { readRemoteRef } from '../sync/refs.js';

@@ -9,7 +9,7 @@ import type { Manifest } from '../core/manifest.js';
 import { dataPathOf, parsePointer, POINTER_SUFFIX, type Pointer } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
 import { destinationInRepo, explicitDestination, type Destination } from '../core/write-scope.js';
-import { isRefName } from '../remote/layout.js';
+import { isRefName } from '../names.js';
 
 export interface Target {
   /** The name it is known by (from the pointer or the argument). */

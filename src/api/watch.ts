@@ -16,7 +16,7 @@ import { isOpenForWriting } from '../core/openfiles.js';
 import { POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository, REPO_DIR } from '../core/repo.js';
 import { TMP_MARK, writeAtomic } from '../core/store.js';
-import { assertRefName } from '../remote/layout.js';
+import { assertRefName } from '../names.js';
 import type { Remote } from '../remote/types.js';
 import { pushSnapshot } from '../sync/push.js';
 import { previousVersion } from './add.js';

@@ -10,9 +10,9 @@ import os from 'node:os';
 import fs from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { readFully } from './file-io.js';
-import { fastcdcMasks, GEAR, validateChunker, FASTCDC_ALG, type ChunkerParams, type RawChunk } from './chunker.js';
+import { fastcdcMasks, GEAR, validateChunker, FASTCDC_ALG, type ChunkerParams } from './chunk-params.js';
 import type { ScanJob, ScanReply } from './cdc-worker.js';
-import { SlabPool } from './slabs.js';
+import { SlabPool, type RawChunk } from './slabs.js';
 
 /** Bytes before the region that the workers' hash is warmed over: the window is 32 bytes. */
 const WARM = 31;

@@ -4,7 +4,7 @@
 
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { isHash, isRefName } from '../remote/layout.js';
+import { isHash, isRefName } from '../names.js';
 
 export const POINTER_VERSION = 'https://ckptsync.dev/spec/pointer/v1';
 export const READABLE_VERSIONS = [POINTER_VERSION];

@@ -3,7 +3,7 @@
 
 import os from 'node:os';
 import { IntegrityError } from '../errors.js';
-import { isHash, isRefName } from '../remote/layout.js';
+import { isHash, isRefName } from '../names.js';
 
 export const REF_FORMAT_VERSION = 1;
 

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ConfigError, LockHeldError, NotFoundError, UsageError } from '../errors.js';
-import { assertRefName } from '../remote/layout.js';
+import { assertRefName } from '../names.js';
 import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from './refs.js';
 import { ObjectStore, writeAtomic } from './store.js';
 

@@ -3,7 +3,14 @@
 // for the next file (an ingest cuts file after file; without sharing, each file's slabs were left to the
 // collector and a 4-shard add peaked ~60 MiB higher).
 
-import type { RawChunk } from './chunker.js';
+export interface RawChunk {
+  /** Offset of the chunk in the file. */
+  offset: number;
+  /** A view into the reader's buffer: valid only until the generator resumes, unless held. */
+  data: Buffer;
+  /** Keeps `data` valid until the returned release function is called (no copy is made). */
+  hold(): () => void;
+}
 
 export interface Slab {
   /** The reader's own reference plus one per chunk held. */

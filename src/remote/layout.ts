@@ -1,7 +1,7 @@
 // Maps typed handles to remote keys: the one place that knows the remote layout
 // (manifest-spec.md, "Remote layout"). Drivers store bytes under the key they are given.
 
-import { UsageError } from '../errors.js';
+import { assertHash, assertRefName, isRefName } from '../names.js';
 
 export type HandleKind = 'chunk' | 'delta' | 'manifest' | 'ref' | 'lock';
 
@@ -17,9 +17,6 @@ export interface Handle {
 export const LAYOUT_VERSION = 2;
 /** The document at the remote's root that names the layout version. */
 export const REMOTE_CONFIG_KEY = 'ckptsync-remote.json';
-
-const HASH_RE = /^[0-9a-f]{64}$/;
-const NAME_SEGMENT_RE = /^[A-Za-z0-9][A-Za-z0-9._+=@-]*$/;
 
 export function keyOf(handle: Handle): string {
   switch (handle.kind) {
@@ -77,33 +74,4 @@ export function handleOf(key: string): Handle | null {
   m = /^locks\/(.+)\.lock$/.exec(key);
   if (m && isRefName(m[1]!)) return { kind: 'lock', name: m[1]! };
   return null;
-}
-
-export function isHash(s: string): boolean {
-  return HASH_RE.test(s);
-}
-
-export function assertHash(s: string): void {
-  if (!HASH_RE.test(s)) throw new UsageError(`not a BLAKE3 hash: ${JSON.stringify(s.slice(0, 80))}`);
-}
-
-/**
- * The longest segment of a name (manifest-spec.md §6.1): a segment becomes a file name with suffixes
- * added (`.ref`, a temporary `.tmp-<pid>-<hex>`, a `.lock`), and those must fit the 255-byte file-name
- * limit of common file systems.
- */
-export const NAME_SEGMENT_MAX_BYTES = 200;
-
-/** Names: '/'-separated segments of [A-Za-z0-9._+=@-], not starting with '.', at most 255 bytes. */
-export function isRefName(name: string): boolean {
-  if (name.length === 0 || Buffer.byteLength(name) > 255) return false;
-  return name.split('/').every((seg) => NAME_SEGMENT_RE.test(seg) && seg.length <= NAME_SEGMENT_MAX_BYTES && !seg.endsWith('.ref') && !seg.endsWith('.lock'));
-}
-
-export function assertRefName(name: string): void {
-  if (!isRefName(name)) {
-    throw new UsageError(
-      `invalid name ${JSON.stringify(name.slice(0, 80))}: use '/'-separated parts of letters, digits and . _ + = @ -, each starting with a letter or digit, at most ${NAME_SEGMENT_MAX_BYTES} bytes each and 255 in all`,
-    );
-  }
 }

@@ -7,8 +7,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { AuthError, CkptError, ConfigError, IntegrityError, NotFoundError, TransientError, UsageError } from '../errors.js';
-import { redactUrl } from './registry.js';
+import { AuthError, CkptError, ConfigError, IntegrityError, NotFoundError, redactSecrets, TransientError, UsageError } from '../errors.js';
 import { DOCUMENT_MAX_BYTES, type ByteRange, type ByteSource, type ObjectInfo, type Remote, type RemoteFactory, type RemoteFeatures, type RemoteSettings, type VersionedDocument } from './types.js';
 
 export const PLUGIN_PROTOCOL = 1;
@@ -56,7 +55,7 @@ export function pluginFactory(scheme: string, executable: string): RemoteFactory
     schemes: [scheme],
     options: [],
     parse(url: string, settings: RemoteSettings): PluginConfig {
-      if (!url.toLowerCase().startsWith(`${scheme}://`)) throw new UsageError(`${redactUrl(url)} is not a ${scheme}:// URL`);
+      if (!url.toLowerCase().startsWith(`${scheme}://`)) throw new UsageError(`${redactSecrets(url)} is not a ${scheme}:// URL`);
       const clean: Record<string, string> = {};
       for (const [k, v] of Object.entries(settings)) if (v !== undefined) clean[k] = v;
       return { executable, url, settings: clean };
@@ -66,7 +65,7 @@ export function pluginFactory(scheme: string, executable: string): RemoteFactory
       await r.start();
       return r;
     },
-    redact: redactUrl,
+    redact: redactSecrets,
   };
 }
 
@@ -87,7 +86,7 @@ export class PluginRemote implements Remote {
   private writeChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly config: PluginConfig) {
-    this.displayUrl = redactUrl(config.url);
+    this.displayUrl = redactSecrets(config.url);
   }
 
   /** Starts the plugin (if not running) and sends init. */
@@ -131,7 +130,7 @@ export class PluginRemote implements Remote {
     child.once('exit', (code, sig) => this.fail(child, `remote plugin ${path.basename(this.config.executable)} exited (${sig ?? code})`));
     const r = await this.request({ op: 'init', protocol: PLUGIN_PROTOCOL, url: this.config.url, settings: this.config.settings }, undefined, false);
     if (r.head.protocol !== PLUGIN_PROTOCOL) throw new ConfigError(`remote plugin ${this.config.executable} speaks protocol ${r.head.protocol}, not ${PLUGIN_PROTOCOL}`);
-    if (typeof r.head.displayUrl === 'string') this.displayUrl = redactUrl(r.head.displayUrl);
+    if (typeof r.head.displayUrl === 'string') this.displayUrl = redactSecrets(r.head.displayUrl);
     if (r.head.features) this.features = { ...this.features, ...r.head.features };
     this.optionalOps = new Set(Array.isArray(r.head.optional) ? r.head.optional.filter((o: unknown) => typeof o === 'string') : []);
   }

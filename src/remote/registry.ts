@@ -2,7 +2,7 @@
 // built-in drivers are registered lazily by src/builtin-remotes.ts.
 
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { redactSecrets, UsageError } from '../errors.js';
 import type { Remote, RemoteFactory, RemoteSettings } from './types.js';
 import { findPlugin, pluginFactory } from './plugin.js';
 
@@ -22,7 +22,7 @@ export function schemeOf(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
   if (m) return m[1]!.toLowerCase();
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !path.isAbsolute(url) && !/^[a-z]:[\\/]/i.test(url)) {
-    throw new UsageError(`not a remote URL: ${redactUrl(url)} (expected SCHEME://... or a directory path)`);
+    throw new UsageError(`not a remote URL: ${redactSecrets(url)} (expected SCHEME://... or a directory path)`);
   }
   return 'file';
 }
@@ -35,7 +35,7 @@ export async function loadFactory(url: string): Promise<RemoteFactory<unknown>> 
   if (plugin) return pluginFactory(scheme, plugin);
   if (!loader) {
     throw new UsageError(
-      `unknown remote scheme "${scheme}" in ${redactUrl(url)} (known: ${registeredSchemes().join(', ')}; or install a ckptsync-remote-${scheme} plugin on PATH)`,
+      `unknown remote scheme "${scheme}" in ${redactSecrets(url)} (known: ${registeredSchemes().join(', ')}; or install a ckptsync-remote-${scheme} plugin on PATH)`,
     );
   }
   return loader();
@@ -46,7 +46,3 @@ export async function openRemote(url: string, settings: RemoteSettings = {}): Pr
   return factory.create(factory.parse(url, settings));
 }
 
-/** Removes a password from a URL's userinfo; safe to call on any string. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*?):([^/@]*)@/i, '$1$2:***@');
-}
