@@ -14,7 +14,7 @@ const FLOORS = [
   ['native', /^src\/native\//, ['bottom']],
   ['core', /^src\/core\//, ['bottom', 'native']],
   ['remote', /^src\/remote\//, ['bottom']],
-  ['kit', /^remotes\/kit\//, ['bottom', 'remote']],
+  ['kit', /^remotes\/kit\//, ['bottom', 'remote', 'core']],
   ['driver', /^remotes\/[^/]+\//, ['bottom', 'remote', 'kit']],
   ['sync', /^src\/sync\//, ['bottom', 'core', 'remote']],
   ['builtin', /^src\/builtin-remotes\.ts$/, ['bottom', 'remote', 'driver']],
