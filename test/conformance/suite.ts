@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { AuthError, IntegrityError, NotFoundError, RefConflictError, TransientError } from '../../src/errors.js';
 import { fileRangeSource, bufferSource, readAll } from '../../src/remote/source.js';
 import { withRetry } from '../../src/remote/retry.js';
@@ -24,13 +24,13 @@ export interface ConformanceTarget {
    * with NotFoundError, for a driver that looks its location up when opening.
    */
   openMissing(): Promise<Remote>;
-  /** Opens the same server with wrong credentials; or, for a backend without credentials, why not. */
-  openWithBadCredentials: (() => Promise<Remote>) | { notApplicable: string };
+  /** Opens the same server with wrong credentials (absent only when `notApplicable.badCredentials` says why). */
+  openWithBadCredentials?: () => Promise<Remote>;
   /**
    * Makes the server (or a proxy in front of it) fail the next `count` requests or connections
-   * transiently (5xx or connection reset); or, for a backend with no network, why not.
+   * transiently (5xx or connection reset); absent only when `notApplicable.transientFailures` says why.
    */
-  injectTransientFailures: ((count: number) => Promise<void>) | { notApplicable: string };
+  injectTransientFailures?: (count: number) => Promise<void>;
   /** Size of the large-object test; at least 64 MiB. */
   largeObjectBytes?: number;
   /** Keys put in the pagination test; more than the backend's page size. */
@@ -42,8 +42,17 @@ export interface ConformanceOptions {
   name: string;
   /** Starts the live server once for the whole file; returns the target and a stop function. */
   start(): Promise<{ target: ConformanceTarget; stop(): Promise<void> }>;
-  /** The driver implements the optional readInto: its scenario is registered (tests are declared before any remote is opened). */
-  readInto?: boolean;
+  /**
+   * Scenarios this driver or server cannot run, each with the reason. They are declared as skipped, the
+   * reason in the title (tests are declared before any server starts, so this is data, not a probe); a
+   * scenario not named here runs and fails if the target cannot do what it needs.
+   */
+  notApplicable?: {
+    /** The driver has no readInto (an optional method of Remote). */
+    readInto?: string;
+    badCredentials?: string;
+    transientFailures?: string;
+  };
   /**
    * The first put into a missing location creates it (a directory). False where the location is a bucket,
    * which its owner creates, never ckptsync.
@@ -68,6 +77,9 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     return r;
   };
   const t = (title: string) => `${options.name} › ${title}`;
+  /** Registers a scenario, or declares it skipped with the reason the driver's test file gives. */
+  const scenario = (title: string, why: string | undefined, body: (tt: ExecutionContext) => Promise<void>) =>
+    why ? test.serial.skip(t(`${title} (not applicable: ${why})`), body) : test.serial(t(title), body);
 
   test.before(async () => {
     ({ target, stop } = await options.start());
@@ -90,9 +102,10 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     tt.is((await r.stat(empty))?.size, 0);
   });
 
-  if (options.readInto) {
-    test.serial(t('readInto returns the whole object, fills a smaller buffer, gives 0 for an empty object and NotFoundError for a missing key'), async (tt) => {
+  {
+    scenario('readInto returns the whole object, fills a smaller buffer, gives 0 for an empty object and NotFoundError for a missing key', options.notApplicable?.readInto, async (tt) => {
       const r = await open();
+      if (typeof r.readInto !== 'function') return tt.fail('the driver has no readInto and its test file does not say why (notApplicable.readInto)');
       const data = crypto.randomBytes(1_000_003); // several of any driver's read requests, the last one short
       const key = keyOf({ kind: 'chunk', name: fakeHash('ri') });
       await r.put(key, bufferSource(data));
@@ -312,13 +325,9 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     tt.deepEqual(doc.history.map((h) => h.target), [base, next], 'written once, no conflict entry');
   });
 
-  test.serial(t('bad credentials give AuthError at once, not a retry loop'), async (tt) => {
+  scenario('bad credentials give AuthError at once, not a retry loop', options.notApplicable?.badCredentials, async (tt) => {
     const bad = target.openWithBadCredentials;
-    if (typeof bad !== 'function') {
-      tt.log(`not applicable: ${bad.notApplicable}`);
-      tt.truthy(bad.notApplicable);
-      return;
-    }
+    if (!bad) return tt.fail('the target gives no openWithBadCredentials and the test file does not say why (notApplicable.badCredentials)');
     let retries = 0;
     const err = await tt.throwsAsync(async () => {
       const r = withRetry(await bad(), { onRetry: () => retries++ });
@@ -329,13 +338,9 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     tt.is(retries, 0); // the event that matters: no retry loop (a time bound would fail on a loaded machine)
   });
 
-  test.serial(t('transient failures are retried with backoff and then succeed'), async (tt) => {
+  scenario('transient failures are retried with backoff and then succeed', options.notApplicable?.transientFailures, async (tt) => {
     const inject = target.injectTransientFailures;
-    if (typeof inject !== 'function') {
-      tt.log(`not applicable: ${inject.notApplicable}`);
-      tt.truthy(inject.notApplicable);
-      return;
-    }
+    if (!inject) return tt.fail('the target gives no injectTransientFailures and the test file does not say why (notApplicable.transientFailures)');
     let retries = 0;
     const r = withRetry(await open(), { baseDelayMs: 20, onRetry: () => retries++ });
     const data = crypto.randomBytes(200_000);

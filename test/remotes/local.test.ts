@@ -8,8 +8,10 @@ import type { Remote } from '../../src/remote/types.js';
 
 runRemoteConformance(test, {
   name: 'local',
-  readInto: true,
   putCreatesLocation: true,
+  // A directory has no credentials, and no network to fail transiently; file-system faults are covered by
+  // the reliability tests.
+  notApplicable: { badCredentials: 'a local directory has no credentials', transientFailures: 'a local directory has no network' },
   async start() {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-local-remote-'));
     const roots = new Map<Remote, string>();
@@ -23,10 +25,6 @@ runRemoteConformance(test, {
       target: {
         open: (sameAs) => openAt(sameAs ? roots.get(sameAs)! : path.join(dir, `r${n++}`)),
         openMissing: () => openAt(path.join(dir, `missing${n++}`, 'deep')),
-        // A directory has no credentials, and no network to fail transiently; filesystem faults are
-        // covered by the reliability tests.
-        openWithBadCredentials: { notApplicable: 'a local directory has no credentials' },
-        injectTransientFailures: { notApplicable: 'a local directory has no network' },
       },
       stop: () => fs.rm(dir, { recursive: true, force: true }),
     };

@@ -13,7 +13,6 @@ const closeLater: Remote[] = [];
 
 runRemoteConformance(test, {
   name: 's3',
-  readInto: true,
   putCreatesLocation: false, // a bucket is made by its owner
   async start() {
     server = await start();

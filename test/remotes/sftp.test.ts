@@ -23,7 +23,6 @@ const track = async (p: Promise<Remote>) => {
 
 runRemoteConformance(test, {
   name: 'sftp',
-  readInto: true,
   putCreatesLocation: true,
   async start() {
     srv = await start();

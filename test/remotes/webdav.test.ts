@@ -38,7 +38,6 @@ const proxiedUrl = () => server.newUrl().replace(`:${server.port}/`, `:${proxy.p
 
 runRemoteConformance(test, {
   name: 'webdav',
-  readInto: true,
   putCreatesLocation: true,
   async start() {
     server = await start();
