@@ -4,9 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for f in scripts/deps.d/*.sh; do [ -e "$f" ] && bash "$f"; done
-# npm install, not npm ci: the registry serves some optional per-platform addon builds only at older
-# versions, which npm leaves out of the lock file, and npm ci then refuses the lock as out of sync.
-[ -d node_modules ] && [ -z "${CKPT_REINSTALL:-}" ] || npm install --no-audit --no-fund
+# npm ci installs exactly the lock file (complete for every platform: docs/dependencies.md, "npm").
+[ -d node_modules ] && [ -z "${CKPT_REINSTALL:-}" ] || npm ci --no-audit --no-fund
 # The import graph: no cycle, no import from a lower floor to a higher one (scripts/import-graph.mjs).
 node scripts/import-graph.mjs
 npm run build
