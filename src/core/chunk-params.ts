@@ -21,8 +21,8 @@ export interface ChunkerParams {
 }
 
 export const DEFAULT_CHUNKER: ChunkerParams = { alg: FASTCDC_ALG, min: 256 << 10, avg: 1 << 20, max: 4 << 20 };
-// Tensor-aware: 4 MiB pieces inside large tensors (1 MiB until 2026-11-22; manifest-spec.md §2.5 has the
-// measurements). A sparse update still moves about the bytes it changed, as chunk deltas (§8a).
+// Tensor-aware: 4 MiB pieces inside large tensors (manifest-spec.md §2.5 says why, with the measurements).
+// A sparse update still moves about the bytes it changed, as chunk deltas (§8a).
 export const DEFAULT_SAFETENSORS_CHUNKER: ChunkerParams = { alg: SAFETENSORS_ALG, min: 64 << 10, avg: 4 << 20, max: 8 << 20 };
 export const DEFAULT_PYTORCH_ZIP_CHUNKER: ChunkerParams = { ...DEFAULT_SAFETENSORS_CHUNKER, alg: PYTORCH_ZIP_ALG };
 export const DEFAULT_GGUF_CHUNKER: ChunkerParams = { ...DEFAULT_SAFETENSORS_CHUNKER, alg: GGUF_ALG };

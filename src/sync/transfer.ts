@@ -16,7 +16,7 @@ export interface TransferProgress {
 
 /**
  * Chunk bytes a transfer holds in flight at most, whatever the driver's concurrency: with 1 MiB chunks
- * a driver's 16 requests hold 16 MiB, and 4 MiB chunks (the tensor-aware default since 2026-11-22,
- * manifest-spec.md §2.5) must not hold four times as much, or a pull's peak memory grows with them.
+ * a driver's 16 requests hold 16 MiB, and 4 MiB chunks (the tensor-aware default, manifest-spec.md §2.5)
+ * must not hold four times as much, or a pull's peak memory grows with them.
  */
 export const TRANSFER_BYTES_IN_FLIGHT = 16 << 20;
