@@ -16,6 +16,8 @@ export default class Pull extends CkptCommand {
       default: false,
     }),
     force: Flags.boolean({ description: 'replace files at the destination even when they were changed locally', default: false }),
+    include: Flags.string({ description: 'only the files of a directory checkpoint matching GLOB (repeatable; * ? **, a glob without / matches the base name)', multiple: true }),
+    tensors: Flags.string({ description: 'write to --to a safetensors file of only the tensors whose names match GLOB (repeatable), downloading only the chunks that cover them', multiple: true }),
     jobs: Flags.integer({ char: 'j', description: 'parallel transfers (default: per remote type)', min: 1, max: 256 }),
   };
 
@@ -25,11 +27,16 @@ export default class Pull extends CkptCommand {
     const repo = await this.repo(flags.dir);
     const bar = new ProgressLine(`pull ${args.target}`);
     const started = Date.now();
-    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], keepChunks: !flags['no-store'], force: flags.force, concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
+    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], keepChunks: !flags['no-store'], force: flags.force, include: flags.include, tensors: flags.tensors, concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     this.emit(flags.json, { ...r, seconds: secs }, (x) =>
-      this.log(`pulled ${x.name ?? x.manifest.slice(0, 16)}: downloaded ${formatBytes(x.bytesDownloaded)} (${x.chunksDownloaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesDownloaded)} already here${x.bytesSeeded ? ` (${formatBytes(x.bytesSeeded)} of it from the old file)` : ''}, in ${secs.toFixed(1)}s${x.path ? `; wrote ${x.path}` : ''}`),
+      this.log(`pulled ${x.name ?? x.manifest.slice(0, 16)}${partialNote(x.partial)}: downloaded ${formatBytes(x.bytesDownloaded)} (${x.chunksDownloaded} of ${x.chunksTotal} chunks), ${formatBytes(x.bytesTotal - x.bytesDownloaded)} already here${x.bytesSeeded ? ` (${formatBytes(x.bytesSeeded)} of it from the old file)` : ''}, in ${secs.toFixed(1)}s${x.path ? `; wrote ${x.path}` : ''}`),
     );
   }
+}
+
+function partialNote(p: { files: number; filesTotal: number; tensors?: number; tensorsTotal?: number } | undefined): string {
+  if (!p) return '';
+  return p.tensors !== undefined ? ` (${p.tensors} of ${p.tensorsTotal} tensors)` : ` (${p.files} of ${p.filesTotal} files)`;
 }

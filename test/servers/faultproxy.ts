@@ -17,6 +17,8 @@ export interface FaultProxy {
   schedule(seed: number, rate: number, modes: FaultMode[]): void;
   /** How many faults were injected so far. */
   readonly injected: number;
+  /** Bytes the server sent back through the proxy so far (what a client downloaded, headers included). */
+  readonly bytesToClient: number;
   stop(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
   let pending = 0;
   let mode: FaultMode = 'reset';
   let injected = 0;
+  let bytesToClient = 0;
   let scheduled: (() => FaultMode | null) | null = null;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -86,6 +89,7 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
     });
     upstream.on('drain', () => client.resume());
     upstream.on('data', (buf) => {
+      bytesToClient += buf.length;
       if (!client.write(buf)) upstream.pause();
     });
     client.on('drain', () => upstream.resume());
@@ -116,6 +120,9 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
     },
     get injected() {
       return injected;
+    },
+    get bytesToClient() {
+      return bytesToClient;
     },
     async stop() {
       for (const s of sockets) s.destroy();
