@@ -67,6 +67,9 @@ class Args {
   bool(key: string): boolean | undefined {
     return this.get(key, 'a boolean', (v) => typeof v === 'boolean', false);
   }
+  strs(key: string): string[] | undefined {
+    return this.get(key, 'an array of strings', (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), false);
+  }
 }
 
 const transfer = (ctx: OpContext) => (p: TransferProgress) =>
@@ -124,7 +127,7 @@ export const OPS = {
     const repo = found ?? (await CheckpointCache.open(await cacheDirFor({}))).repo;
     const dest = a.str('dest');
     const to = dest !== undefined ? abs(ctx, dest) : found ? undefined : abs(ctx, path.basename(target));
-    const r = await pull({ repo, target, remote: a.str('remote'), to, keepChunks: !a.bool('noStore'), force: a.bool('force'), concurrency: a.int('jobs'), onProgress: transfer(ctx), signal: ctx.signal });
+    const r = await pull({ repo, target, remote: a.str('remote'), to, keepChunks: !a.bool('noStore'), force: a.bool('force'), include: a.strs('include'), tensors: a.strs('tensors'), concurrency: a.int('jobs'), onProgress: transfer(ctx), signal: ctx.signal });
     return { result: r };
   },
   async latest(args, ctx) {

@@ -7,7 +7,7 @@ import os
 import shutil
 import threading
 import weakref
-from typing import Any
+from typing import Any, Sequence
 
 from . import constants
 from ._transport import ProgressFn, Transport, find_cli
@@ -146,12 +146,26 @@ class Client:
             r = self._with_progress("push", {**args, "target": t, "name": name}, progress, f"push {target}")
         return from_dict(PushResult, r)
 
-    def pull(self, name: str, dest: str | os.PathLike[str] | None = None, *, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PullResult:
+    def pull(
+        self,
+        name: str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        remote: str | None = None,
+        force: bool = False,
+        include: Sequence[str] | None = None,
+        tensors: Sequence[str] | None = None,
+        progress: ProgressArg = None,
+    ) -> PullResult:
         """Downloads a checkpoint (a name or pointer file) and writes its files to ``dest``. A file there
-        that was changed since ckptsync wrote it raises ``ConflictError`` unless ``force``."""
+        that was changed since ckptsync wrote it raises ``ConflictError`` unless ``force``. ``include``
+        (globs) writes only those files of a directory checkpoint, a rank's own shards; ``tensors`` (globs)
+        writes to ``dest`` a safetensors file of only those tensors. Either fetches only the chunks of what
+        it writes."""
         target = os.path.abspath(name) if is_pointer_file(name) else name
         d = os.path.abspath(dest) if dest is not None else None
-        return from_dict(PullResult, self._with_progress("pull", {**self._where(remote), "target": target, "dest": d, "force": force}, progress, f"pull {name}"))
+        args = {**self._where(remote), "target": target, "dest": d, "force": force, "include": list(include) if include else None, "tensors": list(tensors) if tensors else None}
+        return from_dict(PullResult, self._with_progress("pull", args, progress, f"pull {name}"))
 
     def resolve(self, identifier: str | os.PathLike[str], *, remote: str | None = None, cache_dir: str | None = None, offline: bool | None = None, progress: ProgressArg = None) -> ResolveResult:
         """The local path of a checkpoint in the shared cache, downloaded once however many processes ask."""

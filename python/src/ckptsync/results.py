@@ -56,6 +56,8 @@ class PullResult:
     bytes_seeded: int = 0
     chunks_total: int = 0
     chunks_downloaded: int = 0
+    #: With ``include`` or ``tensors``: {"files", "filesTotal"} and, for tensors, {"tensors", "tensorsTotal"}.
+    partial: dict[str, int] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
