@@ -6,7 +6,7 @@ import { pathExists } from 'fs-extra';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, NotFoundError, TransientError, UsageError } from '../errors.js';
-import { CheckpointCache, cacheDirFor } from '../core/cache.js';
+import { CheckpointCache, cacheDirFor, sealReadOnly } from '../core/cache.js';
 import { materialize } from '../core/materialize.js';
 import { decodeManifest } from '../core/manifest.js';
 import { dataPathOf, POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
@@ -127,6 +127,7 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
         const tmp = tempPathFor(dest);
         try {
           await materialize(cache.repo.store, m, tmp);
+          await sealReadOnly(tmp);
           await fs.rename(tmp, dest);
         } catch (e) {
           await fs.rm(tmp, { recursive: true, force: true });
@@ -202,6 +203,7 @@ async function resolveFileIn(cache: CheckpointCache, remote: Remote, f: NamedFil
       if (!file) throw new NotFoundError(`${f.rel} is not a file of the checkpoint ${f.name} (it has ${m.files.length})`, { name: f.name, path: f.rel });
       // Written as a pull writes files: a temp file renamed into place once whole and verified.
       const fetched = await fetchAndCheckout(cache.repo, remote, f.manifest, where.aloneRoot, { manifest: { ...m, files: [file] }, concurrency: opts.concurrency, onProgress: opts.onProgress });
+      await sealReadOnly(where.alone);
       result.downloaded = true;
       result.bytesDownloaded = fetched.bytesDownloaded;
       result.chunksDownloaded = fetched.chunksDownloaded;

@@ -67,3 +67,18 @@ export class CheckpointCache {
     }
   }
 }
+
+/**
+ * Clears the write bits of every file at or below p (a materialized snapshot, before it is renamed into
+ * place): a checkpoint in the shared cache serves every process on the machine, so training code must
+ * copy it to change it, never edit it in place (manifest-spec.md §10c). Directories stay writable, so the
+ * cache can still be cleaned.
+ */
+export async function sealReadOnly(p: string): Promise<void> {
+  const st = await fs.lstat(p);
+  if (st.isDirectory()) {
+    for (const name of await fs.readdir(p)) await sealReadOnly(path.join(p, name));
+  } else if (st.isFile() && st.mode & 0o222) {
+    await fs.chmod(p, st.mode & 0o7555);
+  }
+}

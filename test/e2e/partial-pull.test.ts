@@ -149,6 +149,7 @@ test.serial('resolve NAME/PATH fetches one file of a directory checkpoint into t
   t.is(await sha(one.result.path), await sha(path.join(a, 'ckpt', 'shard-3.safetensors')));
   t.true(one.result.path.startsWith(path.join(cache, 'files')), one.result.path);
   t.is(one.result.name, 'run/step-1');
+  t.is((await fs.stat(one.result.path)).mode & 0o222, 0, 'read-only, like a whole snapshot in the cache');
   const m = await loadManifest(await Repository.find(a), one.result.manifest);
   const wanted = chunkBytesOf(m.files.filter((f) => f.path === 'shard-3.safetensors'));
   t.is(one.result.bytesDownloaded, wanted.bytes);

@@ -34,6 +34,7 @@ test('resolve › 8 processes resolving one missing checkpoint download it once 
   t.true(chunks > 0);
   t.true((await fs.readFile(results[0].path)).equals(p.data));
   t.true(results[0].path.endsWith(`/${name}`), 'the file keeps its name (and extension)');
+  t.is((await fs.stat(results[0].path)).mode & 0o222, 0, 'a shared checkpoint is read-only: copy it to change it');
   t.deepEqual(await findFiles(cache, '.tmp-'), [], 'no temp files are left');
 });
 
