@@ -38,8 +38,11 @@ export interface LfsTransferStats {
 export interface LfsAgentOptions {
   /** Where the agent keeps its chunk store: a ckptsync repository (created if missing). */
   storeDir: string;
-  /** Opens the remote on `init`, so a bad remote is reported to git-lfs as an init error. */
-  openRemote: () => Promise<Remote>;
+  /**
+   * Opens the remote on `init`, so a bad remote is reported to git-lfs as an init error. `mayCreate`: the
+   * session uploads, so a location that does not exist yet is fine; a download session refuses one.
+   */
+  openRemote: (opts: { mayCreate: boolean }) => Promise<Remote>;
   input: Readable;
   output: Writable;
   /** Called after each object; the CLI writes these to CKPTSYNC_LFS_LOG. */
@@ -60,7 +63,7 @@ export async function runLfsAgent(opts: LfsAgentOptions): Promise<void> {
       if (ev.event === 'init') {
         try {
           repo = (await Repository.init(opts.storeDir)).repo;
-          remote = await opts.openRemote();
+          remote = await opts.openRemote({ mayCreate: ev.operation === 'upload' });
           send({});
         } catch (e) {
           send({ error: { code: 32, message: errorLine(e) } });

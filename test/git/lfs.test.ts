@@ -1,12 +1,13 @@
 // git-lfs interop, end to end with Debian's git-lfs: ckptsync as a standalone custom transfer agent,
 // two clones, git lfs push / git lfs pull, and a second version that uploads only its changed chunks.
 
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { ckpt, git, run } from './helpers.js';
+import { BIN, ckpt, git, run } from './helpers.js';
 import { randomBytes } from '../training/fixture.js';
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
@@ -86,6 +87,35 @@ test('lfs › two clones round-trip LFS objects through a ckptsync remote; a sec
     const down = (await fs.readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.operation === 'download' && r.oid === sha256(v2));
     t.truthy(down);
     t.true(down.bytesMoved < v2.length / 2, `b downloaded only changed chunks: ${down.bytesMoved}`);
+  } finally {
+    await fs.rm(base, { recursive: true, force: true });
+  }
+});
+
+test('lfs › a download session refuses a remote location that does not exist; an upload session may create it', async (t) => {
+  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-lfs-missing-'));
+  try {
+    const missing = path.join(base, 'no-such-remote');
+    /** Starts the agent as git-lfs does, sends `init` for `operation`, returns its answer. */
+    const init = (operation: string) =>
+      new Promise<Record<string, any>>((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, 'lfs', 'agent', '--remote', missing, '--store', path.join(base, 'store')], { cwd: base });
+        let out = '';
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+          if (out.includes('\n')) {
+            child.stdin.end(JSON.stringify({ event: 'terminate' }) + '\n');
+            resolve(JSON.parse(out.split('\n')[0]!));
+          }
+        });
+        child.on('error', reject);
+        child.stdin.write(JSON.stringify({ event: 'init', operation, remote: 'origin', concurrent: true, concurrenttransfers: 1 }) + '\n');
+      });
+    const down = await init('download');
+    t.is(down.error?.code, 32);
+    t.regex(down.error?.message ?? '', /does not exist: check the path or URL/);
+    t.deepEqual(await init('upload'), {}, 'an upload may create the location with its first write');
+    t.is(await fs.stat(missing).catch(() => null), null, 'opening created nothing');
   } finally {
     await fs.rm(base, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { CkptCommand } from '../../cli/base.js';
-import { connect, resolveRemote } from '../../api/remote.js';
+import { openRemoteFor } from '../../api/remote.js';
 import { gitPath } from '../../git/git.js';
 import { runLfsAgent } from '../../lfs/agent.js';
 
@@ -22,7 +22,7 @@ export default class LfsAgent extends CkptCommand {
     const log = process.env.CKPTSYNC_LFS_LOG;
     await runLfsAgent({
       storeDir,
-      openRemote: async () => connect(await resolveRemote(null, flags.remote)),
+      openRemote: async ({ mayCreate }) => (await openRemoteFor(null, flags.remote, { mayCreate })).remote,
       input: process.stdin,
       output: process.stdout,
       onTransfer: log ? (s) => fs.appendFileSync(path.resolve(cwd, log), JSON.stringify(s) + '\n') : undefined,
