@@ -4,10 +4,9 @@
 
 import fs from 'node:fs/promises';
 import type { Repository } from '../core/repo.js';
-import { handleOf, prefixOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
-import { chunksOfManifests } from '../sync/manifests.js';
-import { listRemoteRefs } from '../sync/refs.js';
+import { listObjects } from '../sync/listing.js';
+import { chunksOfManifests, namedManifests } from '../sync/reach.js';
 import { openRemoteFor } from './remote.js';
 
 export interface CleanOptions {
@@ -31,22 +30,13 @@ export async function clean(opts: CleanOptions): Promise<CleanResult> {
   const { remote, owned } = await openRemoteFor(repo, opts.remote);
   try {
     const warnings: string[] = [];
-    const named = new Set<string>();
     // A bad ref or manifest only means fewer chunks count as held there: fewer are dropped here.
-    const { refs, bad } = await listRemoteRefs(remote);
-    for (const b of bad) warnings.push(`skipped ${b.why}`);
-    for (const ref of refs) {
-      named.add(ref.doc.target);
-      for (const e of ref.doc.history) named.add(e.target);
-    }
-    const read = await chunksOfManifests(repo, remote, named);
+    const named = await namedManifests(remote);
+    for (const b of named.bad) warnings.push(`skipped ${b.why}`);
+    const read = await chunksOfManifests(repo, remote, named.manifests);
     for (const [h, why] of read.bad) warnings.push(`skipped manifest ${h}: ${why}`);
-    const reachable = read.chunks;
     const held = new Map<string, number>();
-    for await (const o of remote.list(prefixOf('chunk'))) {
-      const h = handleOf(o.key);
-      if (h?.kind === 'chunk' && reachable.has(h.name)) held.set(h.name, o.size);
-    }
+    for await (const o of listObjects(remote, 'chunk')) if (read.chunks.has(o.name)) held.set(o.name, o.size);
     const result: CleanResult = { chunksRemoved: 0, bytesFreed: 0, chunksKept: 0, dryRun: !!opts.dryRun, warnings };
     await repo.withLock(async () => {
       const dropped: string[] = [];

@@ -2,16 +2,12 @@
 // (manifest-spec.md, "Garbage collection and locks"; a delta's base is kept whole while the delta lives). Runs under the exclusive gc lock, only while no push holds a lease,
 // and keeps anything younger than the grace period, so a push on another machine never loses an object.
 
-import { IntegrityError, UsageError } from '../errors.js';
-import { hashBytes } from '../core/hash.js';
-import { decodeManifest, MANIFEST_LIMITS, manifestChunks } from '../core/manifest.js';
+import { UsageError } from '../errors.js';
 import type { Repository } from '../core/repo.js';
-import { handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
-import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
+import { listDeltas, listObjects } from '../sync/listing.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
-import { listRemoteRefs } from '../sync/refs.js';
-import { isBadObject } from '../sync/manifests.js';
+import { chunksOfManifests, namedManifests } from '../sync/reach.js';
 import { UPLOAD_LOG_TRUST_MS } from '../sync/state.js';
 import { openRemoteFor } from './remote.js';
 
@@ -68,50 +64,39 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
   const young = (mtimeMs?: number) => mtimeMs === undefined || startedAt - mtimeMs < graceMs;
 
   // Mark: every target in every name's history is reachable (history is how an old version is restored).
-  const reachable = new Set<string>();
-  const { refs, bad } = await listRemoteRefs(remote);
-  for (const b of bad) result.warnings.push(b.name ? `ref ${b.name} cannot be read, so every manifest is kept: ${b.why}` : `ignored ${b.why}`);
+  const named = await namedManifests(remote);
+  for (const b of named.bad) result.warnings.push(b.name ? `ref ${b.name} cannot be read, so every manifest is kept: ${b.why}` : `ignored ${b.why}`);
   // A ref we cannot read may name any manifest: none can be proven unreachable (manifest-spec.md §10b rule 4).
-  const keepAllManifests = bad.some((b) => b.name !== undefined);
-  for (const ref of refs) {
-    result.names++;
-    reachable.add(ref.doc.target);
-    for (const e of ref.doc.history) reachable.add(e.target);
-  }
-  const liveChunks = new Set<string>();
-  const liveBases = new Set<string>();
+  const keepAllManifests = named.bad.some((b) => b.name !== undefined);
+  result.names = named.refs.length;
+  const reachable = named.manifests;
   // A kept manifest we cannot read may name any chunk: then no chunk or delta is deleted (rule 4).
-  const unreadable: string[] = [];
-  const keepChunksOf = async (m: string, named: boolean): Promise<void> => {
-    let data: Buffer;
-    try {
-      data = await readAll(await remote.get(keyOf({ kind: 'manifest', name: m })), MANIFEST_LIMITS.bytes);
-    } catch (e) {
-      if ((e as { code?: string }).code === 'NOT_FOUND') {
-        if (named) result.warnings.push(`manifest ${m} is named but missing on the remote`);
-        return;
+  let unreadable = 0;
+  const liveChunks = new Set<string>();
+  const keepChunksOf = async (manifests: string[], areNamed: boolean): Promise<void> => {
+    const read = await chunksOfManifests(null, remote, manifests); // gc stores nothing locally
+    for (const c of read.chunks) liveChunks.add(c);
+    for (const m of manifests) {
+      const why = read.bad.get(m);
+      if (why === undefined) continue;
+      if (read.missing.has(m)) {
+        if (areNamed) result.warnings.push(`manifest ${m} is named but missing on the remote`);
+        continue;
       }
-      throw e;
-    }
-    try {
-      if (hashBytes(data) !== m) throw new IntegrityError(`manifest ${m} on ${remote.displayUrl} is corrupt (its content hashes to ${hashBytes(data)})`, { hash: m });
-      for (const c of manifestChunks(decodeManifest(data, `manifest ${m}`)).keys()) liveChunks.add(c);
-    } catch (e) {
-      if (!isBadObject(e)) throw e;
-      unreadable.push(m);
-      result.warnings.push(`${(e as Error).message}; it is kept, and so is every chunk (run verify --remote)`);
+      unreadable++;
+      result.warnings.push(`${why}; it is kept, and so is every chunk (run verify --remote)`);
     }
   };
-  for (const m of reachable) await keepChunksOf(m, true);
+  await keepChunksOf([...reachable], true);
   result.manifestsReachable = reachable.size;
 
   // Sweep in the reverse order of writing: manifests, then chunks.
-  for await (const o of remote.list(prefixOf('manifest'))) {
-    const h = handleOf(o.key);
-    if (h?.kind !== 'manifest' || reachable.has(h.name)) continue;
+  const keptUnnamed: string[] = [];
+  for await (const o of listObjects(remote, 'manifest')) {
+    if (reachable.has(o.name)) continue;
     if (young(o.mtimeMs) || keepAllManifests) {
       // A kept manifest keeps its chunks too: a later push may name it, trusting that they exist (§9).
-      await keepChunksOf(h.name, false);
+      keptUnnamed.push(o.name);
       if (young(o.mtimeMs)) result.keptYoung++;
       continue;
     }
@@ -119,25 +104,23 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
     result.manifestsDeleted++;
     result.bytesFreed += o.size;
   }
-  if (unreadable.length > 0) return result;
+  await keepChunksOf(keptUnnamed, false);
+  if (unreadable > 0) return result;
   // A delta lives while its chunk does (or while it is young); the base it is rebuilt from then lives too (§8a).
-  for await (const o of remote.list(prefixOf('delta'))) {
-    const h = handleOf(o.key);
-    if (h?.kind !== 'delta') continue;
-    const { chunk, base } = parseDeltaName(h.name);
-    if (!liveChunks.has(chunk) && young(o.mtimeMs)) result.keptYoung++;
-    else if (!liveChunks.has(chunk)) {
-      if (!dryRun) await remote.delete(o.key);
+  const liveBases = new Set<string>();
+  for await (const d of listDeltas(remote)) {
+    if (!liveChunks.has(d.chunk) && young(d.mtimeMs)) result.keptYoung++;
+    else if (!liveChunks.has(d.chunk)) {
+      if (!dryRun) await remote.delete(d.key);
       result.deltasDeleted++;
-      result.bytesFreed += o.size;
+      result.bytesFreed += d.size;
       continue;
     }
-    liveBases.add(base);
+    liveBases.add(d.base);
   }
   for (const b of liveBases) liveChunks.add(b);
-  for await (const o of remote.list(prefixOf('chunk'))) {
-    const h = handleOf(o.key);
-    if (h?.kind !== 'chunk' || liveChunks.has(h.name)) continue;
+  for await (const o of listObjects(remote, 'chunk')) {
+    if (liveChunks.has(o.name)) continue;
     if (young(o.mtimeMs)) {
       result.keptYoung++;
       continue;

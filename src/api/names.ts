@@ -5,15 +5,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { POINTER_SUFFIX } from '../core/pointer.js';
 import type { Repository } from '../core/repo.js';
-import { handleOf, prefixOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
+import { listObjects } from '../sync/listing.js';
 
 export async function remoteNames(remote: Remote, startsWith = ''): Promise<string[]> {
   const out: string[] = [];
-  for await (const o of remote.list(prefixOf('ref') + startsWith.slice(0, startsWith.lastIndexOf('/') + 1))) {
-    const h = handleOf(o.key);
-    if (h?.kind === 'ref') out.push(h.name);
-  }
+  // Listed by the folder of the prefix; the caller matches the rest of it (numbered names).
+  for await (const o of listObjects(remote, 'ref', { folder: startsWith.slice(0, startsWith.lastIndexOf('/') + 1) })) out.push(o.name);
   return out;
 }
 

@@ -1,12 +1,17 @@
-// Choosing and opening a remote for an operation: a configured name, a URL, or the default remote.
+// Choosing and opening a remote for an operation: a configured name, a URL, or the default remote. This
+// file resolves which URL and settings; the registry is then called once, to open it (it validates the URL
+// and picks the driver).
 
-import { ConfigError, NotFoundError, UsageError } from '../errors.js';
+import { ConfigError, NotFoundError, redactSecrets, UsageError } from '../errors.js';
 import { registerBuiltinRemotes } from '../builtin-remotes.js';
 import type { Repository } from '../core/repo.js';
-import { openRemote, schemeOf, loadFactory } from '../remote/registry.js';
-import { redactSecrets } from '../errors.js';
+import { loadFactory, openRemote } from '../remote/registry.js';
 import { retrying, withRetry, type RetryOptions } from '../remote/retry.js';
 import type { Remote } from '../remote/types.js';
+
+// Once, when this module loads (the drivers themselves load on first use): opening a remote is then a
+// single call into the registry.
+registerBuiltinRemotes();
 
 export interface ResolvedRemote {
   /** The configured name, when the remote came from the repository's config. */
@@ -24,8 +29,7 @@ export async function resolveRemote(repo: Repository | null, spec?: string): Pro
     if (/^[A-Za-z0-9_-]+$/.test(spec) && !spec.includes('/')) {
       throw new ConfigError(`no remote named ${spec} (see 'ckptsync remote list'); pass a URL to use one directly`);
     }
-    schemeOf(spec); // validates
-    return { url: spec, settings: {} };
+    return { url: spec, settings: {} }; // a URL or a path: the registry refuses a bad one when it is opened
   }
   const def = config?.defaultRemote;
   if (def && config!.remotes[def]) return { name: def, url: config!.remotes[def]!.url, settings: config!.remotes[def]!.settings ?? {} };
@@ -44,7 +48,6 @@ export interface OpenOptions {
 
 /** Opens a remote wrapped in the retry policy. */
 export async function connect(resolved: ResolvedRemote, opts: OpenOptions = {}): Promise<Remote> {
-  registerBuiltinRemotes();
   // Setting a connection up meets the same flaky network as any request (a session cut mid-handshake, a
   // 503 from an authorization call), so it is retried under the same policy as the operations.
   const remote = await retrying('connect', redactSecrets(resolved.url), () => openRemote(resolved.url, resolved.settings), opts.retry);
@@ -71,7 +74,6 @@ export async function openRemoteFor(repo: Repository | null, spec?: string | Rem
 
 /** Validates a URL with its driver (without connecting: RemoteFactory.check) and returns it with secrets removed. */
 export async function checkRemoteUrl(url: string, settings: Record<string, string>): Promise<string> {
-  registerBuiltinRemotes();
   const factory = await loadFactory(url);
   const config = factory.parse(url, settings);
   await factory.check?.(config);

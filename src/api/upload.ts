@@ -9,11 +9,11 @@ import { CheckpointCache, cacheDirFor } from '../core/cache.js';
 import { ingestPath, type IngestProgress } from '../core/ingest.js';
 import { parsePointer, POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
+import { previousVersion } from '../core/snapshot.js';
 import { assertRefName } from '../names.js';
 import type { Remote } from '../remote/types.js';
 import { pushSnapshot, type PushResult } from '../sync/push.js';
 import type { TransferProgress } from '../sync/transfer.js';
-import { previousVersion } from './add.js';
 import { openRemoteFor } from './remote.js';
 
 export interface UploadOptions {

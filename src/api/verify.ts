@@ -4,11 +4,11 @@
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
-import { handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
-import { readChunkFromDelta } from '../sync/chunk-deltas.js';
-import { readAll } from '../remote/source.js';
-import { runBounded } from '../sync/transfer.js';
 import type { Remote } from '../remote/types.js';
+import { readChunkFromDelta } from '../sync/chunk-deltas.js';
+import { listDeltas, listObjects } from '../sync/listing.js';
+import { readStoredChunk } from '../sync/pull.js';
+import { runBounded } from '../sync/transfer.js';
 import { isBadObject, loadManifest } from '../sync/manifests.js';
 import { listRemoteRefs } from '../sync/refs.js';
 import fs from 'node:fs/promises';
@@ -88,54 +88,44 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
     const problems: VerifyProblem[] = [];
     const r: VerifyResult = { where: remote.displayUrl, chunks: 0, manifests: 0, names: 0, problems };
     const chunkSizes = new Map<string, number>();
-    for await (const o of remote.list(prefixOf('chunk'))) {
-      const h = handleOf(o.key);
-      if (h?.kind === 'chunk') chunkSizes.set(h.name, o.size);
-    }
+    for await (const o of listObjects(remote, 'chunk')) chunkSizes.set(o.name, o.size);
     const deltaBase = new Map<string, string>();
-    for await (const o of remote.list(prefixOf('delta'))) {
-      const h = handleOf(o.key);
-      if (h?.kind !== 'delta') continue;
-      const { chunk, base } = parseDeltaName(h.name);
-      deltaBase.set(chunk, base);
-    }
+    for await (const d of listDeltas(remote)) deltaBase.set(d.chunk, d.base);
     r.chunks = chunkSizes.size;
     const deltaOnly = new Map<string, number>();
     if (opts.deep) {
       await runBounded([...chunkSizes.keys()], opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
-        const data = await readAll(await remote.get(keyOf({ kind: 'chunk', name: h })));
+        const data = await readStoredChunk(remote, h);
         const actual = hashBytes(data);
         if (actual !== h) problems.push({ kind: 'corrupt-chunk', object: h, detail: `its content hashes to ${actual}` });
       });
     }
     const manifests = new Set<string>();
     const corrupt = new Set<string>();
-    for await (const o of remote.list(prefixOf('manifest'))) {
-      const h = handleOf(o.key);
-      if (h?.kind !== 'manifest') continue;
+    for await (const o of listObjects(remote, 'manifest')) {
       r.manifests++;
       try {
-        const m = await loadManifest(repo, h.name, remote);
-        manifests.add(h.name);
+        const m = await loadManifest(repo, o.name, remote);
+        manifests.add(o.name);
         for (const [c, size] of manifestChunks(m)) {
           const got = chunkSizes.get(c);
           const base = deltaBase.get(c);
           if (got === undefined && base !== undefined) {
             if (!chunkSizes.has(base)) problems.push({ kind: 'missing-chunk', object: base, detail: `base of the delta of chunk ${c}` });
             else deltaOnly.set(c, size);
-          } else if (got === undefined) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h.name}` });
+          } else if (got === undefined) problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${o.name}` });
           else if (got !== size) problems.push({ kind: 'corrupt-chunk', object: c, detail: `${got} bytes on the remote, ${size} expected` });
         }
       } catch (e) {
         if (!isBadObject(e)) throw e;
-        corrupt.add(h.name);
-        problems.push({ kind: 'corrupt-manifest', object: h.name, detail: (e as Error).message });
+        corrupt.add(o.name);
+        problems.push({ kind: 'corrupt-manifest', object: o.name, detail: (e as Error).message });
       }
     }
     if (opts.deep) {
       // A chunk stored only as a delta is rebuilt from its (whole, verified) base and checked against its hash.
       const wholeBase = async (b: string) => {
-        const data = await readAll(await remote.get(keyOf({ kind: 'chunk', name: b })));
+        const data = await readStoredChunk(remote, b);
         if (hashBytes(data) !== b) throw new Error(`its base ${b} is corrupt`);
         return data;
       };

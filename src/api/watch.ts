@@ -15,11 +15,11 @@ import { ingestPath } from '../core/ingest.js';
 import { isOpenForWriting } from '../core/openfiles.js';
 import { POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository, REPO_DIR } from '../core/repo.js';
+import { previousVersion } from '../core/snapshot.js';
 import { TMP_MARK, writeAtomic } from '../core/store.js';
 import { assertRefName } from '../names.js';
 import type { Remote } from '../remote/types.js';
 import { pushSnapshot } from '../sync/push.js';
-import { previousVersion } from './add.js';
 import { openRemoteFor } from './remote.js';
 
 export interface WatchOptions {

@@ -11,9 +11,10 @@ import { createHasher } from '../core/hash.js';
 import type { Manifest, ManifestFile } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
 import type { BufferPool } from '../core/buffer-pool.js';
-import { deltaName, handleOf, keyOf, parseDeltaName, prefixOf } from '../remote/layout.js';
+import { deltaName, keyOf } from '../remote/layout.js';
 import { bufferSource, readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
+import { listDeltas, type ListedDelta } from './listing.js';
 
 /** A delta is stored only when it is at most this fraction of the chunk; otherwise the chunk goes whole. */
 export const DELTA_BUDGET = 0.75;
@@ -117,25 +118,19 @@ export function baseReader(store: ObjectStore, readWhole: (hash: string, size: n
  * The result is verified against `hash` and `size`.
  */
 export async function readChunkFromDelta(remote: Remote, hash: string, size: number, readBase: BaseReader): Promise<Buffer | null> {
-  const key = await findDelta(remote, hash);
-  if (!key) return null;
-  const what = `delta ${key} on ${remote.displayUrl}`;
-  const delta = await readAll(await remote.get(key), 2 * size + 1024);
+  let found: ListedDelta | undefined;
+  for await (const d of listDeltas(remote, hash)) {
+    found = d; // deltas of one chunk are few (one per base); any of them rebuilds it
+    break;
+  }
+  if (!found) return null;
+  const what = `delta ${found.key} on ${remote.displayUrl}`;
+  const delta = await readAll(await remote.get(found.key), 2 * size + 1024);
   const header = deltaHeader(delta, what);
-  const named = parseDeltaName(handleOf(key)!.name).base;
-  if (header.base !== named || header.size !== size) throw new IntegrityError(`${what} does not match its name (base ${header.base}, ${header.size} bytes)`, { hash });
+  if (header.base !== found.base || header.size !== size) throw new IntegrityError(`${what} does not match its name (base ${header.base}, ${header.size} bytes)`, { hash });
   const data = applyDelta(delta, await readBase(header.base, size), what);
   const actual = createHasher().update(data).digest();
   if (actual !== hash) throw new IntegrityError(`chunk ${hash} rebuilt from ${what} is corrupt (hashes to ${actual}); nothing was written`, { hash });
   return data;
 }
 
-/** The key of a delta of `hash` on the remote, or null. Lists the chunk's two-digit directory (deltas are few). */
-async function findDelta(remote: Remote, hash: string): Promise<string | null> {
-  const dir = `${prefixOf('delta')}${hash.slice(0, 2)}/`;
-  for await (const o of remote.list(dir)) {
-    const h = handleOf(o.key);
-    if (h?.kind === 'delta' && h.name.startsWith(`${hash}-`)) return o.key;
-  }
-  return null;
-}

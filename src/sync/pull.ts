@@ -8,6 +8,7 @@ import { MANIFEST_LIMITS, manifestChunks, type Manifest } from '../core/manifest
 import { ObjectWriter } from '../core/object-writer.js';
 import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
+import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
@@ -113,6 +114,11 @@ export function verifyChunk(remote: Remote, h: string, expected: number, size: n
   if (actual !== h || size !== expected) {
     throw new IntegrityError(`chunk ${h} on ${remote.displayUrl} is corrupt (${size} bytes hashing to ${actual}); nothing was written`, { hash: h });
   }
+}
+
+/** The bytes stored whole under a chunk's key, unchecked: verify hashes them itself to report what it found. */
+export async function readStoredChunk(remote: Remote, h: string): Promise<Buffer> {
+  return readAll(await remote.get(keyOf({ kind: 'chunk', name: h })));
 }
 
 async function streamChunk(remote: Remote, h: string, expected: number, hashed: boolean): Promise<Buffer[]> {

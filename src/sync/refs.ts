@@ -4,8 +4,9 @@
 
 import { IntegrityError, RefConflictError, TransientError } from '../errors.js';
 import { decodeRef, encodeRef, newEntry, REF_MAX_BYTES, withMove, type RefDocument } from '../core/refs.js';
-import { handleOf, keyOf, prefixOf } from '../remote/layout.js';
-import type { Remote } from '../remote/types.js';
+import { keyOf } from '../remote/layout.js';
+import type { ObjectInfo, Remote } from '../remote/types.js';
+import { listObjects } from './listing.js';
 
 export async function readRemoteRef(remote: Remote, name: string): Promise<{ doc: RefDocument; version: string } | null> {
   const key = keyOf({ kind: 'ref', name });
@@ -36,23 +37,19 @@ export interface BadRemoteRef {
 export async function listRemoteRefs(remote: Remote, prefix = ''): Promise<{ refs: RemoteRef[]; bad: BadRemoteRef[] }> {
   const refs: RemoteRef[] = [];
   const bad: BadRemoteRef[] = [];
-  for await (const o of remote.list(prefixOf('ref'))) {
-    const h = handleOf(o.key);
-    if (h?.kind !== 'ref') {
-      bad.push({ key: o.key, why: `${o.key} on ${remote.displayUrl}: not a ref key (refs/<name>.ref with a valid name)` });
-      continue;
-    }
-    if (!h.name.startsWith(prefix)) continue;
+  const stray = (o: ObjectInfo) => bad.push({ key: o.key, why: `${o.key} on ${remote.displayUrl}: not a ref key (refs/<name>.ref with a valid name)` });
+  for await (const o of listObjects(remote, 'ref', { onStray: stray })) {
+    if (!o.name.startsWith(prefix)) continue;
     if (o.size > REF_MAX_BYTES) {
-      bad.push({ key: o.key, name: h.name, why: `ref ${h.name} on ${remote.displayUrl} is ${o.size} bytes, over the ${REF_MAX_BYTES}-byte cap` });
+      bad.push({ key: o.key, name: o.name, why: `ref ${o.name} on ${remote.displayUrl} is ${o.size} bytes, over the ${REF_MAX_BYTES}-byte cap` });
       continue;
     }
     try {
-      const r = await readRemoteRef(remote, h.name);
-      if (r) refs.push({ name: h.name, ...r });
+      const r = await readRemoteRef(remote, o.name);
+      if (r) refs.push({ name: o.name, ...r });
     } catch (e) {
       if (!(e instanceof IntegrityError)) throw e;
-      bad.push({ key: o.key, name: h.name, why: e.message });
+      bad.push({ key: o.key, name: o.name, why: e.message });
     }
   }
   refs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -1,0 +1,65 @@
+// What the names on a remote reach (manifest-spec.md §10b): each name's target and every target in its
+// history (history is how an old version is restored), and the chunks those manifests name. gc keeps it,
+// clean drops local copies only of it, push counts it as already there.
+
+import { manifestChunks, type Manifest } from '../core/manifest.js';
+import type { Repository } from '../core/repo.js';
+import type { Remote } from '../remote/types.js';
+import { isBadObject, loadManifest, readRemoteManifest } from './manifests.js';
+import { listRemoteRefs, type BadRemoteRef, type RemoteRef } from './refs.js';
+import { runBounded } from './transfer.js';
+
+export interface NamesReach {
+  /** The readable refs, sorted by name. */
+  refs: RemoteRef[];
+  /** Refs that could not be read (with `name`) and stray keys under refs/ (without): see listRemoteRefs. */
+  bad: BadRemoteRef[];
+  /** Every manifest a readable ref names as its target or in its history, in ref order. */
+  manifests: Set<string>;
+}
+
+/** The manifests the remote's names reach. A bad ref is returned in `bad`, never thrown (§6.2). */
+export async function namedManifests(remote: Remote): Promise<NamesReach> {
+  const { refs, bad } = await listRemoteRefs(remote);
+  const manifests = new Set<string>();
+  for (const ref of refs) {
+    manifests.add(ref.doc.target);
+    for (const e of ref.doc.history) manifests.add(e.target);
+  }
+  return { refs, bad, manifests };
+}
+
+export interface ManifestsRead {
+  /** Chunks the readable manifests name. */
+  chunks: Set<string>;
+  /** The manifests that were read and verified. */
+  readable: Set<string>;
+  /** Manifests that are missing, corrupt or invalid, with why: their chunks are unknown. */
+  bad: Map<string, string>;
+  /** Of `bad`, those the remote does not hold at all (rather than holds damaged). */
+  missing: Set<string>;
+}
+
+/**
+ * Chunks the remote holds according to the given manifests. With a repository, manifests it lacks are
+ * fetched into its store (loadManifest); with null they are read, verified and dropped. A bad manifest is
+ * set aside in `bad` instead of failing the whole read (manifest-spec.md §9): nothing is assumed about its
+ * chunks. Network and permission failures still throw.
+ */
+export async function chunksOfManifests(repo: Repository | null, remote: Remote, manifests: Iterable<string>, concurrency = 8): Promise<ManifestsRead> {
+  const out: ManifestsRead = { chunks: new Set(), readable: new Set(), bad: new Map(), missing: new Set() };
+  await runBounded([...manifests], concurrency, async (h) => {
+    let m: Manifest;
+    try {
+      m = repo ? await loadManifest(repo, h, remote) : (await readRemoteManifest(remote, h)).manifest;
+    } catch (e) {
+      if (!isBadObject(e)) throw e;
+      out.bad.set(h, (e as Error).message);
+      if ((e as { code?: unknown }).code === 'NOT_FOUND') out.missing.add(h);
+      return;
+    }
+    out.readable.add(h);
+    for (const c of manifestChunks(m).keys()) out.chunks.add(c);
+  });
+  return out;
+}
