@@ -12,6 +12,7 @@ import type { Remote } from '../remote/types.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
 import { listRemoteRefs } from '../sync/refs.js';
 import { isBadObject } from '../sync/manifests.js';
+import { sweepParts } from '../sync/parts.js';
 import { UPLOAD_LOG_TRUST_MS } from '../sync/state.js';
 import { openRemoteFor } from './remote.js';
 
@@ -73,6 +74,7 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
   for (const b of bad) result.warnings.push(b.name ? `ref ${b.name} cannot be read, so every manifest is kept: ${b.why}` : `ignored ${b.why}`);
   // A ref we cannot read may name any manifest: none can be proven unreachable (manifest-spec.md §10b rule 4).
   const keepAllManifests = bad.some((b) => b.name !== undefined);
+  await sweepParts(remote, graceMs, dryRun, { reachable, warnings: result.warnings }); // §10b rule 8: records keep their part manifests
   for (const ref of refs) {
     result.names++;
     reachable.add(ref.doc.target);
