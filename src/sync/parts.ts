@@ -15,6 +15,7 @@ import { holdPushLease } from './locks.js';
 import { isBadObject, loadManifest } from './manifests.js';
 import { uploadSnapshot, type PushOptions, type PushResult } from './push.js';
 import { moveRemoteRef, readRemoteRef } from './refs.js';
+import { runBounded } from './transfer.js';
 import {
   attemptPrefix,
   checkPartSet,
@@ -99,14 +100,18 @@ export async function commitPartSet(repo: Repository, remote: Remote, set: PartS
 
 /** Reads the set's records; merges and moves the name when all are there. The caller holds the push lease. */
 async function completeUnderLease(repo: Repository, remote: Remote, set: PartSet, before: string | null | undefined): Promise<Completion> {
+  // Keys first: while parts are missing (every writer but the last), no record needs reading.
+  const listed = await listedParts(remote, set);
+  const absent = [...Array(set.parts).keys()].filter((k) => !listed.has(k));
+  if (absent.length > 0) return { complete: false, waitingFor: absent, warnings: [] };
   const { records, warnings } = await readPartSet(remote, set);
   const manifests: { part: number; manifest: Manifest }[] = [];
   const waiting: number[] = [];
-  for (let k = 0; k < set.parts; k++) {
+  await runBounded([...Array(set.parts).keys()], 8, async (k) => {
     const r = records.get(k);
     if (!r) {
       waiting.push(k);
-      continue;
+      return;
     }
     try {
       manifests.push({ part: k, manifest: await loadManifest(repo, r.manifest, remote) });
@@ -116,8 +121,8 @@ async function completeUnderLease(repo: Repository, remote: Remote, set: PartSet
       warnings.push(`part ${k} of ${set.name} names manifest ${r.manifest}, which cannot be read: ${(e as Error).message}`);
       waiting.push(k);
     }
-  }
-  if (waiting.length > 0) return { complete: false, waitingFor: waiting, warnings };
+  });
+  if (waiting.length > 0) return { complete: false, waitingFor: waiting.sort((a, b) => a - b), warnings };
   const data = encodeManifest(mergeParts(set.name, manifests));
   const merged = hashBytes(data);
   if (!(await remote.stat(keyOf({ kind: 'manifest', name: merged })))) {
@@ -158,16 +163,24 @@ export function mergeParts(name: string, parts: { part: number; manifest: Manife
   return { format: MANIFEST_FORMAT, type: 'dir', files };
 }
 
+/** The record keys of one set on the remote, by part number. */
+async function listedParts(remote: Remote, set: PartSet): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for await (const o of remote.list(attemptPrefix(set.name, set.attempt))) {
+    const k = parsePartKey(o.key);
+    if (k && k.name === set.name && k.attempt === set.attempt && k.parts === set.parts) out.set(k.part, o.key);
+  }
+  return out;
+}
+
 /** The readable records of one set, by part number; unreadable ones are reported and count as absent. */
 export async function readPartSet(remote: Remote, set: PartSet): Promise<{ records: Map<number, PartRecord>; warnings: string[] }> {
   const records = new Map<number, PartRecord>();
   const warnings: string[] = [];
-  for await (const o of remote.list(attemptPrefix(set.name, set.attempt))) {
-    const k = parsePartKey(o.key);
-    if (!k || k.name !== set.name || k.attempt !== set.attempt || k.parts !== set.parts) continue;
-    const r = await readRecord(remote, o.key).catch((e) => (isBadObject(e) ? (warnings.push((e as Error).message), null) : Promise.reject(e)));
+  await runBounded([...(await listedParts(remote, set)).values()], 8, async (key) => {
+    const r = await readRecord(remote, key).catch((e) => (isBadObject(e) ? (warnings.push((e as Error).message), null) : Promise.reject(e)));
     if (r) records.set(r.part, r);
-  }
+  });
   return { records, warnings };
 }
 
