@@ -14,6 +14,8 @@ export const ExitCode = {
   transient: 8, // network or server failure that outlived the retries
   config: 9, // repository, remote or configuration problem
   noSpace: 10, // no space left on a disk, a remote or a quota
+  partsIncomplete: 11, // commit of a version whose parts have not all been pushed
+  partsOverlap: 12, // two parts of one version hold the same file
   cancelled: 130, // SIGINT / SIGTERM
 } as const;
 
@@ -30,7 +32,9 @@ export type ErrorCode =
   | 'UNSAFE_PATH'
   | 'CANCELLED'
   | 'HOST_KEY'
-  | 'NO_SPACE';
+  | 'NO_SPACE'
+  | 'PARTS_INCOMPLETE'
+  | 'PARTS_OVERLAP';
 
 export class CkptError extends Error {
   readonly code: ErrorCode;
@@ -121,6 +125,20 @@ export class UnsafePathError extends CkptError {
 export class NoSpaceError extends CkptError {
   constructor(message: string, data: Record<string, unknown> = {}) {
     super('NO_SPACE', ExitCode.noSpace, message, data);
+  }
+}
+
+/** `commit NAME --parts M` found parts of the version not pushed yet (manifest-spec.md §8b). */
+export class PartsIncompleteError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('PARTS_INCOMPLETE', ExitCode.partsIncomplete, message, data);
+  }
+}
+
+/** Two parts of one version hold the same path: the merge is refused and the name does not move (§8b). */
+export class PartsOverlapError extends CkptError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('PARTS_OVERLAP', ExitCode.partsOverlap, message, data);
   }
 }
 

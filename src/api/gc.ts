@@ -7,6 +7,7 @@ import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { listDeltas, listObjects } from '../sync/listing.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
+import { sweepParts } from '../sync/parts.js';
 import { chunksOfManifests, namedManifests } from '../sync/reach.js';
 import { UPLOAD_LOG_TRUST_MS } from '../sync/state.js';
 import { openRemoteFor } from './remote.js';
@@ -70,6 +71,7 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
   const keepAllManifests = named.bad.some((b) => b.name !== undefined);
   result.names = named.refs.length;
   const reachable = named.manifests;
+  await sweepParts(remote, graceMs, dryRun, { reachable, warnings: result.warnings }); // §10b rule 8: records keep their part manifests
   // A kept manifest we cannot read may name any chunk: then no chunk or delta is deleted (rule 4).
   let unreadable = 0;
   const liveChunks = new Set<string>();

@@ -6,6 +6,7 @@ import type { RefDocument } from '../core/refs.js';
 import type { Remote } from '../remote/types.js';
 import { isBadObject, loadManifest } from '../sync/manifests.js';
 import { listRemoteRefs } from '../sync/refs.js';
+import { incompleteVersions, type IncompleteVersion } from '../sync/parts.js';
 import { openRemoteFor } from './remote.js';
 
 export interface LsEntry {
@@ -19,6 +20,8 @@ export interface LsEntry {
   updated: string;
   /** How many times the name has moved. */
   versions: number;
+  /** On a remote, a version pushed in parts that still waits for some (manifest "" until it is whole; §8b). */
+  incomplete?: IncompleteVersion;
 }
 
 export interface LsOptions {
@@ -65,7 +68,7 @@ export async function ls(opts: LsOptions): Promise<LsEntry[]> {
     });
     const users = new Map<string, number>();
     for (const set of chunkSets.values()) for (const h of set.keys()) users.set(h, (users.get(h) ?? 0) + 1);
-    return docs.map((d) => {
+    const rows: LsEntry[] = docs.map((d) => {
       const chunks = chunkSets.get(d.target)!;
       let bytes = 0;
       let shared = 0;
@@ -76,6 +79,7 @@ export async function ls(opts: LsOptions): Promise<LsEntry[]> {
       const last = d.history.filter((h) => h.kind === 'set').at(-1);
       return { name: d.name, manifest: d.target, bytes, sharedBytes: shared, updated: last?.time ?? '', versions: d.history.filter((h) => h.kind === 'set').length };
     });
+    return remote ? [...rows, ...(await incompleteVersions(remote, opts.prefix))] : rows;
   } finally {
     if (owned) await remote!.close();
   }

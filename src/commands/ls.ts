@@ -17,7 +17,11 @@ export default class Ls extends CkptCommand {
       if (rows.length === 0) return this.log('no checkpoints');
       const w = Math.max(4, ...rows.map((x) => x.name.length));
       this.log(`${'NAME'.padEnd(w)}  ${'SIZE'.padStart(10)}  ${'SHARED'.padStart(10)}  MANIFEST          UPDATED`);
-      for (const x of rows) this.log(`${x.name.padEnd(w)}  ${formatBytes(x.bytes).padStart(10)}  ${formatBytes(x.sharedBytes).padStart(10)}  ${x.manifest.slice(0, 16)}  ${x.updated}`);
+      for (const x of rows) {
+        // A version pushed in parts that is not whole yet has no manifest: say what it waits for.
+        const what = x.incomplete ? `incomplete: attempt ${x.incomplete.attempt} waits for part${x.incomplete.waitingFor.length > 1 ? 's' : ''} ${x.incomplete.waitingFor.join(', ')} of ${x.incomplete.parts}` : x.manifest.slice(0, 16);
+        this.log(`${x.name.padEnd(w)}  ${formatBytes(x.bytes).padStart(10)}  ${formatBytes(x.sharedBytes).padStart(10)}  ${what}  ${x.updated}`);
+      }
     });
   }
 }

@@ -17,6 +17,7 @@ import { localNames, remoteNames } from '../api/names.js';
 import { prune } from '../api/prune.js';
 import { pull } from '../api/pull.js';
 import { push } from '../api/push.js';
+import { commitParts, pushPart } from '../api/parts.js';
 import { describe, readRange } from '../api/read.js';
 import { openRemoteFor } from '../api/remote.js';
 import { resolveCheckpointInfo } from '../api/resolve.js';
@@ -88,6 +89,30 @@ async function needRepo(a: Args, ctx: OpContext): Promise<Repository> {
 
 const abs = (ctx: OpContext, p: string) => path.resolve(ctx.cwd, p);
 
+/** push with `parts`: the directory at `target` is part `part` of `parts` of `name` (manifest-spec.md §8b). */
+async function pushPartOp(a: Args, ctx: OpContext): Promise<{ result: unknown; warnings?: string[] }> {
+  const dir = abs(ctx, a.reqStr('target'));
+  // As upload: the repository holding the directory, else the one args.repo or the working directory names.
+  const holder = a.str('repo') === undefined ? await Repository.find(path.dirname(dir)).catch(() => null) : null;
+  const r = await pushPart({
+    path: dir,
+    name: a.reqStr('name'),
+    part: a.reqInt('part'),
+    parts: a.reqInt('parts'),
+    attempt: a.str('attempt'),
+    repo: holder ?? (await repoOf(a, ctx)),
+    remote: a.str('remote'),
+    force: a.bool('force'),
+    cacheDir: a.str('cacheDir'),
+    concurrency: a.int('jobs'),
+    onHashProgress: (p) => ctx.progress({ phase: 'hash', bytesMoved: p.bytesDone, bytesToMove: p.bytesTotal, bytesSkipped: 0 }),
+    onProgress: transfer(ctx),
+    signal: ctx.signal,
+  });
+  const { warnings, ...result } = r;
+  return { result, warnings };
+}
+
 export const OPS = {
   async resolve(args, ctx) {
     const a = new Args(args);
@@ -116,6 +141,7 @@ export const OPS = {
   },
   async push(args, ctx) {
     const a = new Args(args);
+    if (a.int('parts') !== undefined) return pushPartOp(a, ctx);
     const r = await push({ repo: await needRepo(a, ctx), target: a.reqStr('target'), remote: a.str('remote'), as: a.str('name'), force: a.bool('force'), concurrency: a.int('jobs'), onProgress: transfer(ctx), signal: ctx.signal });
     return { result: r };
   },
@@ -194,6 +220,11 @@ export const OPS = {
     const a = new Args(args);
     const r = await readRange({ name: a.reqStr('name'), file: a.str('file'), offset: a.reqInt('offset'), length: a.reqInt('length'), repo: await repoOf(a, ctx), remote: a.str('remote'), cacheDir: a.str('cacheDir') });
     return { result: { ...r, data: r.data.toString('base64') } };
+  },
+  async commit(args, ctx) {
+    const a = new Args(args);
+    const { warnings, ...result } = await commitParts({ name: a.reqStr('name'), parts: a.reqInt('parts'), attempt: a.str('attempt'), repo: await repoOf(a, ctx), remote: a.str('remote'), force: a.bool('force'), cacheDir: a.str('cacheDir') });
+    return { result, warnings };
   },
   async gc(args, ctx) {
     const a = new Args(args);

@@ -71,6 +71,26 @@ export async function pushSnapshot(repo: Repository, remote: Remote, name: strin
 }
 
 async function pushUnderLease(repo: Repository, remote: Remote, name: string, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult, beforeTarget: string | null): Promise<PushResult> {
+  await uploadUnderLease(repo, remote, manifest, manifestHash, opts, wanted, result);
+  const moved = await moveRemoteRef(remote, name, manifestHash, { expected: opts.force ? undefined : beforeTarget });
+  result.changed = moved.changed;
+  return result;
+}
+
+/**
+ * Uploads a snapshot's missing chunks and then its manifest, moving no name: for writers that finish in
+ * their own way (parts, manifest-spec.md §8b). The caller MUST hold the push lease (§10b rule 1).
+ */
+export async function uploadSnapshot(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions = {}): Promise<PushResult> {
+  const manifest = await loadManifest(repo, manifestHash);
+  const wanted = manifestChunks(manifest);
+  const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
+  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal, warnings: [] };
+  await uploadUnderLease(repo, remote, manifest, manifestHash, opts, wanted, result);
+  return result;
+}
+
+async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult): Promise<void> {
   const bytesTotal = result.bytesTotal;
   const state = new RemoteState(repo, remote.displayUrl);
   const listed = await listRemoteManifests(remote);
@@ -135,8 +155,4 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
     await remote.put(keyOf({ kind: 'manifest', name: manifestHash }), bufferSource(await repo.store.get('manifest', manifestHash)));
   }
   await state.clearUploadLog();
-
-  const moved = await moveRemoteRef(remote, name, manifestHash, { expected: opts.force ? undefined : beforeTarget });
-  result.changed = moved.changed;
-  return result;
 }

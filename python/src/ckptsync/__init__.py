@@ -15,11 +15,13 @@ from .errors import (
     LockedError,
     NoSpaceError,
     NotFoundError,
+    PartsIncompleteError,
+    PartsOverlapError,
     TransientError,
     UsageError,
 )
 from .resolve import resolve_checkpoint_path
-from .results import DiffResult, LatestResult, Progress, PruneResult, PullResult, PushResult, ReadResult, ResolveResult, Snapshot
+from .results import CommitResult, DiffResult, LatestResult, PartPushResult, Progress, PruneResult, PullResult, PushResult, ReadResult, ResolveResult, Snapshot
 from .uploader import BackgroundUploader, CheckpointDownloader, CheckpointUploader
 
 __version__ = "0.1.0"
@@ -33,6 +35,7 @@ __all__ = [
     "CkptsyncError",
     "Client",
     "ConfigError",
+    "CommitResult",
     "ConflictError",
     "DiffResult",
     "IntegrityError",
@@ -40,6 +43,9 @@ __all__ = [
     "LockedError",
     "NoSpaceError",
     "NotFoundError",
+    "PartPushResult",
+    "PartsIncompleteError",
+    "PartsOverlapError",
     "Progress",
     "PruneResult",
     "PullResult",

@@ -7,16 +7,18 @@ import os
 import shutil
 import threading
 import weakref
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from . import constants
 from ._transport import ProgressFn, Transport, find_cli
 from .errors import CkptsyncError
 from .progress import ProgressArg, wire_callback
 from .results import (
+    CommitResult,
     DiffResult,
     FileInfo,
     LatestResult,
+    PartPushResult,
     PruneResult,
     PullResult,
     PushResult,
@@ -135,16 +137,53 @@ class Client:
 
     # -- operations -----------------------------------------------------------------------------------
 
-    def push(self, path_or_name: str | os.PathLike[str], name: str | None = None, *, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PushResult:
-        """Uploads a file or directory under ``name`` (default: its base name), or pushes a name or pointer file."""
+    @overload
+    def push(self, path_or_name: str | os.PathLike[str], name: str | None = None, *, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PushResult: ...
+    @overload
+    def push(self, path_or_name: str | os.PathLike[str], name: str, *, part: tuple[int, int], attempt: str | None = None, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PartPushResult: ...
+
+    def push(
+        self,
+        path_or_name: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        part: tuple[int, int] | None = None,
+        attempt: str | None = None,
+        remote: str | None = None,
+        force: bool = False,
+        progress: ProgressArg = None,
+    ) -> PushResult | PartPushResult:
+        """Uploads a file or directory under ``name`` (default: its base name), or pushes a name or pointer file.
+
+        ``part=(k, m)``: the directory is this machine's part ``k`` (from 0, a rank) of ``m`` of a sharded
+        checkpoint; the name moves once every part is there, to one version holding all their files.
+        Every part of one save shares ``attempt`` (default: ``CKPTSYNC_ATTEMPT``, the launcher's run id
+        and restart count, else "0").
+        """
         target = os.fspath(path_or_name)
         args = {**self._where(remote), "force": force or None}
+        if part is not None:
+            if name is None:
+                raise TypeError("push(..., part=(k, m)) needs the version's name")
+            k, m = part
+            r = self._with_progress(
+                "push",
+                {**args, "target": os.path.abspath(target), "name": name, "part": k, "parts": m, "attempt": attempt, "cacheDir": self.cache_dir},
+                progress,
+                f"push {name} part {k}/{m}",
+            )
+            return from_dict(PartPushResult, r)
         if os.path.exists(target) and not is_pointer_file(target):
             r = self._with_progress("upload", {**args, "path": os.path.abspath(target), "name": name, "cacheDir": self.cache_dir}, progress, f"push {name or target}")
         else:
             t = os.path.abspath(target) if os.path.exists(target) else target
             r = self._with_progress("push", {**args, "target": t, "name": name}, progress, f"push {target}")
         return from_dict(PushResult, r)
+
+    def commit(self, name: str, parts: int, *, attempt: str | None = None, remote: str | None = None, force: bool = False) -> CommitResult:
+        """Finishes a sharded version once all ``parts`` were pushed (``PartsIncompleteError`` names the missing ones)."""
+        r = self._call("commit", {**self._where(remote), "name": name, "parts": parts, "attempt": attempt, "force": force or None, "cacheDir": self.cache_dir})
+        return from_dict(CommitResult, r)
 
     def pull(
         self,

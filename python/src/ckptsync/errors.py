@@ -93,6 +93,18 @@ class NoSpaceError(CkptsyncError):
     code, exit_code = "NO_SPACE", 10
 
 
+class PartsIncompleteError(CkptsyncError):
+    """Exit 11: ``commit`` found parts of a sharded version not pushed yet (the name did not move)."""
+
+    code, exit_code = "PARTS_INCOMPLETE", 11
+
+
+class PartsOverlapError(CkptsyncError):
+    """Exit 12: two parts of a sharded version hold the same file (the name did not move)."""
+
+    code, exit_code = "PARTS_OVERLAP", 12
+
+
 _BY_CODE: dict[str, type[CkptsyncError]] = {
     "USAGE": UsageError,
     "UNSAFE_PATH": UsageError,
@@ -106,6 +118,8 @@ _BY_CODE: dict[str, type[CkptsyncError]] = {
     "TRANSIENT": TransientError,
     "CONFIG": ConfigError,
     "NO_SPACE": NoSpaceError,
+    "PARTS_INCOMPLETE": PartsIncompleteError,
+    "PARTS_OVERLAP": PartsOverlapError,
 }
 
 

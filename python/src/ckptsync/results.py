@@ -47,6 +47,36 @@ class PushResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class PartPushResult:
+    """One part of a sharded version (``push(..., part=(k, m))``). ``manifest`` is the merged version's
+    once every part is there (``complete``), else None; ``waiting_for`` lists the parts still missing."""
+
+    name: str
+    attempt: str
+    part: int
+    parts: int
+    part_manifest: str
+    manifest: str | None = None
+    complete: bool = False
+    changed: bool = False
+    waiting_for: list[int] = dataclasses.field(default_factory=list)
+    bytes_total: int = 0
+    bytes_uploaded: int = 0
+    bytes_already_there: int = 0
+    chunks_total: int = 0
+    chunks_uploaded: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CommitResult:
+    name: str
+    attempt: str
+    parts: int
+    manifest: str
+    changed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class PullResult:
     manifest: str
     name: str | None = None
