@@ -115,12 +115,9 @@ export async function listFiles(root: string): Promise<ListedFile[]> {
   const walk = async (dir: string, prefix: string) => {
     const ents = await fs.readdir(dir, { withFileTypes: true });
     ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    // A folder's files are stat'ed 64 at a time: one at a time, 10,000 small files cost 10,000 round
-    // trips through the thread pool in a row.
-    const here: (ListedFile | null)[] = new Array(ents.length).fill(null);
-    await runBounded(ents.map((e, i) => ({ e, i })).filter(({ e }) => e.isFile()), 64, async ({ e, i }) => {
-      here[i] = listed(prefix + e.name, path.join(dir, e.name), await fs.stat(path.join(dir, e.name)));
-    });
+    // A folder's files are stat'ed synchronously: through the thread pool, 10,000 small files cost 10,000
+    // round trips (~150 ms of a 1%-changed re-add, 64 in flight), statSync ~3 us each.
+    const here: (ListedFile | null)[] = ents.map((e) => (e.isFile() ? listed(prefix + e.name, path.join(dir, e.name), fsSync.statSync(path.join(dir, e.name))) : null));
     for (const [i, e] of ents.entries()) {
       const abs = path.join(dir, e.name);
       if (e.name === REPO_DIR) continue;
