@@ -4,6 +4,7 @@
 
 import crypto from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError } from '../errors.js';
@@ -77,11 +78,12 @@ export class ObjectStore {
    * listing would read many more names than there are hashes (then has() per chunk is cheaper).
    */
   private async hasManyListed(hashes: readonly string[]): Promise<boolean[] | null> {
+    // Listed synchronously: 256 readdirs through the thread pool cost more in round trips than in reading.
     const dirs = [...new Set(hashes.map((h) => h.slice(0, 2)))].sort();
     const names = new Set<string>();
     let read = 0;
     for (const [i, d] of dirs.entries()) {
-      const here = await readdirOrEmpty(path.join(this.root, 'objects', d));
+      const here = readdirOrEmptySync(path.join(this.root, 'objects', d));
       read += here.length;
       // Names per directory so far, times the directories still to read: give up early on a big store.
       if ((read / (i + 1)) * dirs.length > LIST_LOOKUP_RATIO * hashes.length) return null;
@@ -239,6 +241,15 @@ export class ObjectStore {
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await fs.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+function readdirOrEmptySync(dir: string): string[] {
+  try {
+    return fsSync.readdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
