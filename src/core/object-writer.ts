@@ -38,7 +38,7 @@ export class ObjectWriter {
    * write() in this tick, without a thread-pool round trip per step (ingest's batches of small files,
    * ingest.ts): the same temp and rename, the same answer. `data` is what the caller hashed.
    */
-  writeSync(kind: ObjectKind, hash: string, data: Uint8Array): boolean {
+  writeSync(kind: ObjectKind, hash: string, data: Uint8Array | readonly Uint8Array[]): boolean {
     const dest = this.store.pathOf(kind, hash);
     if (fsSync.existsSync(dest)) return false;
     const dir = path.dirname(dest);
@@ -50,7 +50,7 @@ export class ObjectWriter {
     try {
       const fd = fsSync.openSync(tmp, 'wx');
       try {
-        for (let at = 0; at < data.length; ) at += fsSync.writeSync(fd, data, at, data.length - at, at);
+        for (const d of Array.isArray(data) ? data : [data]) for (let at = 0; at < d.length; ) at += fsSync.writeSync(fd, d, at, d.length - at);
       } finally {
         fsSync.closeSync(fd);
       }
