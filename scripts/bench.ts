@@ -3,9 +3,11 @@
 //
 //   node dist/scripts/bench.js [--size MiB] [--layouts safetensors,pytorch,sharded]
 //                              [--servers local,s3,sftp,webdav] [--quick] [--memory GiB] [--out FILE]
+//                              [--small-files [N]]
 //
 // --quick: 128 MiB, servers local and webdav, no pytorch/sharded transfers. --memory N: only the peak
-// RSS of add/push/pull of an N GiB safetensors file (local directory remote).
+// RSS of add/push/pull of an N GiB safetensors file (local directory remote). --small-files [N]: only
+// the small-files section (N files of 4 KiB in 100 folders, default 10,000; scripts/bench/small-files.ts).
 // Every timed step starts after sync; the ingest steps also on a dropped page cache with their input
 // read back in, when run as root (scripts/bench/measure.ts, settle). Every tool reads warm data alike.
 
@@ -27,6 +29,7 @@ import type { LiveServer } from '../test/servers/types.js';
 import { countingRemote } from './bench/counting-remote.js';
 import { generate, LAYOUTS, sizeOf, type Dataset, type Layout } from './bench/datasets.js';
 import { measure, settle, shellQuote, unsetForSteps, type Run } from './bench/measure.js';
+import { smallFiles } from './bench/small-files.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'bin/run.js');
@@ -37,6 +40,8 @@ interface Flags {
   layouts: Layout[];
   servers: ServerName[];
   memoryGiB: number;
+  /** Files of the small-files section, 0 for none. */
+  smallFiles: number;
   out: string;
   transfersAllLayouts: boolean;
 }
@@ -52,6 +57,7 @@ function parseFlags(argv: string[]): Flags {
     layouts: (get('--layouts')?.split(',') as Layout[] | undefined) ?? LAYOUTS,
     servers: (get('--servers')?.split(',') as ServerName[] | undefined) ?? (quick ? ['local', 'webdav'] : ['local', 's3', 'sftp', 'webdav']),
     memoryGiB: Number(get('--memory') ?? 0),
+    smallFiles: argv.includes('--small-files') ? Number(/^\d+$/.test(get('--small-files') ?? '') ? get('--small-files') : 10000) : 0,
     out: path.resolve(get('--out') ?? path.join(ROOT, '.bench/results.json')),
     transfersAllLayouts: argv.includes('--transfers-all-layouts'),
   };
@@ -66,6 +72,8 @@ interface Row {
 }
 
 const rows: Row[] = [];
+/** The small-files section's own table, when that section ran instead of the rest. */
+let smallTable: string | undefined;
 /** Whether the ingest steps ran on a dropped page cache (root only; see settle). */
 let cachesDropped = false;
 const results: Record<string, unknown> = {};
@@ -335,12 +343,18 @@ async function main(): Promise<void> {
     execFileSync('bash', [path.join(ROOT, 'scripts/deps.d', f)], { stdio: 'inherit' });
   }
   execFileSync('sh', [path.join(ROOT, 'scripts/bench/peers.sh')], { stdio: 'inherit' });
+  // .bench is not in a fresh clone: mkdtemp makes only the last component.
+  await fs.mkdir(path.join(ROOT, '.bench'), { recursive: true });
   const work = await fs.mkdtemp(path.join(ROOT, '.bench/work-'));
   trash = { dir: path.join(work, '.trash'), n: 0 };
   const started = Date.now();
   try {
     if (flags.memoryGiB > 0) {
       await memoryCheck(flags.memoryGiB, work);
+    } else if (flags.smallFiles > 0) {
+      const r = await smallFiles({ files: flags.smallFiles, size: 4096, rounds: 1 });
+      smallTable = r.table;
+      results.smallFiles = r.steps;
     } else {
       const servers = await startServers(flags.servers);
       try {
@@ -363,15 +377,15 @@ async function main(): Promise<void> {
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }
-  const out = table();
-  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}. add stores new files ${nativeStore ? 'through the addon (it is built)' : 'through user-space writes (the addon is not built)'}.${unsetForSteps.length ? ` Unset for every step: ${unsetForSteps.join(', ')} (scripts/bench/measure.ts says why).` : ''}`;
+  const out = smallTable ?? table();
+  const header = `Machine: ${machine()}. Data: ${flags.memoryGiB > 0 ? `${flags.memoryGiB} GiB` : flags.smallFiles > 0 ? `${flags.smallFiles} small files` : `${flags.sizeMiB} MiB`} generated checkpoints; ${((Date.now() - started) / 1000).toFixed(0)} s in all. Timed steps start after sync${cachesDropped ? '; ingest steps on a dropped page cache with their input read back in' : ''}. add stores new files ${nativeStore ? 'through the addon (it is built)' : 'through user-space writes (the addon is not built)'}.${unsetForSteps.length ? ` Unset for every step: ${unsetForSteps.join(', ')} (scripts/bench/measure.ts says why).` : ''}`;
   console.log(`${header}\n\n${out}`);
   await fs.mkdir(path.dirname(flags.out), { recursive: true });
   let prev: Record<string, unknown> = {};
   try {
     prev = JSON.parse(await fs.readFile(flags.out, 'utf8')) as Record<string, unknown>;
   } catch {}
-  const key = flags.memoryGiB > 0 ? `memory-${flags.memoryGiB}GiB` : `run-${flags.sizeMiB}MiB`;
+  const key = flags.memoryGiB > 0 ? `memory-${flags.memoryGiB}GiB` : flags.smallFiles > 0 ? `small-files-${flags.smallFiles}` : `run-${flags.sizeMiB}MiB`;
   await fs.writeFile(flags.out, JSON.stringify({ ...prev, [key]: { machine: machine(), date: new Date().toISOString(), header, table: out, results } }, null, 2));
   console.log(`\nwrote ${flags.out}`);
 }

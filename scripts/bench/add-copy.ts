@@ -22,7 +22,9 @@ async function main(): Promise<void> {
   if (!nativeStore) throw new Error('dist/native/store-chunk.node is not built (npm run build needs a C compiler)');
   const sizeMiB = Number(arg('--size') ?? 1024);
   const rounds = Number(arg('--rounds') ?? 3);
-  const work = await fs.mkdtemp(path.join(fileURLToPath(new URL('../../../.bench/', import.meta.url)), 'add-copy-'));
+  const benchDir = fileURLToPath(new URL('../../../.bench/', import.meta.url));
+  await fs.mkdir(benchDir, { recursive: true }); // not in a fresh clone
+  const work = await fs.mkdtemp(path.join(benchDir, 'add-copy-'));
   try {
     const file = path.join(work, 'model.safetensors');
     await writeSafetensors(file, { tensors: transformerLayout(sizeMiB << 20) });

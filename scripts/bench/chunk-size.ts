@@ -19,6 +19,7 @@ import { countingRemote } from './counting-remote.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const mib = Number(process.argv[2] ?? 256);
+await fs.mkdir(path.join(ROOT, '.bench'), { recursive: true }); // not in a fresh clone
 const work = await fs.mkdtemp(path.join(ROOT, '.bench/chunk-size-'));
 const tensors = transformerLayout(mib << 20);
 const big = tensors.reduce((a, t) => (tensorBytes(t) > tensorBytes(a) ? t : a));

@@ -3,6 +3,7 @@
 // was decoded, and here no parent directory below `within` may be a symlink and no path may enter a
 // .git or .ckptsync folder (write-scope.ts), so nothing is written outside the destination.
 
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, UnsafePathError } from '../errors.js';
@@ -86,15 +87,46 @@ export async function prepareDest(manifest: Manifest, absDest: string, within?: 
   if (manifest.type === 'dir') await ensureDir(absDest, path.dirname(absDest));
 }
 
-/** Opens a new temp file beside the file's target, its directories checked (ensureDir) and swept of dead runs' temps. */
+/** Opens a new temp file beside the file's target, its directory checked and swept (fileDir). */
 export async function openTemp(manifest: Manifest, absDest: string, f: ManifestFile, swept: Set<string>, within?: string): Promise<{ target: string; tmp: string; fh: fs.FileHandle }> {
-  if (manifest.type === 'dir') assertNotReserved(f.path, path.join(absDest, f.path));
-  const target = targetOf(manifest, absDest, f);
-  await ensureDir(path.dirname(target), within ?? (manifest.type === 'dir' ? absDest : path.dirname(absDest)));
-  if (!swept.has(path.dirname(target))) await removeStaleTempsOnce(path.dirname(target), swept);
+  const target = await fileDir(manifest, absDest, f, swept, within);
   const tmp = tempPathFor(target);
   // Created with the mode, so the umask applies; a chmod afterwards would bypass it.
   return { target, tmp, fh: await fs.open(tmp, 'wx', fileModeOf(f)) };
+}
+
+/**
+ * A file's target, once its directory is ready: every component below `within` a real directory
+ * (ensureDir) and swept of dead runs' temps, both once per directory per run (`swept`): for 10,000
+ * small files in 100 folders, an lstat of each component per file was ~20,000 thread-pool round trips.
+ */
+export async function fileDir(manifest: Manifest, absDest: string, f: ManifestFile, swept: Set<string>, within?: string): Promise<string> {
+  if (manifest.type === 'dir') assertNotReserved(f.path, path.join(absDest, f.path));
+  const target = targetOf(manifest, absDest, f);
+  const dir = path.dirname(target);
+  if (!swept.has(dir)) {
+    await ensureDir(dir, within ?? (manifest.type === 'dir' ? absDest : path.dirname(absDest)));
+    await removeStaleTempsOnce(dir, swept);
+  }
+  return target;
+}
+
+/**
+ * Writes a whole small file's bytes to a new temp file beside its target (fileDir made ready) in this
+ * tick, without a thread-pool round trip per step; returns the temp's path for the caller to rename.
+ */
+export function writeTempSync(target: string, f: ManifestFile, data: readonly Uint8Array[]): string {
+  const tmp = tempPathFor(target);
+  const fd = fsSync.openSync(tmp, 'wx', fileModeOf(f));
+  try {
+    for (const d of data) for (let at = 0; at < d.length; ) at += fsSync.writeSync(fd, d, at, d.length - at);
+  } catch (e) {
+    fsSync.closeSync(fd);
+    fsSync.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsSync.closeSync(fd);
+  return tmp;
 }
 
 /** Removes temp files a killed run left in dir (see temps.ts), once per directory per run. */

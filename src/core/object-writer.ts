@@ -1,6 +1,7 @@
 // Writing many objects into the local store fast (ingest, pull): the store's layout and temp-then-rename
 // rule (manifest-spec.md §7), with each objects/ab directory created once rather than once per object.
 
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writevAll } from './file-io.js';
@@ -28,6 +29,34 @@ export class ObjectWriter {
       await fs.rename(tmp, dest);
     } catch (e) {
       await fs.rm(tmp, { force: true });
+      throw e;
+    }
+    return true;
+  }
+
+  /**
+   * write() in this tick, without a thread-pool round trip per step (ingest's batches of small files,
+   * ingest.ts): the same temp and rename, the same answer. `data` is what the caller hashed.
+   */
+  writeSync(kind: ObjectKind, hash: string, data: Uint8Array | readonly Uint8Array[]): boolean {
+    const dest = this.store.pathOf(kind, hash);
+    if (fsSync.existsSync(dest)) return false;
+    const dir = path.dirname(dest);
+    if (!this.dirs.has(dir)) {
+      fsSync.mkdirSync(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    const tmp = tempPathFor(dest);
+    try {
+      const fd = fsSync.openSync(tmp, 'wx');
+      try {
+        for (const d of Array.isArray(data) ? data : [data]) for (let at = 0; at < d.length; ) at += fsSync.writeSync(fd, d, at, d.length - at);
+      } finally {
+        fsSync.closeSync(fd);
+      }
+      fsSync.renameSync(tmp, dest);
+    } catch (e) {
+      fsSync.rmSync(tmp, { force: true });
       throw e;
     }
     return true;

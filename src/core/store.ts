@@ -4,6 +4,7 @@
 
 import crypto from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IntegrityError, NotFoundError } from '../errors.js';
@@ -17,6 +18,10 @@ import { removeStaleTemps, TMP_MARK } from './temps.js';
 export type ObjectKind = 'chunk' | 'manifest';
 
 export { TMP_MARK };
+
+/** hasMany lists directories for at least this many chunks, when that reads at most RATIO names per chunk. */
+const LIST_LOOKUP_MIN = 1024;
+const LIST_LOOKUP_RATIO = 8;
 
 export class ObjectStore {
   constructor(readonly root: string) {}
@@ -53,12 +58,38 @@ export class ObjectStore {
 
   /**
    * has() for many objects, a bounded number at a time: all at once, the requests queued for a 16 GiB
-   * checkpoint's ~17,000 chunks alone raised a pull's peak memory by tens of megabytes.
+   * checkpoint's ~17,000 chunks alone raised a pull's peak memory by tens of megabytes. Many chunks are
+   * looked up by listing their objects/ab directories instead (hasManyListed), when that reads fewer names.
    */
   async hasMany(kind: ObjectKind, hashes: readonly string[], concurrency = 64): Promise<boolean[]> {
+    if (kind === 'chunk' && hashes.length >= LIST_LOOKUP_MIN) {
+      const listed = await this.hasManyListed(hashes);
+      if (listed) return listed;
+    }
     const out = new Array<boolean>(hashes.length);
     await runBounded([...hashes.keys()], concurrency, async (i) => void (out[i] = await this.has(kind, hashes[i]!)));
     return out;
+  }
+
+  /**
+   * Chunks' presence from a listing of the objects/ab directories they would be in: 10,000 chunks cost
+   * 10,000 access() calls through the thread pool (~270 ms of a 1%-changed re-add of 10,000 small files),
+   * their ~256 directories a few milliseconds. Null when the store is so large against `hashes` that
+   * listing would read many more names than there are hashes (then has() per chunk is cheaper).
+   */
+  private async hasManyListed(hashes: readonly string[]): Promise<boolean[] | null> {
+    // Listed synchronously: 256 readdirs through the thread pool cost more in round trips than in reading.
+    const dirs = [...new Set(hashes.map((h) => h.slice(0, 2)))].sort();
+    const names = new Set<string>();
+    let read = 0;
+    for (const [i, d] of dirs.entries()) {
+      const here = readdirOrEmptySync(path.join(this.root, 'objects', d));
+      read += here.length;
+      // Names per directory so far, times the directories still to read: give up early on a big store.
+      if ((read / (i + 1)) * dirs.length > LIST_LOOKUP_RATIO * hashes.length) return null;
+      for (const n of here) names.add(n);
+    }
+    return hashes.map((h) => names.has(h));
   }
 
   /** Reads an object and checks its hash; a mismatch is an IntegrityError naming the object. */
@@ -210,6 +241,15 @@ export class ObjectStore {
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await fs.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+function readdirOrEmptySync(dir: string): string[] {
+  try {
+    return fsSync.readdirSync(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
