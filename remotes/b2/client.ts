@@ -4,7 +4,7 @@
 
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from '../../src/remote/undici.js';
+import { Agent, request, type Dispatcher } from '../kit/undici.js';
 import {
   AuthError,
   ConfigError,

@@ -5,7 +5,7 @@
 
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { fillFrom } from '../../src/remote/fill.js';
+import { fillFrom } from '../kit/fill.js';
 import {
   AuthError,
   DOCUMENT_MAX_BYTES,
@@ -161,7 +161,7 @@ export class B2Remote implements Remote {
     return res.body;
   }
 
-  /** The body's pieces are copied into the caller's buffer as they arrive (src/remote/fill.ts). */
+  /** The body's pieces are copied into the caller's buffer as they arrive (remotes/kit/fill.ts). */
   async readInto(key: string, into: Buffer): Promise<number> {
     return fillFrom(await this.get(key), into);
   }

@@ -25,9 +25,8 @@ import {
   type ObjectInfo,
   type Remote,
   type RemoteFactory,
-  readFully,
-  writevAll,
 } from '../../src/remote/index.js';
+import { readFully, writevAll } from '../kit/files.js';
 
 export interface LocalConfig {
   root: string;

@@ -7,9 +7,9 @@
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
-import { Pool, type Dispatcher } from '../../src/remote/undici.js';
-import { bodyStart, type DispatchedFill } from '../../src/remote/fill.js';
-import { HttpDataPath } from '../../src/remote/http-into.js';
+import { Pool, type Dispatcher } from '../kit/undici.js';
+import { bodyStart, type DispatchedFill } from '../kit/fill.js';
+import { HttpDataPath } from '../kit/http-into.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
 import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
 
@@ -73,7 +73,7 @@ export class S3DataPath {
 
   /**
    * Reads an object from its start into `into` until it ends or `into` is full; returns the bytes read.
-   * On an http:// endpoint the socket reads straight into `into` (src/remote/http-into.ts, shared with the
+   * On an http:// endpoint the socket reads straight into `into` (remotes/kit/http-into.ts, shared with the
    * WebDAV driver); on https:// undici's handler copies body pieces into it (dispatchInto). Either way a
    * longer object's connection is dropped once `into` is full.
    */

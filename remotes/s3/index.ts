@@ -31,7 +31,7 @@ import {
   type RemoteSettings,
   type VersionedDocument,
 } from '../../src/remote/index.js';
-import { fillFrom } from '../../src/remote/fill.js';
+import { fillFrom } from '../kit/fill.js';
 import { S3DataPath } from './data-path.js';
 import { withBakeryLock, type MarkerStore } from './lock.js';
 import { multipartUpload } from './multipart.js';

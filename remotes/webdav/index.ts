@@ -10,9 +10,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from '../../src/remote/undici.js';
-import type { DispatchedFill } from '../../src/remote/fill.js';
-import { HttpDataPath } from '../../src/remote/http-into.js';
+import { Pool, type Dispatcher } from '../kit/undici.js';
+import type { DispatchedFill } from '../kit/fill.js';
+import { HttpDataPath } from '../kit/http-into.js';
 import {
   AuthError,
   ConfigError,
@@ -285,7 +285,7 @@ export class WebdavRemote implements Remote {
 
   /**
    * A GET into the caller's buffer without a body stream: on http:// the socket reads straight into it
-   * (src/remote/http-into.ts); on https:// undici's handler copies each piece in (dispatchInto).
+   * (remotes/kit/http-into.ts); on https:// undici's handler copies each piece in (dispatchInto).
    */
   async readInto(key: string, into: Buffer): Promise<number> {
     const headers: Record<string, string> = {};

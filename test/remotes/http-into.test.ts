@@ -1,4 +1,4 @@
-// src/remote/http-into.ts against a real HTTP server on 127.0.0.1 (node:http) that answers each path its
+// remotes/kit/http-into.ts against a real HTTP server on 127.0.0.1 (node:http) that answers each path its
 // own way: whole bodies, error documents, chunked answers, stalls, and connections closed mid-body or
 // while idle. The server counts connections, so reuse is checked, not assumed.
 
@@ -6,8 +6,8 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { HttpDataPath, HttpIntoPool, NeedsFallback, type HttpIntoOptions } from '../../src/remote/http-into.js';
-import { Pool } from '../../src/remote/undici.js';
+import { HttpDataPath, HttpIntoPool, NeedsFallback, type HttpIntoOptions } from '../../remotes/kit/http-into.js';
+import { Pool } from '../../remotes/kit/undici.js';
 
 const big = crypto.randomBytes(3 << 20); // many socket reads: most land straight in the caller's buffer
 const small = crypto.randomBytes(1000);
