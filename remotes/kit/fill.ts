@@ -49,6 +49,8 @@ export interface DispatchedFill {
   /** Bytes copied into the buffer (a 200 answer's body). */
   bytes: number;
   retryAfter?: string;
+  /** Headers of an answer other than 200, names in lower case (S3 says where a bucket lives in one). */
+  headers?: Record<string, string>;
   /** The start of a non-200 answer's body, up to the limit asked for (for an error's code and message). */
   errorBody: string;
 }
@@ -64,16 +66,21 @@ export function dispatchInto(dispatcher: Dispatcher, opts: Dispatcher.DispatchOp
     let n = 0;
     let status = 0;
     let retryAfter: string | undefined;
+    let headers: Record<string, string> | undefined;
     let full = false;
     const errorBody: Buffer[] = [];
     let errorBytes = 0;
     let abort: (e?: Error) => void = () => {};
-    const done = () => resolve({ status, bytes: n, retryAfter, errorBody: Buffer.concat(errorBody).toString('utf8') });
+    const done = () => resolve({ status, bytes: n, retryAfter, headers, errorBody: Buffer.concat(errorBody).toString('utf8') });
     const handler = {
       onConnect: (a: (e?: Error) => void) => void (abort = a),
       onHeaders: (code: number, raw: Buffer[]) => {
         status = code;
-        for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString().toLowerCase() === 'retry-after') retryAfter = raw[i + 1]!.toString();
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const name = raw[i]!.toString().toLowerCase();
+          if (name === 'retry-after') retryAfter = raw[i + 1]!.toString();
+          if (code !== 200) (headers ??= {})[name] = raw[i + 1]!.toString();
+        }
         return true;
       },
       onData: (piece: Buffer) => {
