@@ -35,7 +35,7 @@ export interface WebdavConfig {
 }
 
 export function parseConfig(url: string, settings: RemoteSettings = {}): WebdavConfig {
-const o = new Options('webdav', options, settings);
+  const o = new Options('webdav', options, settings);
   let u: URL;
   try {
     u = new URL(url);
