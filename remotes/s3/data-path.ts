@@ -6,7 +6,7 @@
 
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { ByteRange } from '../../src/remote/index.js';
+import { ConfigError, type ByteRange } from '../../src/remote/index.js';
 import { transportError } from '../kit/http-errors.js';
 import { Pool, type Dispatcher } from '../kit/undici.js';
 import { bodyStart, type DispatchedFill } from '../kit/fill.js';
@@ -173,7 +173,7 @@ export class S3DataPath {
   }
 
   private resolveEndpoint(key: string): Promise<Endpoint & { region: string }> {
-    if (this.closed) throw new Error(`${this.displayUrl}: the remote is closed`);
+    if (this.closed) throw new ConfigError(`remote ${this.displayUrl} is closed`);
     this.endpoint ??= (async () => {
       const region = this.region ?? (await this.client.config.region());
       const { origin, base } = objectBaseUrl(this.config, region);

@@ -268,6 +268,15 @@ export class WebdavRemote implements Remote {
     return walkTree(prefix, async (dirKey) => (await this.listCollection(dirKey)).map((c) => ({ name: c.name, dir: c.collection, size: c.size, mtimeMs: c.mtimeMs })), LIST_PARALLEL);
   }
 
+  /** A 207 answer's entries; a body that is not a multistatus is a server failure worth a retry, never a plain Error. */
+  private async multistatus(res: Response, key: string): Promise<DavEntry[]> {
+    try {
+      return parseMultistatus(await res.body.text());
+    } catch (e) {
+      throw new TransientError(`PROPFIND ${key || '/'} on ${this.displayUrl}: ${(e as Error).message}`, { key }, { cause: e });
+    }
+  }
+
   /** The members of a collection (PROPFIND Depth 1), or none if it does not exist. */
   private async listCollection(dirKey: string): Promise<Array<DavEntry & { name: string }>> {
     const path = this.dirPathOf(dirKey);
@@ -280,12 +289,7 @@ export class WebdavRemote implements Remote {
       return [];
     }
     if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', dirKey);
-    let entries: DavEntry[];
-    try {
-      entries = parseMultistatus(await res.body.text());
-    } catch (e) {
-      throw new TransientError(`PROPFIND ${dirKey || '/'} on ${this.displayUrl}: ${(e as Error).message}`, { key: dirKey }, { cause: e });
-    }
+    const entries = await this.multistatus(res, dirKey);
     const self = hrefPath(path || '/');
     const out: Array<DavEntry & { name: string }> = [];
     for (const e of entries) {
@@ -417,7 +421,7 @@ export class WebdavRemote implements Remote {
       return;
     }
     const serverNow = Date.parse(String(res.headers.date ?? '')) || Date.now();
-    const [entry] = parseMultistatus(await res.body.text());
+    const [entry] = await this.multistatus(res, key);
     const born = entry?.createdMs ?? entry?.mtimeMs;
     if (born === undefined || serverNow - born < this.config.lockStaleMs) return;
     // Move it aside first: a rename succeeds for one breaker only, so two breakers do not both
@@ -441,7 +445,7 @@ export class WebdavRemote implements Remote {
       return false;
     }
     if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', '');
-    const [entry] = parseMultistatus(await res.body.text());
+    const [entry] = await this.multistatus(res, '');
     if (entry && !entry.collection) throw new UsageError(`${this.displayUrl} is a file, not a collection (folder)`);
     return true;
   }
