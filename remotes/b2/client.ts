@@ -7,10 +7,7 @@ import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from '../kit/undici.js';
 import {
   AuthError,
-  ConfigError,
-  NotFoundError,
   TransientError,
-  UsageError,
   isRetryable,
   type ByteSource,
 } from '../../src/remote/index.js';

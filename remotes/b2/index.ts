@@ -11,7 +11,6 @@ import {
   DOCUMENT_MAX_BYTES,
   NotFoundError,
   TransientError,
-  UsageError,
   bufferSource,
   readAll,
   redactSecrets,

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, ClientErrorExtensions, ParsedKey, SFTPWrapper } from 'ssh2';
-import { AuthError, CkptError, ConfigError, HostKeyError, NotFoundError, TransientError } from '../../src/remote/index.js';
+import { AuthError, ConfigError, HostKeyError, TransientError } from '../../src/remote/index.js';
 import {
   appendKnownHost,
   checkHostKey,
