@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { fillFrom } from '../kit/fill.js';
+import { paged } from '../kit/walk.js';
 import {
   AuthError,
   DOCUMENT_MAX_BYTES,
@@ -155,21 +156,17 @@ export class B2Remote implements Remote {
     return fillFrom(await this.get(key), into);
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    let start: string | null = null;
-    do {
-      const page: ListFileNamesResponse = await this.client.call<ListFileNamesResponse>('b2_list_file_names', {
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return paged<ObjectInfo, string>(async (start) => {
+      const page = await this.client.call<ListFileNamesResponse>('b2_list_file_names', {
         bucketId: this.bucketId,
         prefix: this.nameOf(prefix),
         maxFileCount: PAGE,
-        ...(start !== null ? { startFileName: start } : {}),
+        ...(start !== undefined ? { startFileName: start } : {}),
       });
-      for (const f of page.files) {
-        if (f.action !== 'upload') continue;
-        yield { key: f.fileName.slice(this.config.root.length), size: f.contentLength, mtimeMs: f.uploadTimestamp };
-      }
-      start = page.nextFileName;
-    } while (start !== null);
+      const items = page.files.filter((f) => f.action === 'upload').map((f) => ({ key: f.fileName.slice(this.config.root.length), size: f.contentLength, mtimeMs: f.uploadTimestamp }));
+      return { items, next: page.nextFileName ?? undefined };
+    });
   }
 
   /** Deletes every version of the name (B2 keeps old versions; a hide marker would keep the bytes). */

@@ -111,3 +111,23 @@ export function dispatchInto(dispatcher: Dispatcher, opts: Dispatcher.DispatchOp
     }
   });
 }
+
+/**
+ * The bytes [offset, offset + length) of a whole body, for a server that ignored a Range header and
+ * answered 200 with everything: the rest is not read (the body is destroyed once the range is out).
+ */
+export async function* rangeOf(body: AsyncIterable<Uint8Array>, offset: number, length: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  const end = offset + length;
+  for await (const part of body) {
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
+    const from = Math.max(offset - pos, 0);
+    const to = Math.min(end - pos, b.length);
+    if (to > from) yield b.subarray(from, to);
+    pos += b.length;
+    if (pos >= end) {
+      (body as unknown as Readable).destroy?.();
+      return;
+    }
+  }
+}

@@ -1,6 +1,7 @@
-// list() for drivers whose store is a tree of directories (local, SFTP, WebDAV): walk from the deepest
-// directory the prefix names completely, descend only into directories that can hold matching keys, and
-// keep a few directory reads in flight.
+// The listing loops of the drivers. walkTree: list() for stores that are a tree of directories (local,
+// SFTP, WebDAV): walk from the deepest directory the prefix names completely, descend only into
+// directories that can hold matching keys, and keep a few directory reads in flight. paged: list() for
+// stores that answer a flat listing a page at a time (S3, B2).
 
 import type { ObjectInfo } from '../../src/remote/index.js';
 
@@ -45,4 +46,14 @@ export async function* walkTree(prefix: string, readDir: (dirKey: string) => Pro
     // A consumer that stops early leaves reads in flight: let them fail quietly.
     for (const p of inflight.values()) p.catch(() => {});
   }
+}
+
+/** Every item of a paged listing: `page(token)` answers one page and the next page's token (undefined after the last). */
+export async function* paged<T, Token>(page: (token: Token | undefined) => Promise<{ items: Iterable<T>; next?: Token }>): AsyncIterable<T> {
+  let token: Token | undefined;
+  do {
+    const p = await page(token);
+    yield* p.items;
+    token = p.next;
+  } while (token !== undefined);
 }

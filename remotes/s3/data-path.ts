@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, type ByteRange } from '../../src/remote/index.js';
 import { transportError } from '../kit/http-errors.js';
 import { Pool, type Dispatcher } from '../kit/undici.js';
-import { bodyStart, type DispatchedFill } from '../kit/fill.js';
+import { bodyStart, rangeOf, type DispatchedFill } from '../kit/fill.js';
 import { HttpDataPath } from '../kit/http-into.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
 import type { S3Config } from './config.js';
@@ -75,7 +75,7 @@ export class S3DataPath {
       }
       if (res.statusCode === 206 || (res.statusCode === 200 && !range)) return res.body;
       // A store that ignores Range sends the whole object: cut the range out of it.
-      if (res.statusCode === 200 && range) return Readable.from(slice(res.body, range.offset, range.length));
+      if (res.statusCode === 200 && range) return Readable.from(rangeOf(res.body, range.offset, range.length));
       const answer = { status: res.statusCode, headers: flat(res.headers), errorBody: await bodyStart(res.body, ERROR_BODY_LIMIT) };
       if (hop === 0 && (await this.followRedirect(answer, region))) continue;
       throw mapS3Error(responseError(answer.status, answer.errorBody, answer.headers['retry-after']), what, key);
@@ -225,16 +225,4 @@ function flat(headers: Record<string, string | string[] | undefined>): Record<st
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = header(v)!;
   return out;
-}
-
-async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {
-  let pos = 0;
-  const end = offset + length;
-  for await (const piece of body) {
-    const from = Math.max(offset - pos, 0);
-    const to = Math.min(end - pos, piece.length);
-    if (from < to) yield piece.subarray(from, to);
-    pos += piece.length;
-    if (pos >= end) return;
-  }
 }

@@ -32,6 +32,7 @@ import {
   type VersionedDocument,
 } from '../../src/remote/index.js';
 import { fillFrom } from '../kit/fill.js';
+import { paged } from '../kit/walk.js';
 import { S3DataPath } from './data-path.js';
 import { withBakeryLock, type MarkerStore } from './lock.js';
 import { multipartUpload } from './multipart.js';
@@ -155,19 +156,7 @@ export class S3Remote implements Remote {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const root = this.config.prefix;
-    let token: string | undefined;
-    do {
-      const page = await this.send('list', prefix, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root + prefix, ContinuationToken: token })),
-      );
-      for (const o of page.Contents ?? []) {
-        const key = o.Key!.slice(root.length);
-        if (key.startsWith(PRIVATE_DIR)) continue;
-        yield { key, size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of this.listRaw(prefix)) if (!o.key.startsWith(PRIVATE_DIR)) yield o;
   }
 
   async delete(key: string): Promise<void> {
@@ -282,16 +271,15 @@ export class S3Remote implements Remote {
   }
 
   /** list() without hiding the driver's private directory. */
-  private async *listRaw(prefix: string): AsyncIterable<ObjectInfo> {
+  private listRaw(prefix: string): AsyncIterable<ObjectInfo> {
     const root = this.config.prefix;
-    let token: string | undefined;
-    do {
+    return paged<ObjectInfo, string>(async (token) => {
       const page = await this.send('list', prefix, () =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root + prefix, ContinuationToken: token })),
       );
-      for (const o of page.Contents ?? []) yield { key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      const items = (page.Contents ?? []).map((o) => ({ key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() }));
+      return { items, next: page.IsTruncated ? page.NextContinuationToken : undefined };
+    });
   }
 
   /** The bucket is the location; a prefix inside it needs no creating (one HeadBucket request). */

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from '../kit/undici.js';
-import type { DispatchedFill } from '../kit/fill.js';
+import { rangeOf, type DispatchedFill } from '../kit/fill.js';
 import { HttpDataPath } from '../kit/http-into.js';
 import { lockedSwap } from '../kit/swap.js';
 import { walkTree } from '../kit/walk.js';
@@ -240,7 +240,7 @@ export class WebdavRemote implements Remote {
     if (res.statusCode === 206 && range) return res.body;
     if (res.statusCode === 200) {
       // A server that ignores Range sends the whole object: cut the range out of the stream.
-      return range ? Readable.from(slice(res.body, range.offset, range.length)) : res.body;
+      return range ? Readable.from(rangeOf(res.body, range.offset, range.length)) : res.body;
     }
     return this.fail(res, 'GET', key);
   }
@@ -458,22 +458,6 @@ export class WebdavRemote implements Remote {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {
-  let pos = 0;
-  const end = offset + length;
-  for await (const part of body) {
-    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
-    const from = Math.max(offset - pos, 0);
-    const to = Math.min(end - pos, b.length);
-    if (to > from) yield b.subarray(from, to);
-    pos += b.length;
-    if (pos >= end) {
-      (body as unknown as Readable).destroy?.();
-      return;
-    }
-  }
 }
 
 export const webdavRemote = {
