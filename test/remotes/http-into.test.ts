@@ -176,9 +176,8 @@ test('http-into › a request on a reused connection that the server closes unan
 test('http-into › a body cut short or a silent server fail with a retryable code, never a short success', async (t) => {
   await withPool({ connections: 2, timeoutMs: 500 }, async (s, pool) => {
     await t.throwsAsync(pool.getInto('/x/cut', {}, Buffer.alloc(2000)), { code: 'ECONNRESET' } as never);
-    const started = Date.now();
-    await t.throwsAsync(pool.getInto('/x/stall', {}, Buffer.alloc(2000)), { code: 'ETIMEDOUT' } as never);
-    t.true(Date.now() - started >= 400);
+    // The event: the silent server is dropped by the idle timeout (ETIMEDOUT), not by a reset or a short read.
+    await t.throwsAsync(pool.getInto('/x/stall', {}, Buffer.alloc(2000)), { code: 'ETIMEDOUT', message: /no answer for 500 ms/ } as never);
     t.is((await pool.getInto('/x/small', {}, Buffer.alloc(2000))).bytes, small.length, 'the pool goes on after failures');
   });
 });
