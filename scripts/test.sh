@@ -38,7 +38,7 @@ if [ "$status" -ne 0 ] && [ "${failed:-0}" -eq 0 ]; then failed=1; fi
 # pytest's summary line: "3 failed, 40 passed, 1 error in 12.3s"; errors (a broken fixture) count as failures.
 pycount() { # log status -> "passed failed"
   local summary p f
-  summary=$(grep -E '^=*.*[0-9]+ (passed|failed|error)' "$1" | tail -1)
+  summary=$(grep -E '^=*.*[0-9]+ (passed|failed|error)' "$1" | tail -1 || true) # an empty log (a run left out) has no summary
   p=$(grep -Eo '[0-9]+ passed' <<<"$summary" | grep -Eo '[0-9]+' || echo 0)
   f=$(( $(grep -Eo '[0-9]+ failed' <<<"$summary" | grep -Eo '[0-9]+' || echo 0) + $(grep -Eo '[0-9]+ errors?' <<<"$summary" | grep -Eo '[0-9]+' || echo 0) ))
   if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
