@@ -14,6 +14,7 @@ const FLOORS = [
   ['native', /^src\/native\//, ['bottom']],
   ['core', /^src\/core\//, ['bottom', 'native']],
   ['remote', /^src\/remote\//, ['bottom']],
+  // The driver kit (remotes/kit/): the HTTP toolkit, options parser, error mappers, tree walk, locked swap.
   ['kit', /^remotes\/kit\//, ['bottom', 'remote', 'core']],
   ['driver', /^remotes\/[^/]+\//, ['bottom', 'remote', 'kit']],
   ['sync', /^src\/sync\//, ['bottom', 'core', 'remote']],
@@ -21,7 +22,8 @@ const FLOORS = [
   ['git', /^src\/(git|lfs)\//, ['bottom', 'core', 'remote', 'sync']],
   ['api', /^src\/api\//, ['bottom', 'core', 'remote', 'sync', 'builtin', 'git', 'native']],
   ['cli', /^src\/cli\//, ['bottom', 'core', 'remote', 'sync', 'api']],
-  ['face', /^src\/(serve|commands)\/|^src\/index\.ts$/, ['bottom', 'core', 'remote', 'sync', 'builtin', 'git', 'api', 'cli', 'native']],
+  // The library's face re-exports the plugin host (a driver) for programs that embed it.
+  ['face', /^src\/(serve|commands)\/|^src\/index\.ts$/, ['bottom', 'core', 'remote', 'sync', 'builtin', 'git', 'api', 'cli', 'native', 'driver']],
 ];
 
 function floorOf(rel) {

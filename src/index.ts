@@ -28,6 +28,6 @@ export { install, uninstall, type InstallOptions } from './api/install.js';
 export { gitHook, type GitHookOptions, type HookAction } from './api/git-hook.js';
 export { lfsInstall, type LfsInstallOptions } from './api/lfs-install.js';
 export { runLfsAgent, lfsName, type LfsAgentOptions, type LfsTransferStats } from './lfs/agent.js';
-export { PluginRemote, pluginFactory, findPlugin } from './remote/plugin.js';
+export { PluginRemote, pluginFactory, findPlugin } from '../remotes/plugin/index.js';
 export type { Remote, RemoteFactory, ByteSource } from './remote/types.js';
 export * from './errors.js';

@@ -4,16 +4,14 @@
 
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from '../../src/remote/undici.js';
+import { Agent, request, type Dispatcher } from '../kit/undici.js';
 import {
   AuthError,
-  ConfigError,
-  NotFoundError,
   TransientError,
-  UsageError,
   isRetryable,
   type ByteSource,
 } from '../../src/remote/index.js';
+import { errorFor } from './errors.js';
 import { B2_API_VERSION, type AuthorizeResponse, type ErrorBody, type FileVersion, type UploadUrlResponse } from './wire.js';
 
 export interface B2Credentials {
@@ -251,28 +249,4 @@ export async function errorBody(res: Response): Promise<ErrorBody> {
   } catch {
     return { status: res.statusCode, code: `http_${res.statusCode}`, message: text.slice(0, 200) };
   }
-}
-
-/** B2's documented status codes as typed errors. */
-export function errorFor(what: string, res: Response, err: ErrorBody, data: Record<string, unknown> = {}): Error {
-  const msg = `B2 ${what}: ${res.statusCode} ${err.code}${err.message ? ` (${err.message})` : ''}`;
-  const d = { ...data, status: res.statusCode, b2Code: err.code };
-  const s = res.statusCode;
-  if (s === 401) return new AuthError(msg, d);
-  if (s === 403) return err.code === 'access_denied' ? new AuthError(msg, d) : new ConfigError(msg, d);
-  if (s === 404) return new NotFoundError(msg, d);
-  if (s === 408 || s === 429 || s >= 500) {
-    return new TransientError(msg, d, { retryAfterMs: retryAfterMs(res.headers['retry-after']) });
-  }
-  return new UsageError(msg, d);
-}
-
-/** Retry-After in seconds (B2 sends seconds) or an HTTP date, as milliseconds. */
-function retryAfterMs(h: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(h) ? h[0] : h;
-  if (!v) return undefined;
-  const secs = Number(v);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
-  const at = Date.parse(v);
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }

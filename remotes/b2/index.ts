@@ -5,13 +5,13 @@
 
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { fillFrom } from '../../src/remote/fill.js';
+import { fillFrom } from '../kit/fill.js';
+import { paged } from '../kit/walk.js';
 import {
   AuthError,
   DOCUMENT_MAX_BYTES,
   NotFoundError,
   TransientError,
-  UsageError,
   bufferSource,
   readAll,
   redactSecrets,
@@ -24,7 +24,9 @@ import {
   type VersionedDocument,
 } from '../../src/remote/index.js';
 import { resolveChain, swapAccepted } from './chain.js';
-import { B2Client, errorFor } from './client.js';
+import { B2Client } from './client.js';
+import { options, parseConfig, type B2Config } from './config.js';
+import { errorFor } from './errors.js';
 import {
   B2_API_VERSION,
   INFO_PREV,
@@ -38,20 +40,8 @@ import {
   type UploadUrlResponse,
 } from './wire.js';
 
-export interface B2Config {
-  bucket: string;
-  /** The prefix all keys live under: "" or "some/path/". */
-  root: string;
-  apiUrl: string;
-  keyId?: string;
-  key?: string;
-  largeFileThreshold: number;
-  partSize: number;
-  partConcurrency: number;
-}
+export type { B2Config } from './config.js';
 
-export const DEFAULT_API_URL = 'https://api.backblazeb2.com';
-const MiB = 1 << 20;
 /** B2 lists at most 1000 names per call at the price of one (class C) transaction. */
 const PAGE = 1000;
 const CONTENT_TYPE = 'application/octet-stream';
@@ -161,26 +151,22 @@ export class B2Remote implements Remote {
     return res.body;
   }
 
-  /** The body's pieces are copied into the caller's buffer as they arrive (src/remote/fill.ts). */
+  /** The body's pieces are copied into the caller's buffer as they arrive (remotes/kit/fill.ts). */
   async readInto(key: string, into: Buffer): Promise<number> {
     return fillFrom(await this.get(key), into);
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    let start: string | null = null;
-    do {
-      const page: ListFileNamesResponse = await this.client.call<ListFileNamesResponse>('b2_list_file_names', {
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return paged<ObjectInfo, string>(async (start) => {
+      const page = await this.client.call<ListFileNamesResponse>('b2_list_file_names', {
         bucketId: this.bucketId,
         prefix: this.nameOf(prefix),
         maxFileCount: PAGE,
-        ...(start !== null ? { startFileName: start } : {}),
+        ...(start !== undefined ? { startFileName: start } : {}),
       });
-      for (const f of page.files) {
-        if (f.action !== 'upload') continue;
-        yield { key: f.fileName.slice(this.config.root.length), size: f.contentLength, mtimeMs: f.uploadTimestamp };
-      }
-      start = page.nextFileName;
-    } while (start !== null);
+      const items = page.files.filter((f) => f.action === 'upload').map((f) => ({ key: f.fileName.slice(this.config.root.length), size: f.contentLength, mtimeMs: f.uploadTimestamp }));
+      return { items, next: page.nextFileName ?? undefined };
+    });
   }
 
   /** Deletes every version of the name (B2 keeps old versions; a hide marker would keep the bytes). */
@@ -295,47 +281,10 @@ async function runPool<T>(items: readonly T[], limit: number, fn: (item: T) => P
   }));
 }
 
-/** "1048576", "512K", "96M", "1G" (binary units) as bytes. */
-function parseSize(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined || v === '') return fallback;
-  const m = /^(\d+)\s*([KMG])?i?B?$/i.exec(v.trim());
-  if (!m) throw new UsageError(`b2 option ${name}: not a size: ${v}`);
-  const mult = { K: 1 << 10, M: 1 << 20, G: 1 << 30 }[(m[2] ?? '').toUpperCase() as 'K' | 'M' | 'G'] ?? 1;
-  return Number(m[1]) * mult;
-}
-
 export const b2Remote = {
   schemes: ['b2'],
-  options: [
-    { name: 'applicationKeyId', help: 'B2 application key id (default: $B2_APPLICATION_KEY_ID)' },
-    { name: 'applicationKey', help: 'B2 application key (default: $B2_APPLICATION_KEY)', secret: true },
-    { name: 'apiUrl', help: 'B2 authorization base URL, for B2-compatible services and tests (default: $B2_API_URL)', default: DEFAULT_API_URL },
-    { name: 'largeFileThreshold', help: 'objects larger than this are uploaded as large files in parts', default: '200M' },
-    { name: 'partSize', help: 'part size of large files (at least B2\'s absoluteMinimumPartSize)', default: '96M' },
-    { name: 'partConcurrency', help: 'parts of one large file uploaded at once (each held in memory)', default: 4 },
-  ],
-  parse(url: string, settings: RemoteSettings): B2Config {
-    const m = /^b2:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
-    if (!m) throw new UsageError(`not a B2 URL: ${redactSecrets(url)} (expected b2://bucket/prefix)`);
-    const bucket = m[1]!;
-    if (bucket.includes('@')) throw new UsageError('put B2 credentials in B2_APPLICATION_KEY_ID/B2_APPLICATION_KEY or the remote settings, not in the URL');
-    if (!/^[A-Za-z0-9-]{6,63}$/.test(bucket)) throw new UsageError(`not a B2 bucket name: ${bucket} (6-63 letters, digits and dashes)`);
-    const prefix = m[2]!.replace(/^\/+|\/+$/g, '');
-    const apiUrl = (settings.apiUrl ?? process.env.B2_API_URL ?? DEFAULT_API_URL).replace(/\/+$/, '');
-    if (!/^https?:\/\/[^/]+$/i.test(apiUrl)) throw new UsageError(`b2 option apiUrl: expected https://host[:port], got ${redactSecrets(apiUrl)}`);
-    const partConcurrency = Number(settings.partConcurrency ?? 4);
-    if (!Number.isInteger(partConcurrency) || partConcurrency < 1) throw new UsageError(`b2 option partConcurrency: not a positive integer: ${settings.partConcurrency}`);
-    return {
-      bucket,
-      root: prefix ? `${prefix}/` : '',
-      apiUrl,
-      keyId: settings.applicationKeyId ?? process.env.B2_APPLICATION_KEY_ID,
-      key: settings.applicationKey ?? process.env.B2_APPLICATION_KEY,
-      largeFileThreshold: parseSize('largeFileThreshold', settings.largeFileThreshold, 200 * MiB),
-      partSize: parseSize('partSize', settings.partSize, 96 * MiB),
-      partConcurrency,
-    };
-  },
+  options,
+  parse: (url: string, settings: RemoteSettings = {}) => parseConfig(url, settings),
   async create(config: B2Config): Promise<Remote> {
     if (!config.keyId || !config.key) {
       throw new AuthError('B2 credentials missing: set B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY (or the remote settings applicationKeyId and applicationKey)');

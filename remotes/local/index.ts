@@ -1,39 +1,40 @@
-// Remote driver: a directory on a local or network-mounted filesystem.
+// Remote driver: a directory on a local or network-mounted filesystem (README.md).
 // URLs: file:///abs/path, or a plain path. Objects are files at <root>/<key>; writes go to a temp
 // file in the same directory and are renamed into place. swapDocument holds a proper-lockfile lock
 // (an atomic mkdir, also on NFS) on the document while it compares and replaces it. Opening creates
 // nothing (a mistyped path must look missing, not empty); the first write creates the directories.
-// File-system failures come out typed, naming the key (README, "Exit codes").
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import {
   DOCUMENT_MAX_BYTES,
   IntegrityError,
-  LockHeldError,
   NotFoundError,
   UsageError,
   bufferSource,
-  typedErrno,
   type ByteRange,
   type ByteSource,
   type ObjectInfo,
   type Remote,
   type RemoteFactory,
-  readFully,
-  writevAll,
+  type RemoteSettings,
 } from '../../src/remote/index.js';
+import { readFully, writevAll } from '../kit/files.js';
+import { lockedSwap } from '../kit/swap.js';
+import { walkTree, type TreeEntry } from '../kit/walk.js';
+import { options, parseConfig, type LocalConfig } from './config.js';
+import { localError, lockError } from './errors.js';
+import { LOCK_SUFFIX, TMP_MARK, versionOf } from './wire.js';
 
-export interface LocalConfig {
-  root: string;
-}
+export type { LocalConfig } from './config.js';
 
-const TMP_MARK = '.tmp-';
+/** Directories read at once by list(). */
+const LIST_PARALLEL = 8;
 
 export class LocalRemote implements Remote {
   readonly features = { defaultConcurrency: 8, casMethod: 'lockfile', rangedGet: true };
@@ -44,15 +45,14 @@ export class LocalRemote implements Remote {
 
   /** An errno failure as a typed error naming the key and this remote; anything else unchanged. */
   private typed(e: unknown, op: string, key: string): unknown {
-    return typedErrno(e, `${op} ${key || '/'} on ${this.displayUrl}`) ?? e;
+    return localError(e, op, key, this.displayUrl);
   }
 
   async exists(): Promise<boolean> {
     try {
       if ((await fsp.stat(this.root)).isDirectory()) return true;
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+      if (isMissing(e)) return false;
       throw this.typed(e, 'stat', '');
     }
     throw new UsageError(`${this.displayUrl} is a file, not a directory`);
@@ -69,7 +69,7 @@ export class LocalRemote implements Remote {
       const st = await fsp.stat(this.pathOf(key));
       return st.isFile() ? { key, size: st.size, mtimeMs: st.mtimeMs } : null;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      if (isMissing(e)) return null;
       throw this.typed(e, 'stat', key);
     }
   }
@@ -118,7 +118,7 @@ export class LocalRemote implements Remote {
     }
     if (range && range.length === 0) {
       await fh.close();
-      return (await import('node:stream')).Readable.from([]);
+      return Readable.from([]);
     }
     return fh.createReadStream({
       start: range?.offset ?? 0,
@@ -142,31 +142,32 @@ export class LocalRemote implements Remote {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    // Walk from the deepest directory the prefix names completely.
-    const slash = prefix.lastIndexOf('/');
-    const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
-    const start = dirKey ? this.pathOf(dirKey) : this.root;
-    yield* this.walk(start, dirKey, prefix);
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return walkTree(prefix, (dirKey) => this.readDir(dirKey), LIST_PARALLEL);
   }
 
-  private async *walk(dir: string, dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+  /** One directory for walkTree: [] when it is missing; temp files of puts in progress left out. */
+  private async readDir(dirKey: string): Promise<TreeEntry[]> {
+    const dir = dirKey ? this.pathOf(dirKey) : this.root;
     let entries: fs.Dirent[];
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      if (isMissing(e)) return [];
       throw this.typed(e, 'listing', dirKey);
     }
+    const out: TreeEntry[] = [];
     for (const ent of entries) {
-      const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
-      if (ent.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(key + '/')) yield* this.walk(path.join(dir, ent.name), key, prefix);
-      } else if (ent.isFile() && key.startsWith(prefix) && !ent.name.includes(TMP_MARK)) {
-        const st = await fsp.stat(path.join(dir, ent.name)).catch(() => null);
-        if (st) yield { key, size: st.size, mtimeMs: st.mtimeMs };
+      if (ent.isDirectory()) out.push({ name: ent.name, dir: true });
+      else if (ent.isFile() && !ent.name.includes(TMP_MARK)) {
+        const file = path.join(dir, ent.name);
+        const key = dirKey ? `${dirKey}/${ent.name}` : ent.name;
+        // A file removed since readdir (a concurrent delete) is skipped; any other failure is reported.
+        const info = () => fsp.stat(file).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs }), (e) => (isMissing(e) ? null : Promise.reject(this.typed(e, 'listing', key))));
+        out.push({ name: ent.name, dir: false, info });
       }
     }
+    return out;
   }
 
   async delete(key: string): Promise<void> {
@@ -198,17 +199,14 @@ export class LocalRemote implements Remote {
     await mkdirs(path.dirname(dest)).catch((e) => {
       throw this.typed(e, 'writing', key);
     });
-    const release = await this.lockDocument(dest).catch((e) => {
-      throw this.typed(e, 'locking', key);
+    return lockedSwap(expected, {
+      lock: () => this.lockDocument(dest).catch((e) => Promise.reject(this.typed(e, 'locking', key))),
+      version: async () => (await this.readDocument(key))?.version ?? null,
+      write: async () => {
+        await this.put(key, bufferSource(data));
+        return versionOf(data);
+      },
     });
-    try {
-      const current = await this.readDocument(key);
-      if ((current?.version ?? null) !== expected) return null;
-      await this.put(key, bufferSource(data));
-      return versionOf(data);
-    } finally {
-      await release();
-    }
   }
 
   /**
@@ -220,14 +218,13 @@ export class LocalRemote implements Remote {
     try {
       return await lockfile.lock(dest, {
         realpath: false,
-        lockfilePath: `${dest}.lock`,
+        lockfilePath: `${dest}${LOCK_SUFFIX}`,
         stale: DOCUMENT_LOCK_STALE_MS,
         update: DOCUMENT_LOCK_STALE_MS / 2,
         retries: { retries: 250, minTimeout: 5, maxTimeout: 200, factor: 1.3 },
       });
     } catch (e) {
-      if ((e as { code?: string }).code === 'ELOCKED') throw new LockHeldError(`${dest} is locked by another writer that has held it for over 45 s`);
-      throw e;
+      throw lockError(e, dest);
     }
   }
 
@@ -254,18 +251,15 @@ async function mkdirs(dir: string): Promise<void> {
   }
 }
 
-function versionOf(data: Buffer): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 export const localRemote = {
   schemes: ['file'],
-  options: [],
-  parse(url: string): LocalConfig {
-    const p = url.startsWith('file://') ? fileURLToPath(url) : url;
-    if (!p) throw new UsageError('empty remote path');
-    return { root: path.resolve(p) };
-  },
+  options,
+  parse: (url: string, settings: RemoteSettings = {}) => parseConfig(url, settings),
   async create(config: LocalConfig): Promise<Remote> {
     // Nothing is created here; a root that does not exist yet is kept as given (exists() says so).
     return new LocalRemote(await fsp.realpath(config.root).catch(() => config.root));

@@ -6,12 +6,15 @@
 
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ConfigError, TransientError, isRetryable, redactSecrets, type ByteRange } from '../../src/remote/index.js';
-import { Pool, type Dispatcher } from '../../src/remote/undici.js';
-import { bodyStart, type DispatchedFill } from '../../src/remote/fill.js';
-import { HttpDataPath } from '../../src/remote/http-into.js';
+import { ConfigError, type ByteRange } from '../../src/remote/index.js';
+import { transportError } from '../kit/http-errors.js';
+import { Pool, type Dispatcher } from '../kit/undici.js';
+import { bodyStart, rangeOf, type DispatchedFill } from '../kit/fill.js';
+import { HttpDataPath } from '../kit/http-into.js';
 import { EMPTY_SHA256, SigV4Signer, UNSIGNED_PAYLOAD, encodeS3Path, type SigningCredentials } from './sigv4.js';
-import { ERROR_BODY_LIMIT, mapS3Error, responseError, type S3Config } from './wire.js';
+import type { S3Config } from './config.js';
+import { mapS3Error, responseError } from './errors.js';
+import { ERROR_BODY_LIMIT } from './wire.js';
 
 /** Credentials are asked for again this long before they expire (the SDK's own providers refresh 5 min before). */
 const EXPIRY_MARGIN_MS = 60_000;
@@ -47,6 +50,10 @@ export class S3DataPath {
   private creds?: { value: SigningCredentials; refreshAt: number };
   private credsInFlight?: Promise<SigningCredentials>;
   private closed = false;
+  /** The bucket's region once a redirect said it (followRedirect); until then the SDK client's. */
+  private region?: string;
+  /** Endpoints of the region before a redirect: requests may still finish there; closed with the remote. */
+  private readonly retired: (Endpoint & { region: string })[] = [];
 
   constructor(
     private readonly config: S3Config,
@@ -58,83 +65,117 @@ export class S3DataPath {
   async get(objectKey: string, key: string, range?: ByteRange): Promise<Readable> {
     const what = `get ${key} on ${this.displayUrl}`;
     const extra = range ? { range: `bytes=${range.offset}-${range.offset + range.length - 1}` } : undefined;
-    const { pool, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256, extra);
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await pool.request({ method: 'GET', path, headers });
-    } catch (e) {
-      throw this.transportError(e, what, key);
+    for (let hop = 0; ; hop++) {
+      const { pool, path, headers, region } = await this.prepare('GET', objectKey, key, EMPTY_SHA256, extra);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await pool.request({ method: 'GET', path, headers });
+      } catch (e) {
+        throw this.transportError(e, what, key);
+      }
+      if (res.statusCode === 206 || (res.statusCode === 200 && !range)) return res.body;
+      // A store that ignores Range sends the whole object: cut the range out of it.
+      if (res.statusCode === 200 && range) return Readable.from(rangeOf(res.body, range.offset, range.length));
+      const answer = { status: res.statusCode, headers: flat(res.headers), errorBody: await bodyStart(res.body, ERROR_BODY_LIMIT) };
+      if (hop === 0 && (await this.followRedirect(answer, region))) continue;
+      throw mapS3Error(responseError(answer.status, answer.errorBody, answer.headers['retry-after']), what, key);
     }
-    if (res.statusCode === 206 || (res.statusCode === 200 && !range)) return res.body;
-    // A store that ignores Range sends the whole object: cut the range out of it.
-    if (res.statusCode === 200 && range) return Readable.from(slice(res.body, range.offset, range.length));
-    throw mapS3Error(responseError(res.statusCode, await bodyStart(res.body, ERROR_BODY_LIMIT), header(res.headers['retry-after'])), what, key);
   }
 
   /**
    * Reads an object from its start into `into` until it ends or `into` is full; returns the bytes read.
-   * On an http:// endpoint the socket reads straight into `into` (src/remote/http-into.ts, shared with the
+   * On an http:// endpoint the socket reads straight into `into` (remotes/kit/http-into.ts, shared with the
    * WebDAV driver); on https:// undici's handler copies body pieces into it (dispatchInto). Either way a
    * longer object's connection is dropped once `into` is full.
    */
   async readInto(objectKey: string, key: string, into: Buffer): Promise<number> {
     const what = `get ${key} on ${this.displayUrl}`;
-    const { data, path, headers } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
-    let r: DispatchedFill;
-    try {
-      r = await data.get(path, headers, into, ERROR_BODY_LIMIT);
-    } catch (e) {
-      throw this.transportError(e, what, key);
-    }
-    if (r.status === 200) return r.bytes;
-    throw mapS3Error(responseError(r.status, r.errorBody, r.retryAfter), what, key);
-  }
-
-  /** One PUT request of a whole object (below the multipart threshold). The payload is not hashed: chunks are verified by their own hash. */
-  async put(objectKey: string, key: string, body: Buffer | Readable, size: number): Promise<void> {
-    const what = `put ${key} on ${this.displayUrl}`;
-    const { pool, data, path, headers } = await this.prepare('PUT', objectKey, key, UNSIGNED_PAYLOAD, { 'content-length': String(size) });
-    if (Buffer.isBuffer(body)) {
+    for (let hop = 0; ; hop++) {
+      const { data, path, headers, region } = await this.prepare('GET', objectKey, key, EMPTY_SHA256);
       let r: DispatchedFill;
       try {
-        r = await data.put(path, headers, body, ERROR_BODY_LIMIT);
+        r = await data.get(path, headers, into, ERROR_BODY_LIMIT);
       } catch (e) {
         throw this.transportError(e, what, key);
       }
-      if (r.status === 200) return;
+      if (r.status === 200) return r.bytes;
+      if (hop === 0 && (await this.followRedirect(r, region))) continue;
       throw mapS3Error(responseError(r.status, r.errorBody, r.retryAfter), what, key);
     }
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await pool.request({ method: 'PUT', path, headers, body });
-    } catch (e) {
-      throw this.transportError(e, what, key);
+  }
+
+  /**
+   * One PUT request of a whole object (below the multipart threshold): a buffer, or a stream opened
+   * afresh for each attempt. The payload is not hashed: chunks are verified by their own hash.
+   */
+  async put(objectKey: string, key: string, body: Buffer | (() => Readable), size: number): Promise<void> {
+    const what = `put ${key} on ${this.displayUrl}`;
+    for (let hop = 0; ; hop++) {
+      const { pool, data, path, headers, region } = await this.prepare('PUT', objectKey, key, UNSIGNED_PAYLOAD, { 'content-length': String(size) });
+      let answer: { status: number; headers?: Record<string, string>; errorBody: string; retryAfter?: string };
+      try {
+        if (Buffer.isBuffer(body)) {
+          answer = await data.put(path, headers, body, ERROR_BODY_LIMIT);
+        } else {
+          const res = await pool.request({ method: 'PUT', path, headers, body: body() });
+          if (res.statusCode === 200) {
+            await res.body.dump().catch(() => {});
+            return;
+          }
+          answer = { status: res.statusCode, headers: flat(res.headers), errorBody: await bodyStart(res.body, ERROR_BODY_LIMIT), retryAfter: header(res.headers['retry-after']) };
+        }
+      } catch (e) {
+        throw this.transportError(e, what, key);
+      }
+      if (answer.status === 200) return;
+      if (hop === 0 && (await this.followRedirect(answer, region))) continue;
+      throw mapS3Error(responseError(answer.status, answer.errorBody, answer.retryAfter ?? answer.headers?.['retry-after']), what, key);
     }
-    if (res.statusCode === 200) {
-      await res.body.dump().catch(() => {});
-      return;
+  }
+
+  /**
+   * A bucket in another region than the one signed for answers 301 PermanentRedirect (or 400
+   * AuthorizationHeaderMalformed, or 307 while a new bucket's DNS settles) and names its region in
+   * x-amz-bucket-region. As the SDK's followRegionRedirects: switch to that region (its endpoint on AWS,
+   * its signing region anywhere) and send the request once more; the region is kept for every later
+   * request of this remote, so only the first request pays the extra round trip.
+   */
+  private async followRedirect(answer: { status: number; headers?: Record<string, string>; errorBody: string }, signedFor: string): Promise<boolean> {
+    const region = answer.headers?.['x-amz-bucket-region'];
+    if (!region || region === signedFor || !/^[a-z0-9-]{1,64}$/.test(region)) return false;
+    const redirect = answer.status === 301 || answer.status === 307 || (answer.status === 400 && /<Code>(AuthorizationHeaderMalformed|PermanentRedirect|IllegalLocationConstraintException)<\/Code>/.test(answer.errorBody));
+    if (!redirect) return false;
+    this.region = region;
+    const current = this.endpoint;
+    const ep = await current?.catch(() => undefined);
+    // Requests in flight may all be redirected at once: only the first replaces the endpoint.
+    if (ep && ep.region !== region && this.endpoint === current) {
+      this.retired.push(ep);
+      this.endpoint = undefined;
     }
-    throw mapS3Error(responseError(res.statusCode, await bodyStart(res.body, ERROR_BODY_LIMIT), header(res.headers['retry-after'])), what, key);
+    return true;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const ep = await this.endpoint?.catch(() => undefined);
-    ep?.data.close();
-    await ep?.pool.destroy().catch(() => {});
+    for (const e of [...this.retired, ...(ep ? [ep] : [])]) {
+      e.data.close();
+      await e.pool.destroy().catch(() => {});
+    }
   }
 
   private async prepare(method: string, objectKey: string, key: string, payloadHash: string, extra?: Record<string, string>) {
     const [ep, creds] = await Promise.all([this.resolveEndpoint(key), this.credentials(key)]);
     const path = `${ep.base}/${encodeS3Path(objectKey)}`;
     const headers = this.signer.sign({ method, path, headers: { host: ep.host, ...extra }, payloadHash, region: ep.region }, creds);
-    return { pool: ep.pool, data: ep.data, path, headers };
+    return { pool: ep.pool, data: ep.data, path, headers, region: ep.region };
   }
 
   private resolveEndpoint(key: string): Promise<Endpoint & { region: string }> {
-    if (this.closed) throw new Error(`${this.displayUrl}: the remote is closed`);
+    if (this.closed) throw new ConfigError(`remote ${this.displayUrl} is closed`);
     this.endpoint ??= (async () => {
-      const region = await this.client.config.region();
+      const region = this.region ?? (await this.client.config.region());
       const { origin, base } = objectBaseUrl(this.config, region);
       const { timeoutMs, maxSockets } = this.config;
       const pool = new Pool(origin, {
@@ -172,15 +213,7 @@ export class S3DataPath {
 
   /** A failure with no HTTP answer: certificate problems are configuration, socket-level failures are worth a retry. */
   private transportError(e: unknown, what: string, key: string): Error {
-    const code = String((e as { code?: string })?.code ?? (e as Error)?.name ?? '');
-    const message = redactSecrets(String((e as Error)?.message ?? e));
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-      return new ConfigError(`S3 ${what}: the server's TLS certificate is not trusted (${code})`, { code, key });
-    }
-    if (isRetryable(e) || (code.startsWith('UND_ERR') && !/INVALID_ARG|NOT_SUPPORTED|ABORTED|CONTENT_LENGTH_MISMATCH/.test(code))) {
-      return new TransientError(`S3 ${what} failed on the network: ${code}: ${message}`, { key, code }, { cause: e });
-    }
-    return mapS3Error(e, what, key);
+    return transportError(e, `S3 ${what}`, { key }) ?? mapS3Error(e, what, key);
   }
 }
 
@@ -188,14 +221,8 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {
-  let pos = 0;
-  const end = offset + length;
-  for await (const piece of body) {
-    const from = Math.max(offset - pos, 0);
-    const to = Math.min(end - pos, piece.length);
-    if (from < to) yield piece.subarray(from, to);
-    pos += piece.length;
-    if (pos >= end) return;
-  }
+function flat(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = header(v)!;
+  return out;
 }

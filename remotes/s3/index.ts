@@ -31,13 +31,15 @@ import {
   type RemoteSettings,
   type VersionedDocument,
 } from '../../src/remote/index.js';
-import { fillFrom } from '../../src/remote/fill.js';
+import { fillFrom } from '../kit/fill.js';
+import { paged } from '../kit/walk.js';
 import { S3DataPath } from './data-path.js';
 import { withBakeryLock, type MarkerStore } from './lock.js';
 import { multipartUpload } from './multipart.js';
-import { codeOf, isPreconditionFailed, mapS3Error, statusOf, type CasMode, type S3Config } from './wire.js';
+import { options, parseConfig, type CasMode, type S3Config } from './config.js';
+import { codeOf, isPreconditionFailed, mapS3Error, statusOf } from './errors.js';
 
-export type { S3Config } from './wire.js';
+export type { S3Config } from './config.js';
 
 /** Driver bookkeeping (lock markers, probes) lives here under the prefix, hidden from list(). */
 const PRIVATE_DIR = '.ckptsync-s3/';
@@ -72,6 +74,9 @@ export class S3Remote implements Remote {
         : undefined,
       // The engine's withRetry wrapper owns retries; SDK retries on top would multiply the attempts.
       maxAttempts: 1,
+      // A bucket in another region than configured answers 301 naming its region: ask there (the data
+      // path does the same, data-path.ts followRedirect).
+      followRegionRedirects: true,
       // Newer SDKs add CRC32 checksums and aws-chunked bodies that many S3-compatible stores reject.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -117,7 +122,7 @@ export class S3Remote implements Remote {
         multipartUpload(this.client, this.config.bucket, Key, source, { partSize, concurrency: partConcurrency }),
       );
     }
-    if (this.data) return this.data.put(Key, key, source.buffer ?? source.open(), source.size);
+    if (this.data) return this.data.put(Key, key, source.buffer ?? (() => source.open()), source.size);
     await this.putObject(key, { Key, Body: source.buffer ?? source.open(), ContentLength: source.size });
   }
 
@@ -151,19 +156,7 @@ export class S3Remote implements Remote {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    const root = this.config.prefix;
-    let token: string | undefined;
-    do {
-      const page = await this.send('list', prefix, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root + prefix, ContinuationToken: token })),
-      );
-      for (const o of page.Contents ?? []) {
-        const key = o.Key!.slice(root.length);
-        if (key.startsWith(PRIVATE_DIR)) continue;
-        yield { key, size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of this.listRaw(prefix)) if (!o.key.startsWith(PRIVATE_DIR)) yield o;
   }
 
   async delete(key: string): Promise<void> {
@@ -278,16 +271,15 @@ export class S3Remote implements Remote {
   }
 
   /** list() without hiding the driver's private directory. */
-  private async *listRaw(prefix: string): AsyncIterable<ObjectInfo> {
+  private listRaw(prefix: string): AsyncIterable<ObjectInfo> {
     const root = this.config.prefix;
-    let token: string | undefined;
-    do {
+    return paged<ObjectInfo, string>(async (token) => {
       const page = await this.send('list', prefix, () =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: root + prefix, ContinuationToken: token })),
       );
-      for (const o of page.Contents ?? []) yield { key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() };
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      const items = (page.Contents ?? []).map((o) => ({ key: o.Key!.slice(root.length), size: o.Size ?? 0, mtimeMs: o.LastModified?.getTime() }));
+      return { items, next: page.IsTruncated ? page.NextContinuationToken : undefined };
+    });
   }
 
   /** The bucket is the location; a prefix inside it needs no creating (one HeadBucket request). */
@@ -316,87 +308,10 @@ function sha(data: Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
 
-const MiB = 1 << 20;
-
-/** A setting, else the first environment variable set, else undefined. */
-function pick(settings: RemoteSettings, name: string, ...env: string[]): string | undefined {
-  const v = settings[name];
-  if (v !== undefined && v !== '') return v;
-  for (const e of env) if (process.env[e]) return process.env[e];
-  return undefined;
-}
-
-function bool(v: string | undefined, name: string): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (/^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(0|false|no|off)$/i.test(v)) return false;
-  throw new UsageError(`option ${name} must be true or false, not "${v}"`);
-}
-
-function size(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const m = /^(\d+)\s*([kmg]i?b?)?$/i.exec(v.trim());
-  if (!m) throw new UsageError(`option ${name} must be a size like 64MiB, not "${v}"`);
-  const unit = (m[2] ?? '').toLowerCase()[0];
-  return Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1);
-}
-
-function int(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`option ${name} must be a positive integer, not "${v}"`);
-  return n;
-}
-
 export const s3Remote = {
   schemes: ['s3'],
-  options: [
-    { name: 'endpoint', help: 'S3-compatible endpoint URL (MinIO, Ceph, R2, B2...); default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS' },
-    { name: 'region', help: 'region; default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile, else us-east-1 with a custom endpoint' },
-    { name: 'pathStyle', help: 'path-style addressing (endpoint/bucket/key) instead of bucket.endpoint', default: 'true with a custom endpoint' },
-    { name: 'profile', help: 'shared credentials/config profile; default: $AWS_PROFILE, else "default"' },
-    { name: 'accessKeyId', help: 'access key id, instead of the AWS credential chain (env, profiles, SSO, IMDS)', secret: true },
-    { name: 'secretAccessKey', help: 'secret access key, with accessKeyId', secret: true },
-    { name: 'sessionToken', help: 'session token for temporary credentials, with accessKeyId', secret: true },
-    { name: 'multipartThreshold', help: 'objects at least this large are uploaded in parallel parts', default: '64MiB' },
-    { name: 'partSize', help: 'multipart part size (at least 5MiB)', default: '16MiB' },
-    { name: 'partConcurrency', help: 'parts of one object uploaded at once', default: 4 },
-    { name: 'maxSockets', help: 'keep-alive connections per remote', default: 64 },
-    { name: 'timeoutSeconds', help: 'a request silent this long (no bytes either way) is dropped and retried', default: 60 },
-    { name: 'cas', help: 'how refs are swapped: auto (probe for conditional writes), conditional, or lock', default: 'auto' },
-    { name: 'sdkData', help: 'chunk GET/PUT through the AWS SDK instead of signed undici requests (for comparisons); also $CKPTSYNC_S3_SDK_DATA=1', default: false },
-  ],
-  parse(url: string, settings: RemoteSettings): S3Config {
-    const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
-    if (!m) throw new UsageError(`not an S3 URL: ${s3Remote.redact(url)} (expected s3://bucket/prefix)`);
-    if (m[1]!.includes('@')) throw new UsageError('put S3 credentials in the environment or a profile, not in the URL');
-    const bucket = m[1]!;
-    const path = decodeURIComponent(m[2]!).replace(/^\/+|\/+$/g, '');
-    // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is the SDKs' standard switch for ignoring the two variables.
-    const ignoreEnv = bool(process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS');
-    const endpoint = ignoreEnv ? settings.endpoint || undefined : pick(settings, 'endpoint', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL');
-    if (endpoint && !/^https?:\/\/[^/]+/i.test(endpoint)) throw new UsageError(`endpoint must be an http(s) URL, not "${redactSecrets(endpoint)}"`);
-    const cas = settings.cas ?? 'auto';
-    if (cas !== 'auto' && cas !== 'conditional' && cas !== 'lock') throw new UsageError(`option cas must be auto, conditional or lock, not "${cas}"`);
-    return {
-      bucket,
-      prefix: path ? `${path}/` : '',
-      endpoint,
-      region: pick(settings, 'region', 'AWS_REGION', 'AWS_DEFAULT_REGION') ?? (endpoint ? 'us-east-1' : undefined),
-      pathStyle: bool(settings.pathStyle, 'pathStyle') ?? Boolean(endpoint),
-      profile: settings.profile || undefined,
-      accessKeyId: settings.accessKeyId || undefined,
-      secretAccessKey: settings.secretAccessKey || undefined,
-      sessionToken: settings.sessionToken || undefined,
-      multipartThreshold: size(settings.multipartThreshold, 'multipartThreshold', 64 * MiB),
-      partSize: Math.max(5 * MiB, size(settings.partSize, 'partSize', 16 * MiB)),
-      partConcurrency: int(settings.partConcurrency, 'partConcurrency', 4),
-      maxSockets: int(settings.maxSockets, 'maxSockets', 64),
-      timeoutMs: int(settings.timeoutSeconds, 'timeoutSeconds', 60) * 1000,
-      cas,
-      sdkData: bool(pick(settings, 'sdkData', 'CKPTSYNC_S3_SDK_DATA'), 'sdkData') ?? false,
-    };
-  },
+  options,
+  parse: (url: string, settings: RemoteSettings = {}) => parseConfig(url, settings),
   async create(config: S3Config): Promise<Remote> {
     return new S3Remote(config);
   },

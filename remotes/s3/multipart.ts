@@ -11,7 +11,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { ByteSource } from '../../src/remote/index.js';
+import { ConfigError, type ByteSource } from '../../src/remote/index.js';
 
 /** S3 allows at most 10,000 parts, each at least 5 MiB except the last. */
 const MAX_PARTS = 10_000;
@@ -25,7 +25,7 @@ export async function multipartUpload(
 ): Promise<void> {
   const partSize = Math.max(opts.partSize, 5 << 20, Math.ceil(source.size / MAX_PARTS));
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-  if (!UploadId) throw new Error(`S3 did not return an upload id for ${key}`);
+  if (!UploadId) throw new ConfigError(`S3 did not return an upload id for ${key}`, { key });
   const done: CompletedPart[] = [];
   const inflight = new Set<Promise<void>>();
   let failed: unknown;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, ClientErrorExtensions, ParsedKey, SFTPWrapper } from 'ssh2';
-import { AuthError, CkptError, ConfigError, HostKeyError, NotFoundError, TransientError } from '../../src/remote/index.js';
+import { AuthError, ConfigError, HostKeyError, TransientError } from '../../src/remote/index.js';
 import {
   appendKnownHost,
   checkHostKey,
@@ -17,7 +17,8 @@ import {
   knownHostsName,
   readKnownHosts,
 } from './known-hosts.js';
-import { SftpStatus, type SftpConfig } from './wire.js';
+import type { SftpConfig } from './config.js';
+import { sftpError } from './errors.js';
 
 const { Client, utils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -118,22 +119,7 @@ export class SshPool {
 
   /** Maps an error of an SFTP request or of the connection under it to the protocol's error types. */
   typedError(e: unknown, what: string, path: string): Error {
-    if (e instanceof CkptError) return e;
-    const err = e as Error & { code?: unknown };
-    const msg = err?.message ?? String(e);
-    switch (err?.code) {
-      case SftpStatus.NO_SUCH_FILE:
-        return new NotFoundError(`not found on ${this.cfg.displayUrl}: ${path}`, { path });
-      case SftpStatus.PERMISSION_DENIED:
-        return new AuthError(`permission denied on ${this.where} to ${what} ${path}`, { path });
-      case SftpStatus.NO_CONNECTION:
-      case SftpStatus.CONNECTION_LOST:
-        return new TransientError(`connection to ${this.where} lost during ${what} ${path}: ${msg}`, { path }, { cause: e });
-    }
-    if (typeof err?.code === 'number') return new Error(`sftp ${what} ${path} on ${this.where} failed: ${msg}`, { cause: e });
-    // No SFTP status: the channel or the connection under it went away (ssh2 says "No response from
-    // server", "Channel not open", ECONNRESET...). Retrying on a fresh connection is the cure.
-    return new TransientError(`connection to ${this.where} lost during ${what} ${path}: ${msg}`, { path }, { cause: e });
+    return sftpError(e, what, path, this.where, this.cfg.displayUrl);
   }
 
   private async openSession(): Promise<Session> {

@@ -23,17 +23,13 @@ import {
   type RemoteFactory,
   type RemoteSettings,
 } from '../../src/remote/index.js';
+import { walkTree } from '../kit/walk.js';
+import { options, parseConfig, type SftpConfig } from './config.js';
 import { SshPool, isStatus } from './connections.js';
-import { expandPath, localUser, readSshConfig, sshSettingsFor } from './ssh-config.js';
 import { call, closeHandle, fstat, mkdirp, open, readAllInto, readStream, readdir, renameNoReplace, replace, stat, unlink, writeAll } from './transfer.js';
-import { SftpStatus, type HostKeyPolicy, type SftpConfig } from './wire.js';
+import { LOCK_SUFFIX, SftpStatus, TMP_MARK } from './wire.js';
 
-export type { SftpConfig } from './wire.js';
-
-/** Marks temporary upload files; list() never shows them. */
-const TMP_MARK = '.tmp-';
-/** Suffix of swapDocument's lock files (and `.stale-*` of locks being broken); never listed either. */
-const LOCK_SUFFIX = '.cas-lock';
+export type { SftpConfig } from './config.js';
 /** How long swapDocument waits for a lock held by a live writer before giving up (retryable). */
 const LOCK_WAIT_MS = 60_000;
 /** Directories listed at once when walking a prefix. */
@@ -167,47 +163,26 @@ export class SftpRemote implements Remote {
     });
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    // Walk from the deepest directory the prefix names completely, a few directories at a time.
-    const slash = prefix.lastIndexOf('/');
-    const startKey = slash >= 0 ? prefix.slice(0, slash) : '';
-    const queue: string[] = [startKey];
-    const inflight = new Map<number, Promise<{ id: number; dirKey: string; entries: Awaited<ReturnType<typeof readdir>> }>>();
-    let ids = 0;
-    try {
-      while (queue.length > 0 || inflight.size > 0) {
-        while (queue.length > 0 && inflight.size < LIST_PARALLEL) {
-          const dirKey = queue.shift()!;
-          const id = ids++;
-          const dir = dirKey ? this.pathOf(dirKey) : this.cfg.root || '.';
-          inflight.set(
-            id,
-            this.pool.run('list', dir, async (sftp) => {
-              try {
-                return { id, dirKey, entries: await readdir(sftp, dir) };
-              } catch (e) {
-                if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return { id, dirKey, entries: [] };
-                throw e;
-              }
-            }),
-          );
-        }
-        const { id, dirKey, entries } = await Promise.race(inflight.values());
-        inflight.delete(id);
-        for (const ent of entries) {
-          const key = dirKey ? `${dirKey}/${ent.filename}` : ent.filename;
-          if (ent.filename === '.' || ent.filename === '..') continue;
-          if (ent.attrs.isDirectory()) {
-            if (key.startsWith(prefix) || prefix.startsWith(key + '/')) queue.push(key);
-          } else if (ent.attrs.isFile() && key.startsWith(prefix) && !ent.filename.includes(TMP_MARK) && !ent.filename.includes(LOCK_SUFFIX)) {
-            yield { key, size: ent.attrs.size, mtimeMs: ent.attrs.mtime * 1000 };
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    return walkTree(
+      prefix,
+      (dirKey) => {
+        const dir = dirKey ? this.pathOf(dirKey) : this.cfg.root || '.';
+        return this.pool.run('list', dir, async (sftp) => {
+          let entries: Awaited<ReturnType<typeof readdir>>;
+          try {
+            entries = await readdir(sftp, dir);
+          } catch (e) {
+            if (isStatus(e, SftpStatus.NO_SUCH_FILE)) return [];
+            throw e;
           }
-        }
-      }
-    } finally {
-      // A consumer that stops early leaves listings in flight: let them fail quietly.
-      for (const p of inflight.values()) p.catch(() => {});
-    }
+          return entries
+            .filter((e) => e.filename !== '.' && e.filename !== '..' && (e.attrs.isDirectory() || (e.attrs.isFile() && !e.filename.includes(TMP_MARK) && !e.filename.includes(LOCK_SUFFIX))))
+            .map((e) => ({ name: e.filename, dir: e.attrs.isDirectory(), size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 }));
+        });
+      },
+      LIST_PARALLEL,
+    );
   }
 
   async delete(key: string): Promise<void> {
@@ -351,83 +326,10 @@ async function readSmall(sftp: SFTPWrapper, p: string): Promise<Buffer | null> {
   }
 }
 
-const options = [
-  { name: 'identityFile', help: 'Private key file (default: IdentityFile of ~/.ssh/config, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)' },
-  { name: 'passphrase', help: 'Passphrase of an encrypted key (default: $CKPTSYNC_SSH_PASSPHRASE)', secret: true },
-  { name: 'password', help: 'Password, when the server allows it (default: $CKPTSYNC_SSH_PASSWORD, or the URL\'s)', secret: true },
-  { name: 'agent', help: 'ssh-agent socket; "none" to not use one (default: $SSH_AUTH_SOCK)' },
-  { name: 'knownHostsFile', help: 'known_hosts file that host keys are checked against', default: '~/.ssh/known_hosts' },
-  { name: 'hostKeyPolicy', help: 'strict: refuse unknown host keys; accept-new: record unknown keys (never changed ones)', default: 'strict' },
-  { name: 'connections', help: 'SSH connections to open at most', default: 2 },
-  { name: 'sessionsPerConnection', help: 'SFTP sessions per connection (OpenSSH allows 10)', default: 4 },
-  { name: 'lockStaleMs', help: 'Age after which a compare-and-swap lock is taken to be abandoned', default: 30_000 },
-  { name: 'timeoutSeconds', help: 'A connection that answers nothing (not even keepalives) for this long is dropped and the request retried', default: 45 },
-] as const;
-
-function intSetting(settings: RemoteSettings, name: string, def: number, min: number, max: number): number {
-  const raw = settings[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(raw)}`);
-  return n;
-}
-
 export const sftpRemote = {
   schemes: ['sftp'],
   options,
-  parse(url: string, settings: RemoteSettings = {}): SftpConfig {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new UsageError(`not an sftp URL: ${redactSecrets(url)} (expected sftp://[user@]host[:port]/path)`);
-    }
-    if (u.protocol !== 'sftp:' || !u.hostname) throw new UsageError(`not an sftp URL: ${redactSecrets(url)} (expected sftp://[user@]host[:port]/path)`);
-    if (u.search || u.hash) throw new UsageError(`sftp URLs take no query or fragment: ${redactSecrets(url)}`);
-    const alias = u.hostname.replace(/^\[(.*)\]$/, '$1');
-    const home = os.homedir(); // $HOME first, as ssh does
-    const ssh = sshSettingsFor(readSshConfig(home), alias);
-    const host = ssh.hostName ? ssh.hostName.replace(/%h/g, alias) : alias;
-    const port = u.port ? Number(u.port) : (ssh.port ?? 22);
-    const username = (u.username && decodeURIComponent(u.username)) || ssh.user || localUser();
-    const ctx = { home, host, port, user: username };
-
-    let root = decodeURIComponent(u.pathname);
-    if (root === '/~' || root.startsWith('/~/')) root = root.slice(3);
-    root = root.replace(/\/+$/, '') || (root.startsWith('/') ? '/' : '');
-    if (root.split('/').includes('..')) throw new UsageError(`remote path may not contain "..": ${redactSecrets(url)}`);
-
-    const explicit = settings.identityFile;
-    const identityFiles = explicit
-      ? [{ path: expandPath(explicit, ctx), explicit: true }]
-      : [
-          ...ssh.identityFiles.map((f) => ({ path: expandPath(f, ctx), explicit: true })),
-          ...['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => ({ path: path.join(home, '.ssh', f), explicit: false })),
-        ];
-
-    const policy = settings.hostKeyPolicy ?? (ssh.strictHostKeyChecking === 'accept-new' ? 'accept-new' : 'strict');
-    if (policy !== 'strict' && policy !== 'accept-new') throw new UsageError(`hostKeyPolicy must be strict or accept-new, not ${JSON.stringify(policy)}`);
-    const agent = settings.agent ?? process.env.SSH_AUTH_SOCK;
-
-    return {
-      alias,
-      host,
-      port,
-      username,
-      root,
-      identityFiles,
-      passphrase: settings.passphrase ?? process.env.CKPTSYNC_SSH_PASSPHRASE,
-      password: settings.password ?? process.env.CKPTSYNC_SSH_PASSWORD ?? (u.password ? decodeURIComponent(u.password) : undefined),
-      agent: agent && agent !== 'none' ? agent : undefined,
-      knownHostsFile: expandPath(settings.knownHostsFile ?? ssh.userKnownHostsFile ?? '~/.ssh/known_hosts', ctx),
-      hostKeyPolicy: policy as HostKeyPolicy,
-      connections: intSetting(settings, 'connections', 2, 1, 16),
-      sessionsPerConnection: intSetting(settings, 'sessionsPerConnection', 4, 1, 10),
-      lockStaleMs: intSetting(settings, 'lockStaleMs', 30_000, 1000, 3_600_000),
-      timeoutMs: intSetting(settings, 'timeoutSeconds', 45, 1, 3600) * 1000,
-      displayUrl: redactSecrets(url).replace(/:\*\*\*@/, '@'),
-    };
-  },
+  parse: (url: string, settings: RemoteSettings = {}) => parseConfig(url, settings),
   async create(config: SftpConfig): Promise<Remote> {
     const remote = new SftpRemote(config);
     try {

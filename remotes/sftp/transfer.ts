@@ -5,7 +5,7 @@
 import path from 'node:path/posix';
 import { Readable } from 'node:stream';
 import type { Attributes, SFTPWrapper, Stats } from 'ssh2';
-import { minorCollectionEvery } from '../../src/remote/index.js';
+import { minorCollectionEvery } from '../kit/files.js';
 import { isStatus } from './connections.js';
 import { SftpStatus } from './wire.js';
 

@@ -1,5 +1,5 @@
-// Wire-level constants and types of the SFTP driver: SFTP v3 status codes (draft-ietf-secsh-filexfer-02,
-// section 7) as ssh2 reports them in `err.code`, and the resolved connection settings.
+// Wire-level constants of the SFTP driver: SFTP v3 status codes (draft-ietf-secsh-filexfer-02, section 7)
+// as ssh2 reports them in `err.code`, and the names the driver keeps beside objects on the server.
 
 /** SSH_FX_* status codes. ssh2 puts them, as numbers, in the `code` of an SFTP request's error. */
 export const SftpStatus = {
@@ -17,33 +17,7 @@ export const SftpStatus = {
   FILE_ALREADY_EXISTS: 11,
 } as const;
 
-export type HostKeyPolicy = 'strict' | 'accept-new';
-
-/** Everything needed to reach one location on one SSH server, after ~/.ssh/config was applied. */
-export interface SftpConfig {
-  /** The host as written in the URL (a ~/.ssh/config alias, or a real name). */
-  alias: string;
-  /** The host to dial (HostName from ~/.ssh/config, or the alias). */
-  host: string;
-  port: number;
-  username: string;
-  /** Root directory on the server: absolute, or relative to the login directory when it came as /~/... */
-  root: string;
-  /** Key files to try, in order; missing default files are skipped, a missing explicit one is an error. */
-  identityFiles: { path: string; explicit: boolean }[];
-  passphrase?: string;
-  password?: string;
-  /** ssh-agent socket, when one is to be used. */
-  agent?: string;
-  knownHostsFile: string;
-  hostKeyPolicy: HostKeyPolicy;
-  /** SSH connections to open at most, and SFTP sessions (channels) on each. */
-  connections: number;
-  sessionsPerConnection: number;
-  /** A swapDocument lock older than this (by the server's clock) is taken to be abandoned. */
-  lockStaleMs: number;
-  /** A connection silent this long (keepalives unanswered) is dropped, failing its requests with TransientError. */
-  timeoutMs: number;
-  /** The URL without secrets. */
-  displayUrl: string;
-}
+/** Marks temporary upload files (<file>.tmp-<random>); list() never shows them. */
+export const TMP_MARK = '.tmp-';
+/** Suffix of swapDocument's lock files (and `.stale-*` of locks being broken); never listed either. */
+export const LOCK_SUFFIX = '.cas-lock';

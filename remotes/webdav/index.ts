@@ -10,9 +10,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from '../../src/remote/undici.js';
-import type { DispatchedFill } from '../../src/remote/fill.js';
-import { HttpDataPath } from '../../src/remote/http-into.js';
+import { Pool, type Dispatcher } from '../kit/undici.js';
+import { rangeOf, type DispatchedFill } from '../kit/fill.js';
+import { HttpDataPath } from '../kit/http-into.js';
+import { lockedSwap } from '../kit/swap.js';
+import { walkTree } from '../kit/walk.js';
 import {
   AuthError,
   ConfigError,
@@ -32,32 +34,13 @@ import {
   type RemoteFactory,
   type RemoteSettings,
 } from '../../src/remote/index.js';
-import { resolveCredentials, type CredentialLookup } from './credentials.js';
-import { PROPFIND_BODY, hrefPath, parseMultistatus, type DavEntry } from './wire.js';
+import { options, parseConfig, type WebdavConfig } from './config.js';
+import { answerError, requestError } from './errors.js';
+import { HIDDEN_PREFIX, LOCK_PREFIX, PROPFIND_BODY, TMP_PREFIX, hrefPath, parseMultistatus, versionOf, type DavEntry } from './wire.js';
 
-export interface WebdavConfig {
-  /** http(s)://host:port */
-  origin: string;
-  /** Percent-encoded base path, no trailing slash ("" for the server root). */
-  basePath: string;
-  /** The URL without credentials, for messages. */
-  displayUrl: string;
-  auth: CredentialLookup;
-  caFile?: string;
-  connections: number;
-  /** How long swapDocument waits for another writer's lock before giving up (TransientError). */
-  lockWaitMs: number;
-  /** A lock older than this is taken to be left by a crashed writer and is broken. */
-  lockStaleMs: number;
-  /** A request waiting this long for the answer's headers, or for more of its body, is dropped (TransientError). */
-  timeoutMs: number;
-}
+export type { WebdavConfig } from './config.js';
 
-/** Names the driver keeps beside objects; never listed. Keys never start with '.' (layout.ts). */
-const TMP_PREFIX = '.ckpt-tmp-';
-const LOCK_PREFIX = '.ckpt-lock-';
-const HIDDEN_PREFIX = '.ckpt-';
-/** Refs and the remote config are small; a bigger "document" is a mistake, not something to buffer. */
+/** Collections listed at once by list(). */
 const LIST_PARALLEL = 8;
 
 type Response = Dispatcher.ResponseData;
@@ -120,34 +103,13 @@ export class WebdavRemote implements Remote {
   }
 
   private requestError(e: unknown, method: string, key: string): unknown {
-    const code = String((e as { code?: string }).code ?? (e as Error).name);
-    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
-      return new ConfigError(`${this.displayUrl}: the server's TLS certificate is not trusted (${code}); set caFile to trust a private CA`, { code });
-    }
-    // Network failures are worth another try; anything else (e.g. the upload source failing) is not.
-    if (!isRetryable(e) && !code.startsWith('UND_ERR')) return e;
-    return new TransientError(`${method} ${key || '/'} on ${this.displayUrl} failed: ${code}`, { key, method }, { cause: e });
+    return requestError(e, `${method} ${key || '/'} on ${this.displayUrl}`, key);
   }
 
   /** Turns an unexpected answer into a typed error, after draining the body to free the connection. */
   private async fail(res: Response, method: string, key: string): Promise<never> {
     await res.body.dump().catch(() => {});
-    const status = res.statusCode;
-    const where = `${method} ${key || '/'} on ${this.displayUrl}`;
-    if (status === 401) {
-      const { credentials, lookedIn } = this.config.auth;
-      throw credentials
-        ? new AuthError(`${this.displayUrl} refused the credentials from ${credentials.source} (HTTP 401)`, { status })
-        : new AuthError(`${this.displayUrl} requires a login and none was found; looked in ${lookedIn}`, { status });
-    }
-    if (status === 403) throw new AuthError(`${where}: permission denied (HTTP 403)`, { status, key });
-    if (status === 404) throw new NotFoundError(`not found on remote: ${key}`, { key });
-    if (status === 429 || status === 423 || (status >= 500 && ![501, 505, 507].includes(status))) {
-      throw new TransientError(`${where}: HTTP ${status}`, { status, key }, { retryAfterMs: retryAfterMs(res.headers['retry-after']) });
-    }
-    if (status === 507) throw new ConfigError(`${where}: the server is out of space (HTTP 507)`, { status, key });
-    if (status === 405 || status === 501) throw new ConfigError(`${where}: not supported by the server (HTTP ${status}); is this a WebDAV share?`, { status, key });
-    throw new Error(`${where}: unexpected HTTP ${status}`);
+    throw answerError(res.statusCode, `${method} ${key || '/'} on ${this.displayUrl}`, key, this.config.auth, this.displayUrl, res.headers['retry-after']);
   }
 
   private async expect(res: Response, ok: number[], method: string, key: string): Promise<void> {
@@ -278,14 +240,14 @@ export class WebdavRemote implements Remote {
     if (res.statusCode === 206 && range) return res.body;
     if (res.statusCode === 200) {
       // A server that ignores Range sends the whole object: cut the range out of the stream.
-      return range ? Readable.from(slice(res.body, range.offset, range.length)) : res.body;
+      return range ? Readable.from(rangeOf(res.body, range.offset, range.length)) : res.body;
     }
     return this.fail(res, 'GET', key);
   }
 
   /**
    * A GET into the caller's buffer without a body stream: on http:// the socket reads straight into it
-   * (src/remote/http-into.ts); on https:// undici's handler copies each piece in (dispatchInto).
+   * (remotes/kit/http-into.ts); on https:// undici's handler copies each piece in (dispatchInto).
    */
   async readInto(key: string, into: Buffer): Promise<number> {
     const headers: Record<string, string> = {};
@@ -301,27 +263,17 @@ export class WebdavRemote implements Remote {
     return this.fail(answered(r), 'GET', key);
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
-    // Walk from the deepest collection the prefix names completely, a level at a time, with a few
-    // PROPFINDs in flight (Depth: infinity is disabled on most servers).
-    const slash = prefix.lastIndexOf('/');
-    let level = [slash >= 0 ? prefix.slice(0, slash) : ''];
-    while (level.length > 0) {
-      const next: string[] = [];
-      for (let i = 0; i < level.length; i += LIST_PARALLEL) {
-        const batch = await Promise.all(level.slice(i, i + LIST_PARALLEL).map((d) => this.listCollection(d)));
-        for (const [d, children] of batch.map((c, j) => [level[i + j]!, c] as const)) {
-          for (const child of children) {
-            const key = d ? `${d}/${child.name}` : child.name;
-            if (child.collection) {
-              if (key.startsWith(prefix) || prefix.startsWith(key + '/')) next.push(key);
-            } else if (key.startsWith(prefix)) {
-              yield { key, size: child.size ?? 0, ...(child.mtimeMs !== undefined ? { mtimeMs: child.mtimeMs } : {}) };
-            }
-          }
-        }
-      }
-      level = next;
+  list(prefix: string): AsyncIterable<ObjectInfo> {
+    // A level at a time (Depth: infinity is disabled on most servers), a few PROPFINDs in flight.
+    return walkTree(prefix, async (dirKey) => (await this.listCollection(dirKey)).map((c) => ({ name: c.name, dir: c.collection, size: c.size, mtimeMs: c.mtimeMs })), LIST_PARALLEL);
+  }
+
+  /** A 207 answer's entries; a body that is not a multistatus is a server failure worth a retry, never a plain Error. */
+  private async multistatus(res: Response, key: string): Promise<DavEntry[]> {
+    try {
+      return parseMultistatus(await res.body.text());
+    } catch (e) {
+      throw new TransientError(`PROPFIND ${key || '/'} on ${this.displayUrl}: ${(e as Error).message}`, { key }, { cause: e });
     }
   }
 
@@ -337,12 +289,7 @@ export class WebdavRemote implements Remote {
       return [];
     }
     if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', dirKey);
-    let entries: DavEntry[];
-    try {
-      entries = parseMultistatus(await res.body.text());
-    } catch (e) {
-      throw new TransientError(`PROPFIND ${dirKey || '/'} on ${this.displayUrl}: ${(e as Error).message}`, { key: dirKey }, { cause: e });
-    }
+    const entries = await this.multistatus(res, dirKey);
     const self = hrefPath(path || '/');
     const out: Array<DavEntry & { name: string }> = [];
     for (const e of entries) {
@@ -374,15 +321,14 @@ export class WebdavRemote implements Remote {
   }
 
   async swapDocument(key: string, data: Buffer, expected: string | null): Promise<string | null> {
-    const release = await this.lock(key);
-    try {
-      const current = await this.readDocument(key);
-      if ((current?.version ?? null) !== expected) return null;
-      await this.put(key, bufferSource(data));
-      return versionOf(data);
-    } finally {
-      await release();
-    }
+    return lockedSwap(expected, {
+      lock: () => this.lock(key),
+      version: async () => (await this.readDocument(key))?.version ?? null,
+      write: async () => {
+        await this.put(key, bufferSource(data));
+        return versionOf(data);
+      },
+    });
   }
 
   /**
@@ -475,7 +421,7 @@ export class WebdavRemote implements Remote {
       return;
     }
     const serverNow = Date.parse(String(res.headers.date ?? '')) || Date.now();
-    const [entry] = parseMultistatus(await res.body.text());
+    const [entry] = await this.multistatus(res, key);
     const born = entry?.createdMs ?? entry?.mtimeMs;
     if (born === undefined || serverNow - born < this.config.lockStaleMs) return;
     // Move it aside first: a rename succeeds for one breaker only, so two breakers do not both
@@ -499,7 +445,7 @@ export class WebdavRemote implements Remote {
       return false;
     }
     if (res.statusCode !== 207) await this.fail(res, 'PROPFIND', '');
-    const [entry] = parseMultistatus(await res.body.text());
+    const [entry] = await this.multistatus(res, '');
     if (entry && !entry.collection) throw new UsageError(`${this.displayUrl} is a file, not a collection (folder)`);
     return true;
   }
@@ -510,82 +456,14 @@ export class WebdavRemote implements Remote {
   }
 }
 
-function versionOf(data: Buffer): string {
-  return 'sha256:' + crypto.createHash('sha256').update(data).digest('hex');
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Retry-After as milliseconds: delta-seconds or an HTTP date; capped so a server cannot stall us. */
-function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (!v) return undefined;
-  const ms = /^\d+$/.test(v.trim()) ? Number(v) * 1000 : Date.parse(v) - Date.now();
-  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 60_000) : undefined;
-}
-
-async function* slice(body: AsyncIterable<Buffer>, offset: number, length: number): AsyncGenerator<Buffer> {
-  let pos = 0;
-  const end = offset + length;
-  for await (const part of body) {
-    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
-    const from = Math.max(offset - pos, 0);
-    const to = Math.min(end - pos, b.length);
-    if (to > from) yield b.subarray(from, to);
-    pos += b.length;
-    if (pos >= end) {
-      (body as unknown as Readable).destroy?.();
-      return;
-    }
-  }
-}
-
-function positiveInt(value: string | undefined, name: string, dflt: number): number {
-  if (value === undefined || value === '') return dflt;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`webdav option ${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 export const webdavRemote = {
   schemes: ['webdav', 'webdavs'],
-  options: [
-    { name: 'user', help: `login (else from the URL, CKPTSYNC_WEBDAV_USER or ~/.netrc)` },
-    { name: 'password', help: 'password (else from the URL, CKPTSYNC_WEBDAV_PASSWORD or ~/.netrc)', secret: true },
-    { name: 'caFile', help: 'PEM file of a CA to trust for webdavs:// (besides the system CAs)' },
-    { name: 'connections', help: 'HTTP connections kept open to the server', default: 32 },
-    { name: 'lockWaitSeconds', help: "how long to wait for another writer's document lock", default: 30 },
-    { name: 'lockStaleSeconds', help: 'age after which a document lock is taken to be left by a crashed writer', default: 60 },
-    { name: 'timeoutSeconds', help: 'a request waiting this long for an answer, or for more of one, is dropped and retried', default: 60 },
-  ],
-  parse(url: string, settings: RemoteSettings): WebdavConfig {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw new UsageError(`not a valid WebDAV URL: ${redactSecrets(url)}`);
-    }
-    const scheme = u.protocol.slice(0, -1).toLowerCase();
-    if (scheme !== 'webdav' && scheme !== 'webdavs') throw new UsageError(`not a webdav:// or webdavs:// URL: ${redactSecrets(url)}`);
-    if (!u.hostname) throw new UsageError(`WebDAV URL without a host: ${redactSecrets(url)}`);
-    if (u.search || u.hash) throw new UsageError(`WebDAV URL must not have a query or fragment: ${redactSecrets(url)}`);
-    const origin = `${scheme === 'webdavs' ? 'https' : 'http'}://${u.host}`;
-    const basePath = u.pathname.replace(/\/+$/, '');
-    if (basePath.split('/').some((s) => s === '.' || s === '..')) throw new UsageError(`WebDAV URL path must not contain . or ..: ${redactSecrets(url)}`);
-    return {
-      origin,
-      basePath,
-      displayUrl: `${scheme}://${u.host}${basePath || '/'}`,
-      auth: resolveCredentials(u, { user: settings.user, password: settings.password }),
-      caFile: settings.caFile || undefined,
-      connections: positiveInt(settings.connections, 'connections', 32),
-      lockWaitMs: positiveInt(settings.lockWaitSeconds, 'lockWaitSeconds', 30) * 1000,
-      lockStaleMs: positiveInt(settings.lockStaleSeconds, 'lockStaleSeconds', 60) * 1000,
-      timeoutMs: positiveInt(settings.timeoutSeconds, 'timeoutSeconds', 60) * 1000,
-    };
-  },
+  options,
+  parse: (url: string, settings: RemoteSettings = {}) => parseConfig(url, settings),
   async create(config: WebdavConfig): Promise<Remote> {
     let ca: Buffer | undefined;
     if (config.caFile) {

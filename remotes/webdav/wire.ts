@@ -3,6 +3,19 @@
 // tags and text, matches elements by local name (servers pick any namespace prefix, e.g. "D:", "d:",
 // "lp1:" or a default xmlns), decodes entities and CDATA, and ignores everything it does not know.
 
+import crypto from 'node:crypto';
+
+/** Names the driver keeps beside objects; never listed. Keys never start with '.' (src/remote/layout.ts). */
+export const TMP_PREFIX = '.ckpt-tmp-';
+/** swapDocument's lock: the collection .ckpt-lock-<document name> beside the document. */
+export const LOCK_PREFIX = '.ckpt-lock-';
+export const HIDDEN_PREFIX = '.ckpt-';
+
+/** A document's version: "sha256:" and the SHA-256 of its content in hex (ETags are not trusted, README.md). */
+export function versionOf(data: Buffer): string {
+  return 'sha256:' + crypto.createHash('sha256').update(data).digest('hex');
+}
+
 /** Asks only for what list() and stat() use, so servers do not compute expensive properties. */
 export const PROPFIND_BODY =
   '<?xml version="1.0" encoding="utf-8"?>\n' +

@@ -5,9 +5,9 @@
 import { ConfigError, NotFoundError, redactSecrets, UsageError } from '../errors.js';
 import { registerBuiltinRemotes } from '../builtin-remotes.js';
 import type { Repository } from '../core/repo.js';
-import { loadFactory, openRemote } from '../remote/registry.js';
+import { loadFactory, openRemote, schemeOf } from '../remote/registry.js';
 import { retrying, withRetry, type RetryOptions } from '../remote/retry.js';
-import type { Remote } from '../remote/types.js';
+import type { Remote, RemoteOption } from '../remote/types.js';
 
 // Once, when this module loads (the drivers themselves load on first use): opening a remote is then a
 // single call into the registry.
@@ -78,6 +78,21 @@ export async function checkRemoteUrl(url: string, settings: Record<string, strin
   const config = factory.parse(url, settings);
   await factory.check?.(config);
   return factory.redact(redactSecrets(url));
+}
+
+/**
+ * The options table of the driver that serves a URL or a bare scheme ("s3"): what `remote options`
+ * prints and what decides which settings are secret. Null when no driver serves it.
+ */
+export async function driverOptions(urlOrScheme: string): Promise<{ scheme: string; options: readonly RemoteOption[] } | null> {
+  const url = /^[a-z][a-z0-9+.-]*$/i.test(urlOrScheme) ? `${urlOrScheme}://x` : urlOrScheme;
+  try {
+    const factory = await loadFactory(url);
+    return { scheme: schemeOf(url), options: factory.options };
+  } catch (e) {
+    if (e instanceof UsageError) return null;
+    throw e;
+  }
 }
 
 export function parseSettings(pairs: string[] | undefined): Record<string, string> {

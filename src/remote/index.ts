@@ -1,4 +1,5 @@
-// The remote protocol, as drivers see it. A driver imports from here and nothing else of the core.
+// The remote protocol, as drivers see it. A driver imports from here and from its kit (remotes/kit/),
+// nothing else of src/.
 export * from './types.js';
 export * from './layout.js';
 export * from './source.js';
@@ -19,5 +20,3 @@ export {
   typedErrno,
   redactSecrets,
 } from '../errors.js';
-export { readFully, writevAll } from '../core/file-io.js';
-export { minorCollectionEvery } from '../core/reclaim.js';

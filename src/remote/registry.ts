@@ -1,16 +1,24 @@
 // Drivers register by URL scheme; openRemote picks one from a URL. The core never imports a driver:
-// built-in drivers are registered lazily by src/builtin-remotes.ts.
+// built-in drivers are registered lazily by src/builtin-remotes.ts, which also installs the fallback for
+// schemes no driver serves (the stdio plugin host, remotes/plugin/).
 
 import path from 'node:path';
 import { redactSecrets, UsageError } from '../errors.js';
 import type { Remote, RemoteFactory, RemoteSettings } from './types.js';
-import { findPlugin, pluginFactory } from './plugin.js';
 
 type Loader = () => Promise<RemoteFactory<any>>;
+/** Asked for a scheme no driver is registered for; null when it cannot serve it either. */
+type FallbackLoader = (scheme: string) => Promise<RemoteFactory<any> | null>;
 const loaders = new Map<string, Loader>();
+let fallback: FallbackLoader | null = null;
 
 export function registerRemote(scheme: string, loader: Loader): void {
   loaders.set(scheme, loader);
+}
+
+/** Sets the loader for schemes no driver is registered for (one at a time: the last set wins). */
+export function registerFallbackRemote(loader: FallbackLoader): void {
+  fallback = loader;
 }
 
 export function registeredSchemes(): string[] {
@@ -30,15 +38,13 @@ export function schemeOf(url: string): string {
 export async function loadFactory(url: string): Promise<RemoteFactory<unknown>> {
   const scheme = schemeOf(url);
   const loader = loaders.get(scheme);
-  // No built-in driver: an executable ckptsync-remote-<scheme> on PATH (docs/remote-plugin-protocol.md).
-  const plugin = loader ? null : findPlugin(scheme);
-  if (plugin) return pluginFactory(scheme, plugin);
-  if (!loader) {
-    throw new UsageError(
-      `unknown remote scheme "${scheme}" in ${redactSecrets(url)} (known: ${registeredSchemes().join(', ')}; or install a ckptsync-remote-${scheme} plugin on PATH)`,
-    );
-  }
-  return loader();
+  if (loader) return loader();
+  // No built-in driver: the fallback (an executable ckptsync-remote-<scheme> on PATH, docs/remote-plugin-protocol.md).
+  const factory = await fallback?.(scheme);
+  if (factory) return factory;
+  throw new UsageError(
+    `unknown remote scheme "${scheme}" in ${redactSecrets(url)} (known: ${registeredSchemes().join(', ')}; or install a ckptsync-remote-${scheme} plugin on PATH)`,
+  );
 }
 
 export async function openRemote(url: string, settings: RemoteSettings = {}): Promise<Remote> {

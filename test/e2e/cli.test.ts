@@ -160,3 +160,26 @@ test('adding a 256 MiB file keeps peak memory far below the file size', async (t
   t.log(`peak RSS ${(peakKiB / 1024).toFixed(0)} MiB`);
   t.true(peakKiB > 0 && peakKiB < 300 * 1024, `peak ${peakKiB} KiB`);
 });
+
+test('driver options: remote options lists the table, an unknown option is refused naming the known ones, and the table decides which settings are hidden', async (t) => {
+  const dir = await tempDir();
+  await ok(['init'], { cwd: dir });
+  const s3 = await ok(['remote', 'options', 's3', '--json'], { cwd: dir });
+  const table = s3.json.result.options as { name: string; secret?: boolean }[];
+  t.true(table.some((o) => o.name === 'secretAccessKey' && o.secret === true));
+  t.true(table.some((o) => o.name === 'region' && !o.secret));
+  t.regex((await ok(['remote', 'options', 'b2'], { cwd: dir })).stdout, /^applicationKey\s+.*\[secret: never shown\]$/m);
+  t.is((await cli(['remote', 'options', 'nosuchscheme'], { cwd: dir })).code, 2);
+
+  const typo = await cli(['remote', 'add', 's', 's3://bkt/p', '-o', 'regoin=eu-west-1'], { cwd: dir });
+  t.is(typo.code, 2);
+  t.regex(typo.stderr, /unknown s3 option "regoin" \(known: endpoint, region, /);
+  t.is((await ok(['remote', 'list', '--json'], { cwd: dir })).json.result.length, 0, 'nothing was added');
+
+  // B2's key id is not secret in its table (a name regex would hide it: it contains "Key"); the key is.
+  const added = await ok(['remote', 'add', 'b', 'b2://my-bucket-1/p', '-o', 'applicationKeyId=K0042', '-o', 'applicationKey=TOPSECRET', '--json'], { cwd: dir });
+  t.deepEqual(added.json.result.settings, { applicationKeyId: 'K0042', applicationKey: '***' });
+  const listed = await ok(['remote', 'list', '--json'], { cwd: dir });
+  t.deepEqual(listed.json.result[0].settings, { applicationKeyId: 'K0042', applicationKey: '***' });
+  t.false(listed.stdout.includes('TOPSECRET'));
+});

@@ -77,10 +77,9 @@ test.serial('b2 › 429 is retried after the Retry-After the server asks for', a
   const delays: number[] = [];
   const wrapped = withRetry(r, { onRetry: (i) => delays.push(i.delayMs) });
   emu.faults.tooManyRequests(1, 1);
-  const started = Date.now();
   t.is(await wrapped.stat(key('429')), null);
+  // The event: one retry, scheduled after the 1 s the server asked for (not the wrapper's own backoff).
   t.deepEqual(delays, [1000]);
-  t.true(Date.now() - started >= 950);
   await r.close();
 });
 

@@ -5,6 +5,7 @@ import test from 'ava';
 import { runRemoteConformance } from '../conformance/suite.js';
 import localRemote, { DOCUMENT_LOCK_STALE_MS } from '../../remotes/local/index.js';
 import type { Remote } from '../../src/remote/types.js';
+import { ConfigError, UsageError } from '../../src/errors.js';
 
 runRemoteConformance(test, {
   name: 'local',
@@ -49,6 +50,27 @@ test('a document lock left by a writer killed mid-swap is taken over once stale,
     const age = Date.now() - eightSecondsAgo.getTime();
     t.true(age >= DOCUMENT_LOCK_STALE_MS, `taken over at an age of ${age} ms, not before ${DOCUMENT_LOCK_STALE_MS} ms`);
     t.is((await r.readDocument(key))!.data.toString(), 'v2');
+    await r.close();
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
+});
+
+test('local › an unknown option is refused, naming it', (t) => {
+  const err = t.throws(() => localRemote.parse('/tmp/somewhere', { colour: 'blue' }), { instanceOf: UsageError });
+  t.regex(err!.message, /unknown file option "colour" \(it takes none\)/);
+});
+
+test('local › an unexpected file-system error is a typed error naming the key, not a bare errno error', async (t) => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-local-eloop-'));
+  try {
+    // A symlink to itself: stat and open fail with ELOOP, which no table of typedErrno names.
+    await fs.mkdir(path.join(root, 'chunks'));
+    await fs.symlink('loop', path.join(root, 'chunks', 'loop'));
+    const r = await localRemote.create(localRemote.parse(root));
+    const err = await t.throwsAsync(() => r.stat('chunks/loop'), { instanceOf: ConfigError });
+    t.regex(err!.message, /stat chunks\/loop on file:\/\/.*ELOOP/);
+    await t.throwsAsync(() => r.get('chunks/loop'), { instanceOf: ConfigError });
     await r.close();
   } finally {
     await fs.rm(root, { recursive: true, force: true });

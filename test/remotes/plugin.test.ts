@@ -9,15 +9,18 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { runRemoteConformance } from '../conformance/suite.js';
 import { loadFactory, openRemote } from '../../src/remote/registry.js';
+import { registerBuiltinRemotes } from '../../src/builtin-remotes.js';
 import { bufferSource, readAll } from '../../src/remote/source.js';
 import { withRetry } from '../../src/remote/retry.js';
-import { PluginRemote } from '../../src/remote/plugin.js';
+import { PluginRemote } from '../../remotes/plugin/index.js';
 import { TransientError, UsageError } from '../../src/errors.js';
 import type { Remote } from '../../src/remote/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const PLUGIN_DIR = path.join(ROOT, 'plugins');
 process.env.PATH = `${PLUGIN_DIR}${path.delimiter}${process.env.PATH}`;
+// Unknown schemes reach the plugin host through the fallback the built-in drivers install.
+registerBuiltinRemotes();
 
 let base = '';
 const dirOf = new Map<Remote, string>();
@@ -82,7 +85,7 @@ for line in sys.stdin.buffer:
 `,
     { mode: 0o755 },
   );
-  const r = await (await import('../../src/remote/plugin.js')).pluginFactory('crashy', exe).create({ executable: exe, url: 'crashy://x', settings: {} });
+  const r = await (await import('../../remotes/plugin/index.js')).pluginFactory('crashy', exe).create({ executable: exe, url: 'crashy://x', settings: {} });
   try {
     await t.throwsAsync(() => r.stat('chunks/aa/x'), { instanceOf: TransientError });
     t.deepEqual(await r.stat('chunks/aa/x'), { key: 'chunks/aa/x', size: 7, mtimeMs: undefined });

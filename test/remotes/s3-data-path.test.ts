@@ -134,7 +134,7 @@ test('s3 data path › a body that stalls is dropped after timeoutSeconds as a T
   await onStandIn({ timeoutSeconds: '1' }, async (s, r) => {
     await t.throwsAsync(readAll(await r.get('chunks/ab/stall')), { instanceOf: Error, message: /timeout|terminated|aborted/i });
     const err = await t.throwsAsync(r.readInto!('chunks/ab/stall', Buffer.alloc(4096)), { instanceOf: TransientError });
-    t.regex(err!.message, /ETIMEDOUT/); // readInto on http:// runs on src/remote/http-into.ts
+    t.regex(err!.message, /ETIMEDOUT/); // readInto on http:// runs on remotes/kit/http-into.ts
   });
 });
 

@@ -1,6 +1,6 @@
 // How the WebDAV driver stores chunks (remotes/webdav/README.md, "Speed"): one PUT straight to the
 // chunk's name, never rewriting a complete copy; other objects keep the temp name + MOVE. Requests are
-// observed on undici's diagnostics channel and on the data path's own (src/remote/http-into.ts), i.e.
+// observed on undici's diagnostics channel and on the data path's own (remotes/kit/http-into.ts), i.e.
 // exactly what went to the live Apache server.
 
 import crypto from 'node:crypto';
@@ -11,7 +11,7 @@ import webdavRemote from '../../remotes/webdav/index.js';
 import { keyOf } from '../../src/remote/layout.js';
 import { bufferSource } from '../../src/remote/source.js';
 import { readAll } from '../../src/remote/index.js';
-import { requestChannel } from '../../src/remote/http-into.js';
+import { requestChannel } from '../../remotes/kit/http-into.js';
 import type { Remote } from '../../src/remote/types.js';
 
 let server: WebdavLiveServer;

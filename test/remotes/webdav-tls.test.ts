@@ -1,6 +1,6 @@
 // The WebDAV driver over https (webdavs://) against the live Apache with mod_ssl, its certificate signed
 // by a throwaway CA: certificates are verified by default, `caFile` trusts a private CA, and the chunk
-// data path (readInto, chunk PUTs) runs on undici there (src/remote/http-into.ts is http only).
+// data path (readInto, chunk PUTs) runs on undici there (remotes/kit/http-into.ts is http only).
 
 import crypto from 'node:crypto';
 import test from 'ava';

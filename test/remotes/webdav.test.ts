@@ -8,7 +8,9 @@ import { start, WEBDAV_USER, type WebdavLiveServer } from '../servers/webdav.js'
 import webdavRemote from '../../remotes/webdav/index.js';
 import { parseNetrc } from '../../remotes/webdav/credentials.js';
 import { hrefPath, parseMultistatus } from '../../remotes/webdav/wire.js';
-import { AuthError } from '../../src/errors.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AuthError, ConfigError, NoSpaceError, TransientError, UsageError } from '../../src/errors.js';
 import { bufferSource } from '../../src/remote/source.js';
 import type { Remote } from '../../src/remote/types.js';
 
@@ -146,4 +148,30 @@ test('webdav › netrc parsing: machine, default, quoted values, macdef skipped'
     { machine: 'a.example', login: 'u1', password: 'p 1' },
     { machine: null, login: 'anon', password: 'guest' },
   ]);
+});
+
+test('webdav › answers the driver does not expect become typed errors, never a plain Error', async (t) => {
+  // A loopback HTTP server that is not quite a WebDAV share: 418 to a HEAD, 507 to a PUT, and a 207
+  // whose body is not a multistatus to a PROPFIND.
+  const odd = http.createServer((req, res) => {
+    req.resume();
+    const status = req.method === 'HEAD' ? 418 : req.method === 'PROPFIND' ? 207 : req.method === 'MKCOL' ? 201 : 507;
+    res.writeHead(status, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : 'hello');
+  });
+  await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+  const r = await webdavRemote.create(webdavRemote.parse(`webdav://127.0.0.1:${(odd.address() as AddressInfo).port}/share`, { user: 'u', password: 'p' }));
+  try {
+    const teapot = await t.throwsAsync(() => r.stat('chunks/ab/x'), { instanceOf: ConfigError });
+    t.regex(teapot!.message, /HEAD chunks\/ab\/x on webdav:\/\/127\.0\.0\.1:\d+\/share: unexpected answer \(HTTP 418\)/);
+    await t.throwsAsync(() => r.put('manifests/m', bufferSource(Buffer.from('x'))), { instanceOf: NoSpaceError });
+    await t.throwsAsync(() => r.exists(), { instanceOf: TransientError, message: /not a WebDAV multistatus/ });
+  } finally {
+    await r.close();
+    odd.close();
+  }
+});
+
+test('webdav › an unknown option is refused, naming it and the known ones', (t) => {
+  const err = t.throws(() => webdavRemote.parse('webdav://127.0.0.1/share', { conections: '4' }), { instanceOf: UsageError });
+  t.regex(err!.message, /unknown webdav option "conections" \(known: user, password, caFile, connections, /);
 });

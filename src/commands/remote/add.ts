@@ -7,7 +7,7 @@ export default class RemoteAdd extends CkptCommand {
   static override description = 'Add a remote: a directory path or file://, s3://, b2://, sftp://, webdav(s)://. The first remote added is the default.';
   static override args = { name: Args.string({ required: true }), url: Args.string({ required: true }) };
   static override flags = {
-    option: Flags.string({ char: 'o', description: 'driver option KEY=VALUE (repeatable)', multiple: true }),
+    option: Flags.string({ char: 'o', description: "driver option KEY=VALUE (repeatable); 'ckptsync remote options SCHEME' lists them, others are refused", multiple: true }),
     default: Flags.boolean({ description: 'make it the default remote', default: false }),
   };
 

@@ -49,6 +49,8 @@ export interface DispatchedFill {
   /** Bytes copied into the buffer (a 200 answer's body). */
   bytes: number;
   retryAfter?: string;
+  /** Headers of an answer other than 200, names in lower case (S3 says where a bucket lives in one). */
+  headers?: Record<string, string>;
   /** The start of a non-200 answer's body, up to the limit asked for (for an error's code and message). */
   errorBody: string;
 }
@@ -64,16 +66,21 @@ export function dispatchInto(dispatcher: Dispatcher, opts: Dispatcher.DispatchOp
     let n = 0;
     let status = 0;
     let retryAfter: string | undefined;
+    let headers: Record<string, string> | undefined;
     let full = false;
     const errorBody: Buffer[] = [];
     let errorBytes = 0;
     let abort: (e?: Error) => void = () => {};
-    const done = () => resolve({ status, bytes: n, retryAfter, errorBody: Buffer.concat(errorBody).toString('utf8') });
+    const done = () => resolve({ status, bytes: n, retryAfter, headers, errorBody: Buffer.concat(errorBody).toString('utf8') });
     const handler = {
       onConnect: (a: (e?: Error) => void) => void (abort = a),
       onHeaders: (code: number, raw: Buffer[]) => {
         status = code;
-        for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toString().toLowerCase() === 'retry-after') retryAfter = raw[i + 1]!.toString();
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const name = raw[i]!.toString().toLowerCase();
+          if (name === 'retry-after') retryAfter = raw[i + 1]!.toString();
+          if (code !== 200) (headers ??= {})[name] = raw[i + 1]!.toString();
+        }
         return true;
       },
       onData: (piece: Buffer) => {
@@ -103,4 +110,24 @@ export function dispatchInto(dispatcher: Dispatcher, opts: Dispatcher.DispatchOp
       reject(e);
     }
   });
+}
+
+/**
+ * The bytes [offset, offset + length) of a whole body, for a server that ignored a Range header and
+ * answered 200 with everything: the rest is not read (the body is destroyed once the range is out).
+ */
+export async function* rangeOf(body: AsyncIterable<Uint8Array>, offset: number, length: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  const end = offset + length;
+  for await (const part of body) {
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
+    const from = Math.max(offset - pos, 0);
+    const to = Math.min(end - pos, b.length);
+    if (to > from) yield b.subarray(from, to);
+    pos += b.length;
+    if (pos >= end) {
+      (body as unknown as Readable).destroy?.();
+      return;
+    }
+  }
 }

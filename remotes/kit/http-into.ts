@@ -43,6 +43,8 @@ interface Pending {
   head: Buffer[];
   status: number;
   retryAfter?: string;
+  /** Headers of an answer other than 200, names in lower case (for the caller's error mapping). */
+  headers?: Record<string, string>;
   /** Body bytes announced, -1 until the head is parsed. */
   length: number;
   /** Body bytes received (copied into `into` or, past its end or for an error, counted only). */
@@ -155,6 +157,7 @@ class Connection {
       } else if (name === 'transfer-encoding') framed = false;
       else if (name === 'connection') p.keepAlive = !/close/i.test(value) && (m[1] === '1' || /keep-alive/i.test(value));
       else if (name === 'retry-after') p.retryAfter = value;
+      if (p.status !== 200) (p.headers ??= {})[name] = value;
     }
     // 204 and 304 have no body, whatever their headers say (RFC 9112, 6.3): Apache answers a PUT that
     // replaced a file with a bare 204.
@@ -195,7 +198,7 @@ class Connection {
     if (p.received < p.length && !full) return;
     this.pending = null;
     if (full || !p.keepAlive) this.close(); // a longer object's rest is not read: the connection goes
-    p.resolve({ status: p.status, bytes: p.status === 200 && p.into ? p.filled : 0, retryAfter: p.retryAfter, errorBody: Buffer.concat(p.errorBody).toString('utf8') });
+    p.resolve({ status: p.status, bytes: p.status === 200 && p.into ? p.filled : 0, retryAfter: p.retryAfter, headers: p.headers, errorBody: Buffer.concat(p.errorBody).toString('utf8') });
     if (this.dead) this.onDead(this);
     else this.onIdle(this);
   }
@@ -340,7 +343,8 @@ export class HttpDataPath {
     const res = await this.dispatcher.request({ method: 'PUT', path, headers: { ...headers, 'content-length': String(body.length) }, body });
     const errorBody = errorBodyLimit > 0 ? await bodyStart(res.body, errorBodyLimit) : (await res.body.dump(), '');
     const retryAfter = res.headers['retry-after'];
-    return { status: res.statusCode, bytes: 0, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, errorBody };
+    const answered = res.statusCode === 200 ? undefined : Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(Array.isArray(v) ? v[0] : v)]));
+    return { status: res.statusCode, bytes: 0, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, headers: answered, errorBody };
   }
 
   close(): void {

@@ -4,25 +4,31 @@
 // in flight fail as transient (so the retry wrapper tries again) and the next request starts a new one.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { AuthError, CkptError, ConfigError, IntegrityError, NotFoundError, redactSecrets, TransientError, UsageError } from '../errors.js';
-import { DOCUMENT_MAX_BYTES, type ByteRange, type ByteSource, type ObjectInfo, type Remote, type RemoteFactory, type RemoteFeatures, type RemoteSettings, type VersionedDocument } from './types.js';
+import {
+  CkptError,
+  ConfigError,
+  DOCUMENT_MAX_BYTES,
+  IntegrityError,
+  TransientError,
+  UsageError,
+  redactSecrets,
+  type ByteRange,
+  type ByteSource,
+  type ObjectInfo,
+  type Remote,
+  type RemoteFactory,
+  type RemoteFeatures,
+  type VersionedDocument,
+} from '../../src/remote/index.js';
+import { findPlugin, options, parseConfig, type PluginConfig } from './config.js';
+import { errorFromPlugin } from './errors.js';
+import { FrameReader, writeFrame } from './frames.js';
+import { PLUGIN_PROTOCOL, type Reply } from './wire.js';
 
-export const PLUGIN_PROTOCOL = 1;
-export const PLUGIN_PREFIX = 'ckptsync-remote-';
-
-export interface PluginConfig {
-  executable: string;
-  url: string;
-  settings: Record<string, string>;
-}
-
-interface Reply {
-  head: Record<string, any>;
-  body?: Buffer;
-}
+export { findPlugin, PLUGIN_PREFIX, type PluginConfig } from './config.js';
+export { PLUGIN_PROTOCOL } from './wire.js';
 
 interface Pending {
   resolve(r: Reply): void;
@@ -35,38 +41,25 @@ interface Pending {
   headSeen?: boolean;
 }
 
-/** Finds `ckptsync-remote-<scheme>` on PATH, or null. */
-export function findPlugin(scheme: string, envPath = process.env.PATH ?? ''): string | null {
-  if (!/^[a-z][a-z0-9+.-]*$/.test(scheme)) return null;
-  for (const dir of envPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, PLUGIN_PREFIX + scheme);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {}
-  }
-  return null;
-}
-
 /** The driver factory for one plugin executable. */
 export function pluginFactory(scheme: string, executable: string): RemoteFactory<PluginConfig> {
   return {
     schemes: [scheme],
-    options: [],
-    parse(url: string, settings: RemoteSettings): PluginConfig {
-      if (!url.toLowerCase().startsWith(`${scheme}://`)) throw new UsageError(`${redactSecrets(url)} is not a ${scheme}:// URL`);
-      const clean: Record<string, string> = {};
-      for (const [k, v] of Object.entries(settings)) if (v !== undefined) clean[k] = v;
-      return { executable, url, settings: clean };
-    },
+    options,
+    parse: (url, settings) => parseConfig(scheme, executable, url, settings),
     async create(config: PluginConfig): Promise<Remote> {
       const r = new PluginRemote(config);
       await r.start();
       return r;
     },
     redact: redactSecrets,
-  };
+  } satisfies RemoteFactory<PluginConfig>;
+}
+
+/** The factory for a scheme no built-in driver serves, when ckptsync-remote-<scheme> is on PATH; else null. */
+export function pluginFor(scheme: string): RemoteFactory<PluginConfig> | null {
+  const executable = findPlugin(scheme);
+  return executable ? pluginFactory(scheme, executable) : null;
 }
 
 export class PluginRemote implements Remote {
@@ -272,116 +265,5 @@ export class PluginRemote implements Remote {
     const timer = setTimeout(() => child.kill(), 5000);
     await exited;
     clearTimeout(timer);
-  }
-}
-
-async function writeFrame(child: ChildProcessWithoutNullStreams, head: string, body?: ByteSource): Promise<void> {
-  const out = child.stdin;
-  const write = (b: Buffer | string) =>
-    new Promise<void>((resolve, reject) => {
-      if (out.destroyed || !out.writable) return reject(new TransientError('remote plugin stdin is closed'));
-      if (out.write(b)) return resolve();
-      const onDrain = () => {
-        child.off('exit', onExit);
-        resolve();
-      };
-      const onExit = () => {
-        out.off('drain', onDrain);
-        reject(new TransientError('remote plugin exited during a write'));
-      };
-      out.once('drain', onDrain);
-      child.once('exit', onExit);
-    });
-  await write(head);
-  if (!body || body.size === 0) return;
-  if (body.buffer) return write(body.buffer);
-  let n = 0;
-  for await (const part of body.open()) {
-    const b = Buffer.isBuffer(part) ? part : Buffer.from(part as Uint8Array);
-    n += b.length;
-    if (n > body.size) throw new UsageError(`upload source gave more than its ${body.size} bytes`);
-    await write(b);
-  }
-  // The frame promised `size` bytes; a short source would desynchronise the stream for good.
-  if (n !== body.size) {
-    child.kill();
-    throw new TransientError(`upload source gave ${n} of ${body.size} bytes`);
-  }
-}
-
-/** Splits the plugin's stdout into messages: a JSON line, then `bytes` raw bytes if it says so. */
-class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private body: { head: Record<string, any>; left: number; parts: Buffer[]; stream?: PassThrough } | null = null;
-  constructor(
-    private readonly onMessage: (head: Record<string, any>, body: Buffer | undefined) => void,
-    private readonly streamFor: (id: number) => PassThrough | undefined,
-  ) {}
-
-  push(data: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
-    while (this.buf.length) {
-      if (this.body) {
-        const take = Math.min(this.body.left, this.buf.length);
-        const part = this.buf.subarray(0, take);
-        this.buf = this.buf.subarray(take);
-        this.body.left -= take;
-        if (this.body.stream) this.body.stream.write(Buffer.from(part));
-        else this.body.parts.push(Buffer.from(part));
-        if (this.body.left === 0) this.finishBody();
-        continue;
-      }
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) {
-        if (this.buf.length > 16 << 20) throw new Error('message line longer than 16 MiB');
-        return;
-      }
-      const line = this.buf.subarray(0, nl).toString('utf8');
-      this.buf = this.buf.subarray(nl + 1);
-      if (line.trim() === '') continue;
-      let head: Record<string, any>;
-      try {
-        head = JSON.parse(line);
-      } catch {
-        throw new Error(`not a JSON message: ${JSON.stringify(line.slice(0, 100))}`);
-      }
-      if (typeof head !== 'object' || head === null || typeof head.id !== 'number') throw new Error('message without an id');
-      const bytes = head.bytes;
-      if (bytes === undefined || head.ok === false) {
-        this.onMessage(head, undefined);
-        continue;
-      }
-      if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`invalid bytes ${JSON.stringify(bytes)}`);
-      // A get's body goes straight to its reader; streamFor tells get() the head arrived.
-      const stream = head.ok === true ? this.streamFor(head.id) : undefined;
-      this.body = { head, left: bytes, parts: [], stream };
-      if (bytes === 0) this.finishBody();
-    }
-  }
-
-  private finishBody(): void {
-    const b = this.body!;
-    this.body = null;
-    this.onMessage(b.head, b.stream ? undefined : Buffer.concat(b.parts));
-  }
-}
-
-function errorFromPlugin(e: any): Error {
-  const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
-  const message = typeof e?.message === 'string' ? e.message : `remote plugin failed (${code})`;
-  switch (code) {
-    case 'NOT_FOUND':
-      return new NotFoundError(message);
-    case 'AUTH':
-      return new AuthError(message);
-    case 'TRANSIENT':
-      return new TransientError(message, {}, { retryAfterMs: typeof e.retryAfterMs === 'number' ? e.retryAfterMs : undefined });
-    case 'USAGE':
-      return new UsageError(message);
-    case 'CONFIG':
-      return new ConfigError(message);
-    default:
-      // An unknown code is the plugin's own failure: a remote problem the user must look at, not retried.
-      return new ConfigError(`remote plugin failed (${code}): ${message}`, { pluginCode: code });
   }
 }
