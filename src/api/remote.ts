@@ -54,16 +54,57 @@ export async function connect(resolved: ResolvedRemote, opts: OpenOptions = {}):
   return withRetry(remote, opts.retry);
 }
 
+/** A remote opened once and kept for later operations of a long-lived process (keepRemotesOpen). */
+interface KeptRemote {
+  remote: Remote;
+  /** Known to exist: checked once, never again (a location is not deleted under a running server). */
+  exists: boolean;
+}
+
+let kept: Map<string, Promise<KeptRemote>> | null = null;
+
+/**
+ * From now on, openRemoteFor keeps each remote it opens (by URL and settings) and hands the same one to
+ * later operations, which then do not own it: a long-lived process (`serve`) pays a connection's set-up
+ * (an SSH handshake, TLS, an authorization call) once, not per request. Returns a function that closes them.
+ */
+export function keepRemotesOpen(): () => Promise<void> {
+  const mine = (kept ??= new Map());
+  return async () => {
+    if (kept === mine) kept = null;
+    await Promise.all([...mine.values()].map(async (p) => (await p.catch(() => null))?.remote.close().catch(() => {})));
+  };
+}
+
+async function assertExists(remote: Remote, resolved: ResolvedRemote): Promise<void> {
+  if (await remote.exists()) return;
+  const named = resolved.name ? `remote ${resolved.name} (${remote.displayUrl})` : `remote ${remote.displayUrl}`;
+  throw new NotFoundError(`${named} does not exist: check the path or URL (push creates it)`, { remote: remote.displayUrl });
+}
+
 export async function openRemoteFor(repo: Repository | null, spec?: string | Remote, opts: OpenOptions = {}): Promise<{ remote: Remote; owned: boolean }> {
   if (spec && typeof spec !== 'string') return { remote: spec, owned: false };
   const resolved = await resolveRemote(repo, spec);
+  if (kept && !opts.retry) {
+    const key = JSON.stringify([resolved.url, resolved.settings]);
+    let entry = kept.get(key);
+    if (!entry) {
+      const table = kept;
+      entry = connect(resolved, opts).then((remote) => ({ remote, exists: false }));
+      table.set(key, entry);
+      entry.catch(() => table.delete(key)); // a failed open is tried again by the next operation
+    }
+    const k = await entry;
+    if (!opts.mayCreate && !k.exists) {
+      await assertExists(k.remote, resolved);
+      k.exists = true;
+    }
+    return { remote: k.remote, owned: false };
+  }
   const remote = await connect(resolved, opts);
   if (!opts.mayCreate) {
     try {
-      if (!(await remote.exists())) {
-        const named = resolved.name ? `remote ${resolved.name} (${remote.displayUrl})` : `remote ${remote.displayUrl}`;
-        throw new NotFoundError(`${named} does not exist: check the path or URL (push creates it)`, { remote: remote.displayUrl });
-      }
+      await assertExists(remote, resolved);
     } catch (e) {
       await remote.close().catch(() => {});
       throw e;

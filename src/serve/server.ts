@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CkptError, errorLine, ExitCode, UsageError } from '../errors.js';
+import { keepRemotesOpen } from '../api/remote.js';
 import { OPS, type Op, type OpContext } from './ops.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -80,8 +81,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
     inFlight.set(key, { ac, done });
   };
 
-  await readLines(opts.input, handle, () => fail(null, new UsageError(`request line is longer than ${MAX_LINE_BYTES} bytes; it was discarded`)));
-  await Promise.all([...inFlight.values()].map((x) => x.done));
+  const closeRemotes = keepRemotesOpen(); // one connection per remote for the server's life, not per request
+  try {
+    await readLines(opts.input, handle, () => fail(null, new UsageError(`request line is longer than ${MAX_LINE_BYTES} bytes; it was discarded`)));
+    await Promise.all([...inFlight.values()].map((x) => x.done));
+  } finally {
+    await closeRemotes();
+  }
 }
 
 /** The answer's error shape, as `--json` prints it: {code, message, exitCode}; never a secret or a stack. */

@@ -19,6 +19,8 @@ export interface FaultProxy {
   readonly injected: number;
   /** Bytes the server sent back through the proxy so far (what a client downloaded, headers included). */
   readonly bytesToClient: number;
+  /** Client connections accepted so far. */
+  readonly connections: number;
   stop(): Promise<void>;
 }
 
@@ -27,9 +29,11 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
   let mode: FaultMode = 'reset';
   let injected = 0;
   let bytesToClient = 0;
+  let connections = 0;
   let scheduled: (() => FaultMode | null) | null = null;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
+    connections++;
     const upstream = net.connect(targetPort, targetHost);
     sockets.add(client).add(upstream);
     const drop = () => {
@@ -123,6 +127,9 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
     },
     get bytesToClient() {
       return bytesToClient;
+    },
+    get connections() {
+      return connections;
     },
     async stop() {
       for (const s of sockets) s.destroy();
