@@ -1,6 +1,7 @@
 // Shared test helpers: temp dirs, the real CLI as a child process, and the repository root.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,5 +63,17 @@ export async function findFiles(dir: string, mark: string): Promise<string[]> {
     }
   };
   await walk(dir);
+  return out;
+}
+
+/** Every file below dir (its .ckptsync/ left out) by relative path, with the SHA-256 of its content. */
+export async function treeOf(dir: string, rel = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.name === '.ckptsync') continue;
+    if (e.isDirectory()) Object.assign(out, await treeOf(dir, r));
+    else out[r] = crypto.createHash('sha256').update(await fs.readFile(path.join(dir, r))).digest('hex');
+  }
   return out;
 }

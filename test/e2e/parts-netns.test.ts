@@ -18,7 +18,7 @@ import { connect } from '../../src/api/remote.js';
 import { prefixOf } from '../../src/remote/layout.js';
 import type { Remote } from '../../src/remote/types.js';
 import { readRemoteRef } from '../../src/sync/refs.js';
-import { cliPath, ok, tempDir, type CliResult } from '../helpers.js';
+import { cliPath, ok, tempDir, treeOf, type CliResult } from '../helpers.js';
 import { start as startMoto } from '../servers/moto.js';
 import { start as startSftp, type SftpLiveServer } from '../servers/sftp.js';
 import type { LiveServer } from '../servers/types.js';
@@ -103,17 +103,6 @@ async function writeRank(dir: string, k: number, step: string, size: number): Pr
   await fs.writeFile(path.join(dir, `__${k}_0.distcp`), data);
   await fs.writeFile(path.join(dir, 'model', `layer_${k}.opt`), `optimizer state of rank ${k} at ${step}`);
   if (k === 0) await fs.writeFile(path.join(dir, '.metadata'), `dcp metadata for ${step}`);
-}
-
-async function treeOf(dir: string, rel = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.name === '.ckptsync') continue;
-    if (e.isDirectory()) Object.assign(out, await treeOf(dir, r));
-    else out[r] = crypto.createHash('sha256').update(await fs.readFile(path.join(dir, r))).digest('hex');
-  }
-  return out;
 }
 
 interface Writer {

@@ -16,7 +16,7 @@ import { openRemoteFor } from '../../src/api/remote.js';
 import { readRemoteRef } from '../../src/sync/refs.js';
 import { decodePartRecord, defaultAttempt, encodePartRecord, newPartRecord, parsePartKey, parsePartSpec, partKey } from '../../src/sync/part-records.js';
 import { sweepParts } from '../../src/sync/parts.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, treeOf } from '../helpers.js';
 
 /** Rank k's files of a sharded checkpoint: its own shard, and (rank 0 only) the metadata file. */
 async function writeRankFiles(dir: string, k: number, seed = 'a', size = 300_000): Promise<void> {
@@ -37,17 +37,6 @@ async function setup(m: number) {
     ranks.push({ repo, data });
   }
   return { root, remote, ranks };
-}
-
-async function treeOf(dir: string, rel = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.name === '.ckptsync') continue;
-    if (e.isDirectory()) Object.assign(out, await treeOf(dir, r));
-    else out[r] = crypto.createHash('sha256').update(await fs.readFile(path.join(dir, r))).digest('hex');
-  }
-  return out;
 }
 
 test('four parts pushed at once build one version: one merged manifest, the name moves once, a reader gets the union', async (t) => {
