@@ -183,7 +183,8 @@ function filePaths(cache: CheckpointCache, f: NamedFile): { inSnapshot: string; 
 async function cachedFileOf(cache: CheckpointCache, id: string): Promise<Pick<ResolveResult, 'path' | 'manifest' | 'name'> | null> {
   const f = await nameAbove(id, async (n) => (await cache.repo.readRef(n))?.target ?? null);
   if (!f) return null;
-  for (const p of Object.values(filePaths(cache, f)).slice(0, 2)) if (await pathExists(p)) return { path: p, manifest: f.manifest, name: f.name };
+  const where = filePaths(cache, f);
+  for (const p of [where.inSnapshot, where.alone]) if (await pathExists(p)) return { path: p, manifest: f.manifest, name: f.name };
   return null;
 }
 

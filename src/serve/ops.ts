@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
 import { CheckpointCache, cacheDirFor } from '../core/cache.js';
 import { Repository } from '../core/repo.js';
+import type { IngestProgress } from '../core/ingest.js';
 import type { TransferProgress } from '../sync/transfer.js';
 import { deleteRemoteRef } from '../sync/refs.js';
 import { add } from '../api/add.js';
@@ -89,26 +90,29 @@ async function needRepo(a: Args, ctx: OpContext): Promise<Repository> {
 
 const abs = (ctx: OpContext, p: string) => path.resolve(ctx.cwd, p);
 
-/** push with `parts`: the directory at `target` is part `part` of `parts` of `name` (manifest-spec.md §8b). */
-async function pushPartOp(a: Args, ctx: OpContext): Promise<{ result: unknown; warnings?: string[] }> {
-  const dir = abs(ctx, a.reqStr('target'));
-  // As upload: the repository holding the directory, else the one args.repo or the working directory names.
-  const holder = a.str('repo') === undefined ? await Repository.find(path.dirname(dir)).catch(() => null) : null;
-  const r = await pushPart({
-    path: dir,
-    name: a.reqStr('name'),
-    part: a.reqInt('part'),
-    parts: a.reqInt('parts'),
-    attempt: a.str('attempt'),
+/**
+ * What upload and a part push share: the file or directory at `key`, the repository holding it (else the
+ * one args.repo or the working directory names, for its remotes), and the transfer's options.
+ */
+async function snapshotArgs(a: Args, ctx: OpContext, key: string) {
+  const file = abs(ctx, a.reqStr(key));
+  const holder = a.str('repo') === undefined ? await Repository.find(path.dirname(file)).catch(() => null) : null;
+  return {
+    path: file,
     repo: holder ?? (await repoOf(a, ctx)),
     remote: a.str('remote'),
     force: a.bool('force'),
     cacheDir: a.str('cacheDir'),
     concurrency: a.int('jobs'),
-    onHashProgress: (p) => ctx.progress({ phase: 'hash', bytesMoved: p.bytesDone, bytesToMove: p.bytesTotal, bytesSkipped: 0 }),
+    onHashProgress: (p: IngestProgress) => ctx.progress({ phase: 'hash', bytesMoved: p.bytesDone, bytesToMove: p.bytesTotal, bytesSkipped: 0 }),
     onProgress: transfer(ctx),
     signal: ctx.signal,
-  });
+  };
+}
+
+/** push with `parts`: the directory at `target` is part `part` of `parts` of `name` (manifest-spec.md §8b). */
+async function pushPartOp(a: Args, ctx: OpContext): Promise<{ result: unknown; warnings?: string[] }> {
+  const r = await pushPart({ ...(await snapshotArgs(a, ctx, 'target')), name: a.reqStr('name'), part: a.reqInt('part'), parts: a.reqInt('parts'), attempt: a.str('attempt') });
   const { warnings, ...result } = r;
   return { result, warnings };
 }
@@ -122,22 +126,7 @@ export const OPS = {
   },
   async upload(args, ctx) {
     const a = new Args(args);
-    const file = abs(ctx, a.reqStr('path'));
-    // The repository holding the file, else the one args.repo or the working directory names (its remotes).
-    const holder = a.str('repo') === undefined ? await Repository.find(path.dirname(file)).catch(() => null) : null;
-    const r = await upload({
-      path: file,
-      name: a.str('name'),
-      repo: holder ?? (await repoOf(a, ctx)),
-      remote: a.str('remote'),
-      force: a.bool('force'),
-      cacheDir: a.str('cacheDir'),
-      concurrency: a.int('jobs'),
-      onHashProgress: (p) => ctx.progress({ phase: 'hash', bytesMoved: p.bytesDone, bytesToMove: p.bytesTotal, bytesSkipped: 0 }),
-      onProgress: transfer(ctx),
-      signal: ctx.signal,
-    });
-    return { result: r };
+    return { result: await upload({ ...(await snapshotArgs(a, ctx, 'path')), name: a.str('name') }) };
   },
   async push(args, ctx) {
     const a = new Args(args);

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { NotFoundError, UsageError } from '../errors.js';
 import { globToRegExp } from '../core/glob.js';
 import type { ManifestFile } from '../core/manifest.js';
 import { fileModeOf } from '../core/materialize.js';
@@ -149,9 +149,8 @@ class ChunkReader {
     if (this.last?.index === i) return this.last.data;
     const h = this.file.chunks[i]!;
     const size = this.file.sizes[i]!;
-    let data: Buffer;
-    if (await this.repo.store.has('chunk', h)) data = await this.repo.store.get('chunk', h);
-    else {
+    let data = await this.repo.store.get('chunk', h).catch((e) => (e instanceof NotFoundError ? null : Promise.reject(e)));
+    if (!data) {
       const got = await downloadChunk(this.remote, h, size, undefined, this.bases);
       data = Buffer.concat(got.data);
       got.release();
