@@ -100,7 +100,7 @@ try {
       cpu0 = process.cpuUsage();
       srv0 = await serverCpu();
       t0 = process.hrtime.bigint();
-      await profiled(`pull-${round}-${jobs}`, () => pull({ repo: prepo, target: 'm1', remote: r2, to: path.join(pullDir, 'out'), concurrency: jobs, keepChunks: !process.argv.includes('--no-store') }));
+      await profiled(`pull-${round}-${jobs}`, () => pull({ repo: prepo, target: 'm1', remote: r2, to: path.join(pullDir, 'out'), concurrency: jobs, store: process.argv.includes('--no-store') ? 'none' : 'files' }));
       const down = Number(process.hrtime.bigint() - t0) / 1e9;
       const downCpu = cpuSeconds(process.cpuUsage(cpu0));
       const downSrv = (await serverCpu()) - srv0;

@@ -141,6 +141,6 @@ function compareTensors(a: { name: string; hash: string; dtype: string; shape: n
 }
 
 async function anyMissing(repo: Repository, m: Manifest): Promise<boolean> {
-  for (const h of manifestChunks(m).keys()) if (!(await repo.store.has('chunk', h))) return true;
+  for (const h of manifestChunks(m).keys()) if (!(await repo.store.readable(h))) return true;
   return false;
 }

@@ -25,11 +25,14 @@ export interface PullOptions {
   /** Only fetch into the store; write no files. */
   noCheckout?: boolean;
   /**
-   * False: write the files only, without a second copy of their chunks in the local store (half the
-   * writes and the disk space). A later pull still moves only what changed: the chunks it lacks are read
-   * from the files already at the destination when they still hold them.
+   * Where the pulled chunks are kept locally (manifest-spec.md §7b):
+   * - 'files' (the default): only in the files written, which the placed index records, so later pulls,
+   *   checkouts and pushes read unchanged chunks from them (verified) for as long as they are unchanged;
+   * - 'copy': also a copy of each chunk in the store, which outlives any change to the files;
+   * - 'none': only in the files, and no index (a later pull still reads what the files at its own
+   *   destination hold).
    */
-  keepChunks?: boolean;
+  store?: PullStore;
   /** Replace files at the destination even when they were changed locally. */
   force?: boolean;
   /**
@@ -63,9 +66,12 @@ export interface PullResult {
   partial?: { files: number; filesTotal: number; tensors?: number; tensorsTotal?: number };
 }
 
+export type PullStore = 'files' | 'copy' | 'none';
+
 export async function pull(opts: PullOptions): Promise<PullResult> {
   const { repo } = opts;
-  if (opts.noCheckout && opts.keepChunks === false) throw new UsageError('--no-store needs a checkout: without one there would be nothing to keep');
+  const store = opts.store ?? 'files';
+  if (opts.noCheckout && store === 'none') throw new UsageError('--no-store needs a checkout: without one there would be nothing to keep');
   const partial = !!(opts.include?.length || opts.tensors?.length);
   if (partial && opts.noCheckout) throw new UsageError('--include and --tensors choose what to write; --no-checkout writes nothing');
   if (opts.tensors?.length && opts.to === undefined) throw new UsageError("--tensors writes a new file, not the checkpoint's own: name it with --to FILE");
@@ -87,20 +93,21 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     const m = whole && opts.include?.length ? selectFiles(whole, opts.include, what) : whole;
     if (dest && m && opts.tensors?.length) {
       if (m.files.length !== 1) throw new UsageError(`--tensors slices one safetensors file; ${what} holds ${m.files.length} files: choose one with --include`);
-      const s = await writeTensorSlice(repo, remote, m.files[0]!, opts.tensors, dest.path, { keepChunks: opts.keepChunks });
+      const s = await writeTensorSlice(repo, remote, m.files[0]!, opts.tensors, dest.path, { keepChunks: store !== 'none' });
       const partialOf = { files: 1, filesTotal: whole!.files.length, tensors: s.tensors, tensorsTotal: s.tensorsTotal };
       return { name: t.name, manifest, path: dest.path, bytesTotal: s.bytesRead, bytesDownloaded: s.bytesDownloaded, bytesSeeded: 0, chunksTotal: s.chunksRead, chunksDownloaded: s.chunksDownloaded, partial: partialOf };
     }
     if (dest && m && !opts.force) await assertReplaceable(repo, dest.path, m);
     const since = Date.now();
     // With a checkout, one pass: each chunk is written into the store and the target from the same buffer.
-    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest.path, { ...opts, within: dest.within, manifest: m }) : await fetchSnapshot(repo, remote, manifest, opts);
-    if (!partial) {
-      await repo.withLock(async () => {
-        if (t.name) await repo.setRef(t.name, manifest!);
-        if (dest) await recordWorktreeStat(repo, dest.path, manifest!, fetched.manifest, since);
-      });
-    }
+    const fetched = dest ? await fetchAndCheckout(repo, remote, manifest, dest.path, { ...opts, keepChunks: store === 'copy', within: dest.within, manifest: m }) : await fetchSnapshot(repo, remote, manifest, opts);
+    await repo.withLock(async () => {
+      if (!partial && t.name) await repo.setRef(t.name, manifest!);
+      if (!partial && dest) await recordWorktreeStat(repo, dest.path, manifest!, fetched.manifest, since);
+      // The files now hold the chunks (only they, by default): said once they are in place (§7b).
+      if (dest && store === 'files') await repo.placed.record(dest.path, manifest!, whole!, partial ? new Set(m!.files.map((f) => f.path)) : undefined);
+      else if (dest) await repo.placed.drop(dest.path);
+    });
     const partialOf = partial ? { files: m!.files.length, filesTotal: whole!.files.length } : undefined;
     return { name: t.name, manifest, path: dest?.path, bytesTotal: fetched.bytesTotal, bytesDownloaded: fetched.bytesDownloaded, bytesSeeded: fetched.bytesSeeded ?? 0, chunksTotal: fetched.chunksTotal, chunksDownloaded: fetched.chunksDownloaded, partial: partialOf };
   } finally {

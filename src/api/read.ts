@@ -70,7 +70,8 @@ export async function readRange(opts: ReadOptions): Promise<ReadResult> {
       if (at + size <= opts.offset) continue;
       const h = f.chunks[i]!;
       let chunk: Buffer;
-      if (await cache.store.has('chunk', h)) chunk = await cache.store.get('chunk', h);
+      const local = (await cache.store.readable(h)) ? await cache.store.get('chunk', h).catch((e) => (e instanceof NotFoundError ? null : Promise.reject(e))) : null;
+      if (local) chunk = local;
       else {
         const got = await downloadChunk(remote, h, size, undefined, bases); // verified against h
         chunk = Buffer.concat(got.data);

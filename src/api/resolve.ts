@@ -7,8 +7,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, NotFoundError, TransientError, UsageError } from '../errors.js';
 import { CheckpointCache, cacheDirFor, sealReadOnly } from '../core/cache.js';
-import { materialize } from '../core/materialize.js';
-import { decodeManifest } from '../core/manifest.js';
 import { dataPathOf, POINTER_MAX_BYTES, POINTER_SUFFIX } from '../core/pointer.js';
 import { Repository } from '../core/repo.js';
 import { TMP_MARK, tempPathFor } from '../core/store.js';
@@ -16,7 +14,7 @@ import { assertRefName, isRefName } from '../names.js';
 import type { Remote } from '../remote/types.js';
 import { fetchAndCheckout } from '../sync/fetch-checkout.js';
 import { loadManifest } from '../sync/manifests.js';
-import { fetchSnapshot } from '../sync/pull.js';
+import type { FetchResult } from '../sync/pull.js';
 import { readRemoteRef } from '../sync/refs.js';
 import type { TransferProgress } from '../sync/transfer.js';
 import { openRemoteFor } from './remote.js';
@@ -120,19 +118,20 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
       await cache.withSnapshotLock(manifest, async () => {
         if (await pathExists(dest)) return; // another process finished it while we waited
         await removeLeftovers(path.dirname(dest));
-        const fetched = await fetchSnapshot(cache.repo, opened!.remote, manifest!, { concurrency: opts.concurrency, onProgress: opts.onProgress });
-        const m = decodeManifest(await cache.repo.store.get('manifest', manifest!));
-        // Materialize beside the destination, then one rename: readers see all of it or nothing.
+        // Written beside the destination, then one rename: readers see all of it or nothing. The chunks
+        // stay only in the files (§7b): the cache's index says where, for the next version to copy from.
         await fs.mkdir(path.dirname(dest), { recursive: true });
         const tmp = tempPathFor(dest);
+        let fetched: FetchResult;
         try {
-          await materialize(cache.repo.store, m, tmp);
+          fetched = await fetchAndCheckout(cache.repo, opened!.remote, manifest!, tmp, { keepChunks: false, within: path.dirname(dest), concurrency: opts.concurrency, onProgress: opts.onProgress });
           await sealReadOnly(tmp);
           await fs.rename(tmp, dest);
         } catch (e) {
           await fs.rm(tmp, { recursive: true, force: true });
           throw e;
         }
+        await cache.repo.withLock(() => cache.repo.placed.record(dest, manifest!, fetched.manifest));
         result.downloaded = true;
         result.bytesDownloaded = fetched.bytesDownloaded;
         result.chunksDownloaded = fetched.chunksDownloaded;
@@ -203,8 +202,9 @@ async function resolveFileIn(cache: CheckpointCache, remote: Remote, f: NamedFil
       const file = m.files.find((x) => x.path === f.rel);
       if (!file) throw new NotFoundError(`${f.rel} is not a file of the checkpoint ${f.name} (it has ${m.files.length})`, { name: f.name, path: f.rel });
       // Written as a pull writes files: a temp file renamed into place once whole and verified.
-      const fetched = await fetchAndCheckout(cache.repo, remote, f.manifest, where.aloneRoot, { manifest: { ...m, files: [file] }, concurrency: opts.concurrency, onProgress: opts.onProgress });
+      const fetched = await fetchAndCheckout(cache.repo, remote, f.manifest, where.aloneRoot, { manifest: { ...m, files: [file] }, keepChunks: false, concurrency: opts.concurrency, onProgress: opts.onProgress });
       await sealReadOnly(where.alone);
+      await cache.repo.withLock(() => cache.repo.placed.record(where.aloneRoot, f.manifest, m, new Set([file.path])));
       result.downloaded = true;
       result.bytesDownloaded = fetched.bytesDownloaded;
       result.chunksDownloaded = fetched.chunksDownloaded;

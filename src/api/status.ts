@@ -72,7 +72,7 @@ export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
       const m = await loadManifest(repo, ptr.manifest);
       const chunks = manifestChunks(m);
       for (const h of chunks.keys()) {
-        if (!(await repo.store.has('chunk', h))) {
+        if (!(await repo.store.readable(h))) {
           entry.state = 'not-in-store';
           break;
         }

@@ -1,6 +1,7 @@
 // verify: re-hash the local store; with a remote, check that every manifest's chunks are there (whole, or
 // as a delta whose base is there whole: spec §8a) and every name points at a manifest that exists.
 
+import { NotFoundError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
@@ -27,6 +28,8 @@ export interface VerifyResult {
   names: number;
   /** Local: chunks of named snapshots that `clean` dropped because the remote holds them. */
   remoteOnly?: number;
+  /** Local: chunks of named snapshots held in files that pull or resolve wrote (§7b), each read and verified. */
+  inFiles?: number;
   problems: VerifyProblem[];
 }
 
@@ -68,7 +71,8 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
       for (const c of manifestChunks(m).keys()) {
         if (chunks.has(c) || reported.has(c)) continue;
         reported.add(c);
-        if (cleaned.has(c)) r.remoteOnly = (r.remoteOnly ?? 0) + 1;
+        if (await inFile(repo, c)) r.inFiles = (r.inFiles ?? 0) + 1;
+        else if (cleaned.has(c)) r.remoteOnly = (r.remoteOnly ?? 0) + 1;
         else problems.push({ kind: 'missing-chunk', object: c, detail: `named by manifest ${h}` });
       }
     } catch (e) {
@@ -80,6 +84,18 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
     if (!manifests.has(d.target)) problems.push({ kind: 'bad-ref', object: d.name, detail: `points at missing manifest ${d.target}` });
   }
   return r;
+}
+
+/** Whether a written file still holds the chunk where the placed index says (§7b), read and hashed. */
+async function inFile(repo: Repository, hash: string): Promise<boolean> {
+  if (!(await repo.placed.find(hash))) return false;
+  try {
+    await repo.store.get('chunk', hash);
+    return true;
+  } catch (e) {
+    if (e instanceof NotFoundError) return false;
+    throw e;
+  }
 }
 
 async function verifyRemote(repo: Repository, spec: string | Remote, opts: VerifyOptions): Promise<VerifyResult> {

@@ -12,7 +12,12 @@ export default class Pull extends CkptCommand {
     to: Flags.string({ description: 'where to write the files (default: beside the pointer, or the name under the repository root)' }),
     'no-checkout': Flags.boolean({ description: 'only fetch into the local store', default: false }),
     'no-store': Flags.boolean({
-      description: 'write the files only, not also a copy of their chunks in the local store (half the disk); a later pull reuses what the files still hold',
+      description: 'write the files and nothing else: no index of the chunks they hold (by default later pulls, checkouts and pushes read unchanged chunks from them)',
+      default: false,
+      exclusive: ['keep-copy'],
+    }),
+    'keep-copy': Flags.boolean({
+      description: 'also keep a copy of every chunk in the local store, which survives changes to the files (twice the disk)',
       default: false,
     }),
     force: Flags.boolean({ description: 'replace files at the destination even when they were changed locally', default: false }),
@@ -27,7 +32,7 @@ export default class Pull extends CkptCommand {
     const repo = await this.repo(flags.dir);
     const bar = new ProgressLine(`pull ${args.target}`);
     const started = Date.now();
-    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], keepChunks: !flags['no-store'], force: flags.force, include: flags.include, tensors: flags.tensors, concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
+    const r = await pull({ repo, target: args.target, remote: flags.remote, to: flags.to, noCheckout: flags['no-checkout'], store: flags['no-store'] ? 'none' : flags['keep-copy'] ? 'copy' : 'files', force: flags.force, include: flags.include, tensors: flags.tensors, concurrency: flags.jobs, onProgress: bar.transfer, signal: onInterrupt() });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     this.emit(flags.json, { ...r, seconds: secs }, (x) =>

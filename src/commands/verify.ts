@@ -18,7 +18,8 @@ export default class Verify extends CkptCommand {
     if (flags.json) this.emit(true, r, () => {});
     else {
       for (const p of r.problems) this.log(`${p.kind} ${p.object}: ${p.detail}`);
-      this.log(`${r.where}: ${r.chunks} chunks, ${r.manifests} manifests, ${r.names} names: ${r.problems.length === 0 ? 'ok' : `${r.problems.length} problem(s)`}`);
+      const elsewhere = [r.inFiles ? `${r.inFiles} more in pulled files` : '', r.remoteOnly ? `${r.remoteOnly} only on the remote` : ''].filter(Boolean).join(', ');
+      this.log(`${r.where}: ${r.chunks} chunks${elsewhere ? ` (${elsewhere})` : ''}, ${r.manifests} manifests, ${r.names} names: ${r.problems.length === 0 ? 'ok' : `${r.problems.length} problem(s)`}`);
     }
     if (r.problems.length) throw new IntegrityError(`verify found ${r.problems.length} problem(s) in ${r.where}`);
   }

@@ -41,7 +41,7 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
   // Refuse early, before writing anything, if any chunk is missing.
   for (const f of manifest.files) {
     for (const h of f.chunks) {
-      if (!(await store.has('chunk', h))) throw new NotFoundError(`chunk ${h} of ${f.path} is not in the local store; pull it first`, { hash: h });
+      if (!(await store.readable(h))) throw new NotFoundError(`chunk ${h} of ${f.path} is not in the local store; pull it first`, { hash: h });
     }
   }
   const total = manifest.files.reduce((n, f) => n + f.size, 0);

@@ -9,6 +9,7 @@ import lockfile from 'proper-lockfile';
 import { ConfigError, LockHeldError, NotFoundError, UsageError } from '../errors.js';
 import { assertRefName } from '../names.js';
 import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from './refs.js';
+import { PlacedChunks } from './placed.js';
 import { ObjectStore, writeAtomic } from './store.js';
 
 export const REPO_DIR = '.ckptsync';
@@ -34,10 +35,14 @@ export interface RepoConfig {
 export class Repository {
   readonly dir: string;
   readonly store: ObjectStore;
+  /** Chunks kept in the files pull and resolve wrote (§7b); the store reads through it. */
+  readonly placed: PlacedChunks;
 
   private constructor(readonly root: string) {
     this.dir = path.join(root, REPO_DIR);
     this.store = new ObjectStore(this.dir);
+    this.placed = new PlacedChunks(root, this.dir, this.store);
+    this.store.placed = this.placed;
   }
 
   /** Creates .ckptsync/ in root (idempotent). */
@@ -192,8 +197,12 @@ export class Repository {
     return new Set(text.split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l)));
   }
 
+  /** Appends the hashes not recorded yet: every default pull records its chunks, and most recur from version to version. */
   async recordCleaned(hashes: string[]): Promise<void> {
-    if (hashes.length) await fs.appendFile(path.join(this.dir, 'cleaned'), hashes.map((h) => h + '\n').join(''));
+    if (!hashes.length) return;
+    const known = await this.cleanedChunks();
+    const fresh = [...new Set(hashes)].filter((h) => !known.has(h));
+    if (fresh.length) await fs.appendFile(path.join(this.dir, 'cleaned'), fresh.map((h) => h + '\n').join(''));
   }
 
   /** Where the cached state of a remote lives (what it is known to hold). */

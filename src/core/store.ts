@@ -17,6 +17,27 @@ import { removeStaleTemps, TMP_MARK } from './temps.js';
 
 export type ObjectKind = 'chunk' | 'manifest';
 
+/** Where a chunk lies inside a file that pull or resolve wrote (placed.ts, manifest-spec.md §7b). */
+export interface PlacedPiece {
+  path: string;
+  offset: number;
+  size: number;
+}
+
+/** Finds chunks held in written files rather than in objects/; forget() drops one whose bytes no longer match. */
+export interface PlacedLookup {
+  find(hash: string): Promise<PlacedPiece | undefined>;
+  forget(hash: string): void;
+}
+
+/** An open source of an object's bytes: its own file, or a piece of a written file. */
+interface Source {
+  fh: fs.FileHandle;
+  file: string;
+  offset: number;
+  placed?: PlacedPiece;
+}
+
 export { TMP_MARK };
 
 /** hasMany lists directories for at least this many chunks, when that reads at most RATIO names per chunk. */
@@ -24,6 +45,12 @@ const LIST_LOOKUP_MIN = 1024;
 const LIST_LOOKUP_RATIO = 8;
 
 export class ObjectStore {
+  /**
+   * Chunks kept in written files (§7b). Reads fall back to it when a chunk has no object; has() does not
+   * (what add and push --from-file skip writing must really be in objects/), readable() does.
+   */
+  placed?: PlacedLookup;
+
   constructor(readonly root: string) {}
 
   pathOf(kind: ObjectKind, hash: string): string {
@@ -39,6 +66,11 @@ export class ObjectStore {
     } catch {
       return false;
     }
+  }
+
+  /** Whether a chunk can be read here: an object, or a piece of a written file whose identity still matches. */
+  async readable(hash: string): Promise<boolean> {
+    return (await this.has('chunk', hash)) || !!(await this.placed?.find(hash));
   }
 
   /** Stores bytes whose hash the caller computed; a no-op when the object exists. Returns true if written. */
@@ -98,11 +130,31 @@ export class ObjectStore {
     try {
       data = await fs.readFile(this.pathOf(kind, hash));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const piece = kind === 'chunk' ? await this.placed?.find(hash) : undefined;
+      if (!piece) throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
+      return this.getPlaced(hash, piece);
     }
     await this.verifyObject(kind, hash, data);
     return data;
+  }
+
+  /** A chunk read from the written file that holds it, verified; a file that changed makes it missing. */
+  private async getPlaced(hash: string, piece: PlacedPiece): Promise<Buffer> {
+    const data = Buffer.allocUnsafe(piece.size);
+    const src = await this.openObject('chunk', hash);
+    try {
+      const { bytes, hash: actual } = await readHashed(src.fh, src.offset, data, src.file);
+      if (bytes !== piece.size || actual !== hash) this.placedChanged(hash, piece);
+    } finally {
+      await src.fh.close();
+    }
+    return data;
+  }
+
+  private placedChanged(hash: string, piece: PlacedPiece): never {
+    this.placed?.forget(hash);
+    throw new NotFoundError(`chunk ${hash} is not in the local store (${piece.path}, which held it, has changed)`, { hash });
   }
 
   /**
@@ -114,17 +166,18 @@ export class ObjectStore {
   async getPooled(kind: ObjectKind, hash: string, size: number, pool: BufferPool, verify = true): Promise<{ data: Buffer; release(): void }> {
     const buf = pool.take(size + 1); // one byte of room, so an object longer than expected is noticed
     try {
-      const file = this.pathOf(kind, hash);
-      const fh = await this.openObject(kind, hash);
+      const src = await this.openObject(kind, hash);
       let n: number;
       let actual: string | undefined;
       try {
-        const into = buf.subarray(0, size + 1);
-        if (verify) ({ bytes: n, hash: actual } = await readHashed(fh, 0, into, file));
-        else n = await readFully(fh, into, 0);
+        // A piece of a written file is read to its own end, not one byte on into the next chunk.
+        const into = buf.subarray(0, src.placed ? Math.min(size, src.placed.size) : size + 1);
+        if (verify) ({ bytes: n, hash: actual } = await readHashed(src.fh, src.offset, into, src.file));
+        else n = await readFully(src.fh, into, src.offset);
       } finally {
-        await fh.close();
+        await src.fh.close();
       }
+      if (src.placed && (n !== size || src.placed.size !== size || (actual !== undefined && actual !== hash))) this.placedChanged(hash, src.placed);
       if (actual !== undefined && (actual !== hash || n !== size)) await this.mismatch(kind, hash, size, n > size ? `it is longer than ${size} bytes` : n < size ? `it holds ${n} of its ${size} bytes` : `its content hashes to ${actual}`);
       return { data: buf.subarray(0, n), release: () => pool.release(buf) };
     } catch (e) {
@@ -140,12 +193,13 @@ export class ObjectStore {
    */
   async readRanges(kind: ObjectKind, hash: string, offsets: readonly number[], length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(offsets.length * length);
-    const fh = await this.openObject(kind, hash);
+    const src = await this.openObject(kind, hash);
+    const end = src.placed ? src.placed.size : Infinity;
     try {
-      const got = await Promise.all(offsets.map((at, k) => readFully(fh, out.subarray(k * length, (k + 1) * length), at)));
+      const got = await Promise.all(offsets.map((at, k) => readFully(src.fh, out.subarray(k * length, k * length + Math.max(0, Math.min(length, end - at))), src.offset + at)));
       return got.every((n) => n === length) ? out : out.subarray(0, got.findIndex((n) => n < length) * length);
     } finally {
-      await fh.close();
+      await src.fh.close();
     }
   }
 
@@ -161,25 +215,35 @@ export class ObjectStore {
    * (IntegrityError) after its bytes went out: the caller then removes its temp file, as for any failure.
    */
   async writeChunkTo(hash: string, size: number, out: AlsoWrite): Promise<void> {
-    const file = this.pathOf('chunk', hash);
-    const fh = await this.openObject('chunk', hash);
+    const src = await this.openObject('chunk', hash);
     let r: StoredChunk;
     try {
-      r = await hashChunk(fh.fd, 0, size, file, out);
+      r = await hashChunk(src.fh.fd, src.offset, src.placed ? Math.min(size, src.placed.size) : size, src.file, out);
     } finally {
-      await fh.close();
+      await src.fh.close();
     }
+    if (src.placed && (r.bytes !== size || r.hash !== hash)) this.placedChanged(hash, src.placed);
     if (r.bytes !== size) await this.mismatch('chunk', hash, size, `it holds ${r.bytes} of its ${size} bytes`);
     if (r.hash !== hash) await this.mismatch('chunk', hash, size, `its content hashes to ${r.hash}`);
   }
 
-  private async openObject(kind: ObjectKind, hash: string): Promise<fs.FileHandle> {
+  /** The object's own file, else (a chunk) the written file the placed index says holds it. */
+  private async openObject(kind: ObjectKind, hash: string): Promise<Source> {
+    const file = this.pathOf(kind, hash);
     try {
-      return await fs.open(this.pathOf(kind, hash), 'r');
+      return { fh: await fs.open(file, 'r'), file, offset: 0 };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
-      throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+    const piece = kind === 'chunk' ? await this.placed?.find(hash) : undefined;
+    if (piece) {
+      try {
+        return { fh: await fs.open(piece.path, 'r'), file: piece.path, offset: piece.offset, placed: piece };
+      } catch {
+        this.placedChanged(hash, piece);
+      }
+    }
+    throw new NotFoundError(`${kind} ${hash} is not in the local store`, { hash });
   }
 
   /**

@@ -142,7 +142,7 @@ export const OPS = {
     const repo = found ?? (await CheckpointCache.open(await cacheDirFor({}))).repo;
     const dest = a.str('dest');
     const to = dest !== undefined ? abs(ctx, dest) : found ? undefined : abs(ctx, path.basename(target));
-    const r = await pull({ repo, target, remote: a.str('remote'), to, keepChunks: !a.bool('noStore'), force: a.bool('force'), include: a.strs('include'), tensors: a.strs('tensors'), concurrency: a.int('jobs'), onProgress: transfer(ctx), signal: ctx.signal });
+    const r = await pull({ repo, target, remote: a.str('remote'), to, store: a.bool('noStore') ? 'none' : a.bool('keepCopy') ? 'copy' : 'files', force: a.bool('force'), include: a.strs('include'), tensors: a.strs('tensors'), concurrency: a.int('jobs'), onProgress: transfer(ctx), signal: ctx.signal });
     return { result: r };
   },
   async latest(args, ctx) {

@@ -73,10 +73,19 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const present = await repo.store.hasMany('chunk', hashes);
   const missing = new Set(hashes.filter((_, i) => !present[i]));
   const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
-  // Chunks the files already at the destination hold are read from there rather than downloaded.
+  // Chunks that files already on disk hold are read from there rather than downloaded: first where the
+  // placed index (§7b) knows them to be, then among the files at the destination (rsync's basis file).
   // Nothing to look at when the destination does not exist (a first pull): no lstat per file.
+  const seeds = new Map<string, SeedPiece>();
+  for (const h of missing) {
+    const piece = await repo.placed.find(h);
+    if (piece) seeds.set(h, piece);
+  }
   const destExists = await fs.lstat(absDest).then(() => true, () => false);
-  const seeds = missing.size && destExists ? await findSeeds(manifest, absDest, missing) : new Map<string, SeedPiece>();
+  if (missing.size > seeds.size && destExists) {
+    const unseeded = new Set([...missing].filter((h) => !seeds.has(h)));
+    for (const [h, piece] of await findSeeds(manifest, absDest, unseeded)) seeds.set(h, piece);
+  }
   const toMove = [...missing].reduce((n, h) => n + (seeds.has(h) ? 0 : wanted.get(h)!), 0);
   const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.size - seeds.size };
   opts.onProgress?.(progress);

@@ -1,0 +1,148 @@
+// Chunks in place (manifest-spec.md §7b): a pulled or resolved checkpoint is kept once, in the files
+// written, and this index says which chunks those files hold and where. It names, per data path, the
+// manifest written there and each file's identity (size, mtime, inode, ctime, device) right after it was
+// put in place. A file whose identity changed holds nothing as far as the index goes, and every byte
+// read through it is still verified against its hash by the store, so a stale entry costs a download,
+// never a wrong byte.
+
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { writeAtomic, type ObjectStore, type PlacedLookup, type PlacedPiece } from './store.js';
+import { removeStaleTemps } from './temps.js';
+
+export const PLACED_FILE = 'placed.json';
+export const PLACED_FORMAT = 1;
+
+/** One data path's entry: the manifest written there, and per file ('' for a file snapshot) its identity. */
+export interface PlacedEntry {
+  manifest: string;
+  files: Record<string, number[]>;
+}
+
+interface PlacedDoc {
+  format: number;
+  entries: Record<string, PlacedEntry>;
+}
+
+/** [size, mtimeMs, ino, ctimeMs, dev] of a regular file not reached through a symlink; null otherwise. */
+function identityOf(p: string): number[] | null {
+  const st = fsSync.lstatSync(p, { throwIfNoEntry: false });
+  return st?.isFile() ? [st.size, st.mtimeMs, st.ino, st.ctimeMs, st.dev] : null;
+}
+
+const sameIdentity = (a: number[], b: number[] | null) => !!b && a.length === 5 && a.every((v, i) => v === b[i]);
+
+const keyOf = (m: Manifest, f: ManifestFile) => (m.type === 'file' ? '' : f.path);
+const fileAt = (dataPath: string, m: Manifest, key: string) => (m.type === 'file' ? dataPath : path.join(dataPath, ...key.split('/')));
+
+export class PlacedChunks implements PlacedLookup {
+  private pieces: Promise<Map<string, PlacedPiece>> | null = null;
+
+  constructor(
+    private readonly root: string,
+    private readonly dir: string,
+    private readonly store: ObjectStore,
+  ) {}
+
+  private get file(): string {
+    return path.join(this.dir, PLACED_FILE);
+  }
+
+  async find(hash: string): Promise<PlacedPiece | undefined> {
+    this.pieces ??= this.load();
+    return (await this.pieces).get(hash);
+  }
+
+  /** A piece that failed its hash: not offered again by this process (the next write of the index drops its file). */
+  forget(hash: string): void {
+    void this.pieces?.then((m) => m.delete(hash));
+  }
+
+  /** The index as stored; entries of an unreadable or unknown-format file are none (it only ever saves downloads). */
+  async read(): Promise<Record<string, PlacedEntry>> {
+    try {
+      const doc = JSON.parse(await fs.readFile(this.file, 'utf8')) as PlacedDoc;
+      return doc.format === PLACED_FORMAT && doc.entries && typeof doc.entries === 'object' ? doc.entries : {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** Every chunk the index offers, with where: files whose identity still matches, manifests that read. */
+  private async load(): Promise<Map<string, PlacedPiece>> {
+    const out = new Map<string, PlacedPiece>();
+    for (const [rel, e] of Object.entries(await this.read())) {
+      const m = await this.manifestOf(e.manifest);
+      if (!m) continue;
+      const dataPath = path.join(this.root, ...rel.split('/'));
+      for (const f of m.files) {
+        const id = e.files[keyOf(m, f)];
+        const at = fileAt(dataPath, m, keyOf(m, f));
+        if (!id || !sameIdentity(id, identityOf(at))) continue;
+        let offset = 0;
+        f.chunks.forEach((h, i) => {
+          const size = f.sizes[i]!;
+          if (!out.has(h)) out.set(h, { path: at, offset, size });
+          offset += size;
+        });
+      }
+    }
+    return out;
+  }
+
+  private async manifestOf(hash: string): Promise<Manifest | null> {
+    try {
+      return decodeManifest(await this.store.get('manifest', hash));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Records that the files of `manifest` (or only those in `only`) were just put in place at dataPath.
+   * The caller holds the repository lock. Entries whose files all changed since are dropped on the way.
+   */
+  async record(dataPath: string, manifestHash: string, manifest: Manifest, only?: ReadonlySet<string>): Promise<void> {
+    const files: Record<string, number[]> = {};
+    for (const f of manifest.files) {
+      const key = keyOf(manifest, f);
+      if (only && !only.has(f.path)) continue;
+      const id = identityOf(fileAt(dataPath, manifest, key));
+      if (id && id[0] === f.size) files[key] = id;
+    }
+    await this.update((entries) => {
+      const rel = this.relative(dataPath);
+      if (Object.keys(files).length) entries[rel] = { manifest: manifestHash, files };
+      else delete entries[rel];
+    });
+  }
+
+  /** Forgets what the index says of dataPath (a later write there is not ours). The caller holds the lock. */
+  async drop(dataPath: string): Promise<void> {
+    if (!(this.relative(dataPath) in (await this.read()))) return;
+    await this.update((entries) => void delete entries[this.relative(dataPath)]);
+  }
+
+  private relative(p: string): string {
+    return path.relative(this.root, path.resolve(p)).split(path.sep).join('/');
+  }
+
+  private async update(change: (entries: Record<string, PlacedEntry>) => void): Promise<void> {
+    const entries = await this.read();
+    for (const [rel, e] of Object.entries(entries)) {
+      const dataPath = path.join(this.root, ...rel.split('/'));
+      for (const [key, id] of Object.entries(e.files)) {
+        const at = key === '' ? dataPath : path.join(dataPath, ...key.split('/'));
+        if (!sameIdentity(id, identityOf(at))) delete e.files[key];
+      }
+      if (!Object.keys(e.files).length) delete entries[rel];
+    }
+    change(entries);
+    await removeStaleTemps(this.dir); // a writer killed mid-write left its temp beside the index
+    if (!Object.keys(entries).length) await fs.rm(this.file, { force: true });
+    else await writeAtomic(this.file, JSON.stringify({ format: PLACED_FORMAT, entries } satisfies PlacedDoc));
+    this.pieces = null;
+  }
+}
