@@ -81,10 +81,14 @@ test.serial('pull --include writes only the matching files and downloads no chun
   const wanted = chunkBytesOf(m.files.filter((f) => f.path === 'shard-2.safetensors' || f.path === 'config.json'));
   const others = chunkBytesOf(m.files.filter((f) => f.path.startsWith('shard-') && f.path !== 'shard-2.safetensors'));
   t.is(r.json.result.bytesDownloaded, wanted.bytes);
-  // The store holds exactly the chosen files' chunks, and the server sent those plus small documents
-  // (the name, the manifest, HTTP headers): far less than one other shard's chunks.
-  const stored = (await findFiles(path.join(b, '.ckptsync', 'objects'), '')).map((p) => path.basename(p));
-  t.deepEqual(stored.sort(), [...wanted.hashes].sort());
+  // The chosen files' chunks are kept only in them, the placed index naming exactly those files (§7b), and
+  // the server sent those plus small documents (the name, the manifest, HTTP headers): far less than one
+  // other shard's chunks.
+  t.deepEqual(await findFiles(path.join(b, '.ckptsync', 'objects'), ''), []);
+  const placed = await repoB.placed.read();
+  t.deepEqual(Object.keys(placed), ['ckpt']);
+  t.deepEqual(Object.keys(placed.ckpt!.files).sort(), ['config.json', 'shard-2.safetensors']);
+  for (const h of wanted.hashes) t.truthy(await repoB.placed.find(h), `chunk ${h} is found in the written files`);
   t.log(`--include: the server sent ${served} bytes for ${wanted.bytes} bytes of chosen chunks (the other shards: ${others.bytes})`);
   t.true(served >= wanted.bytes, `served ${served} < wanted ${wanted.bytes}`);
   t.true(served < wanted.bytes + others.bytes / 3 / 4, `served ${served} bytes for ${wanted.bytes} wanted: chunks of other files were downloaded`);

@@ -74,7 +74,7 @@ test('a pull that keeps chunks stores the seeded ones too, each verified, and ve
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[0]!);
   await ok(['pull', 'model.safetensors.ckpt', '--no-store'], { cwd: b });
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
-  const r = await ok(['pull', 'model.safetensors.ckpt', '--json'], { cwd: b });
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--keep-copy', '--json'], { cwd: b });
   t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
   t.true(r.json.result.bytesSeeded > 0.8 * r.json.result.bytesTotal, `seeded ${r.json.result.bytesSeeded}`);
   t.is(await chunkObjects(b), r.json.result.chunksTotal, 'every chunk of v2 is in the store');
@@ -88,11 +88,11 @@ test('a file at the destination that holds other bytes seeds nothing, and the pu
   await fs.writeFile(path.join(b, 'model.safetensors.ckpt'), pointers[1]!);
   await fs.writeFile(path.join(b, 'model.safetensors'), crypto.randomBytes(1 << 20));
   // --force: a file ckptsync did not write is otherwise kept (pull refuses to overwrite local edits).
-  const r = await ok(['pull', 'model.safetensors.ckpt', '--json', '--force'], { cwd: b });
+  const r = await ok(['pull', 'model.safetensors.ckpt', '--keep-copy', '--json', '--force'], { cwd: b });
   t.is(r.json.result.bytesSeeded, 0);
   t.is(r.json.result.bytesDownloaded, r.json.result.bytesTotal);
   t.is(await sha(path.join(b, 'model.safetensors')), data[1]);
-  t.true((await chunkObjects(b)) > 0, 'without --no-store the chunks are kept');
+  t.true((await chunkObjects(b)) > 0, 'with --keep-copy the chunks are kept');
 });
 
 test('seeding never reads through a symlink at the destination', async (t) => {

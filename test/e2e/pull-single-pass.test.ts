@@ -31,7 +31,7 @@ async function world(label: string) {
   return { root, remote, ckpt, a, b, manifest };
 }
 
-test('a pull with checkout writes the exact files, downloads each repeated chunk once, reuses chunks already stored, and stores them all', async (t) => {
+test('a pull with checkout (--keep-copy) writes the exact files, downloads each repeated chunk once, reuses chunks already stored, and stores them all', async (t) => {
   const w = await world('exact');
   const chunks = [...new Set(w.manifest.files.flatMap((f) => f.chunks))];
   const reused = chunks[0]!;
@@ -39,7 +39,7 @@ test('a pull with checkout writes the exact files, downloads each repeated chunk
   await fs.copyFile(w.a.store.pathOf('chunk', reused), w.b.store.pathOf('chunk', reused));
   const out = path.join(w.root, 'out');
   let lastCheckout = 0;
-  const r = await pull({ repo: w.b, target: 'model', remote: w.remote, to: out, onCheckoutProgress: (done) => (lastCheckout = done) });
+  const r = await pull({ repo: w.b, target: 'model', remote: w.remote, to: out, store: 'copy', onCheckoutProgress: (done) => (lastCheckout = done) });
   t.true(await sameTree(out, w.ckpt), 'pulled files are byte-identical');
   t.is(r.chunksTotal, chunks.length);
   t.is(r.chunksDownloaded, chunks.length - 1, 'the chunk already in the store was not downloaded, the repeated ones only once');

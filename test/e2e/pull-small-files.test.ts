@@ -37,10 +37,10 @@ async function freshRepo(remote: string) {
 
 const objects = async (repo: string) => (await findFiles(path.join(repo, '.ckptsync', 'objects'), '')).map((f) => path.basename(f));
 
-test('a pull of many small files writes them byte-identical with their modes, each chunk stored once and verified', async (t) => {
+test('a pull --keep-copy of many small files writes them byte-identical with their modes, each chunk stored once and verified', async (t) => {
   const { data, remote } = await makeRemote(300);
   const b = await freshRepo(remote);
-  const r = await ok(['pull', 'small', '--to', 'out', '--json'], { cwd: b });
+  const r = await ok(['pull', 'small', '--to', 'out', '--keep-copy', '--json'], { cwd: b });
   t.is(r.json.result.chunksDownloaded, 298, 'the shared chunk once; the empty file has none');
   t.true(await sameTree(data, path.join(b, 'out')));
   t.is((await fs.stat(path.join(b, 'out', 'd0', 'f5.bin'))).mode & 0o777, 0o600);

@@ -59,7 +59,7 @@ test('a flipped byte in a remote chunk: pull refuses naming it, writes nothing, 
 
 test('a flipped byte in the local store: checkout refuses naming it, writes no corrupt file, verify reports it, pull repairs it', async (t) => {
   const w = await setup('local');
-  await ok(['pull', 'model', '--to', 'first'], { cwd: w.b });
+  await ok(['pull', 'model', '--to', 'first', '--keep-copy'], { cwd: w.b });
   const repoB = await Repository.find(w.b);
   await flipByte(repoB.store.pathOf('chunk', w.victim), seed + 7);
 

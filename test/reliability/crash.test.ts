@@ -166,10 +166,36 @@ test.serial('pull killed at random moments completes when run again and writes t
   });
 });
 
+test.serial('pull of each new version over the last, copying from it, killed at random moments completes when run again', async (t) => {
+  // The default pull keeps chunks only in the files it writes (§7b): each version reads the unchanged
+  // ones from the previous version's files, and a kill may land before or after the index is updated.
+  await crashLoop(t, 'pull-over', world.b, () => ['pull', 'model', '--to', 'current'], async () => {
+    await newVersion();
+    await addAndPush();
+  }, async () => {
+    t.true(await sameTree(path.join(world.b, 'current'), path.join(world.a, 'ckpt')), 'pulled files are byte-identical');
+  });
+});
+
 test.serial('checkout killed at random moments completes when run again and writes the exact files', async (t) => {
+  // Its chunks are read from the files the last pull wrote (§7b), not from objects.
+  await ok(['pull', 'model', '--to', 'current'], { cwd: world.b });
   await crashLoop(t, 'checkout', world.b, (i) => ['checkout', 'model', '--to', `co-${i}`], async () => {}, async (i) => {
     t.true(await sameTree(path.join(world.b, `co-${i}`), path.join(world.a, 'ckpt')), 'checked-out files are byte-identical');
     await fs.rm(path.join(world.b, `co-${i}`), { recursive: true });
+  });
+});
+
+test.serial('resolve killed at random moments completes when run again and serves the exact files', async (t) => {
+  // The cache is named in world.b's config, so that the checks for temp files look into it too.
+  const config = path.join(world.b, '.ckptsync', 'config.json');
+  await fs.writeFile(config, JSON.stringify({ ...JSON.parse(await fs.readFile(config, 'utf8')), cacheDir: 'cache' }));
+  await crashLoop(t, 'resolve', world.b, () => ['resolve', 'model'], async () => {
+    await newVersion();
+    await addAndPush();
+  }, async () => {
+    const r = await ok(['resolve', 'model', '--json'], { cwd: world.b });
+    t.true(await sameTree(r.json.result.path, path.join(world.a, 'ckpt')), 'the resolved snapshot is byte-identical');
   });
 });
 
