@@ -27,6 +27,9 @@ export async function checkout(opts: CheckoutOptions): Promise<{ name?: string; 
   if (!opts.force) await assertReplaceable(repo, dest.path, manifest);
   const since = Date.now();
   const r = await materialize(repo.store, manifest, dest.path, { onProgress: opts.onProgress, within: dest.within });
-  await repo.withLock(() => recordWorktreeStat(repo, dest.path, t.manifest!, manifest, since));
+  await repo.withLock(async () => {
+    await recordWorktreeStat(repo, dest.path, t.manifest!, manifest, since);
+    await repo.placed.noteWritten(dest.path, t.manifest!, manifest);
+  });
   return { name: t.name, manifest: t.manifest!, path: dest.path, ...r };
 }

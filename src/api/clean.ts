@@ -21,6 +21,8 @@ export interface CleanResult {
   /** Local chunks kept because the remote does not (safely) hold them. */
   chunksKept: number;
   dryRun: boolean;
+  /** Files the placed index still names after dropping those that changed (§7b); they are never removed. */
+  placedFiles?: number;
   /** Refs and manifests on the remote that could not be read (their chunks were kept here). */
   warnings: string[];
 }
@@ -54,6 +56,8 @@ export async function clean(opts: CleanOptions): Promise<CleanResult> {
       // Recorded before removing, so verify never sees an unexplained gap even if we are killed midway.
       await repo.recordCleaned(dropped);
       for (const h of dropped) await repo.store.remove('chunk', h);
+      // Pulled files hold their chunks in place (§7b): only the index's stale entries go, never a file.
+      if (!opts.dryRun) result.placedFiles = await repo.placed.prune();
     });
     return result;
   } finally {

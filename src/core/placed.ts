@@ -119,6 +119,24 @@ export class PlacedChunks implements PlacedLookup {
     });
   }
 
+  /**
+   * After a checkout wrote dataPath: recorded when some of its chunks have no object (they were read from
+   * pulled files, and the new files hold them too), else any entry there is dropped. Holds no lock itself.
+   */
+  async noteWritten(dataPath: string, manifestHash: string, manifest: Manifest): Promise<void> {
+    const hashes = [...new Set(manifest.files.flatMap((f) => f.chunks))];
+    if ((await this.store.hasMany('chunk', hashes)).every(Boolean)) await this.drop(dataPath);
+    else await this.record(dataPath, manifestHash, manifest);
+  }
+
+  /** Drops the entries of files that changed or are gone (clean); how many files the index still names. */
+  async prune(): Promise<number> {
+    if (!Object.keys(await this.read()).length) return 0;
+    let left = 0;
+    await this.update((entries) => void (left = Object.values(entries).reduce((n, e) => n + Object.keys(e.files).length, 0)));
+    return left;
+  }
+
   /** Forgets what the index says of dataPath (a later write there is not ours). The caller holds the lock. */
   async drop(dataPath: string): Promise<void> {
     if (!(this.relative(dataPath) in (await this.read()))) return;

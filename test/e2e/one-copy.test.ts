@@ -94,6 +94,12 @@ test('checkout and push of a pulled name read its chunks from the pulled file', 
   await ok(['pull', 'm1', '--to', 'model.safetensors'], { cwd: b });
   await ok(['checkout', 'm1', '--to', 'copy.safetensors'], { cwd: b });
   t.is(await sha(path.join(b, 'copy.safetensors')), data[0]);
+  // Over the very file it reads from: the new file holds the chunks now, and the index says so.
+  await ok(['checkout', 'm1', '--to', 'model.safetensors'], { cwd: b });
+  t.is(await sha(path.join(b, 'model.safetensors')), data[0]);
+  await fs.rm(path.join(b, 'copy.safetensors'));
+  const v = await ok(['verify', '--json'], { cwd: b });
+  t.deepEqual([v.json.result.inFiles, v.json.result.remoteOnly, v.json.result.problems], [(await shared!).chunks, undefined, []]);
   // A second remote gets every chunk from the pulled file; a fresh repository pulls it back whole.
   const second = path.join(await tempDir(), 'second');
   await ok(['push', 'm1', '-r', second], { cwd: b });
@@ -176,4 +182,15 @@ test('--no-store writes no index, --keep-copy also keeps a copy of every chunk i
   await t.throwsAsync(fs.access(path.join(b, '.ckptsync', 'placed.json')), undefined, 'nothing to index: the store holds it');
   const both = await cli(['pull', 'm1', '--no-store', '--keep-copy'], { cwd: b });
   t.is(both.code, 2);
+});
+
+test('clean drops the index entries of pulled files that are gone, and never touches a pulled file', async (t) => {
+  const { b, data } = await setup();
+  await ok(['pull', 'm1', '--to', 'kept.safetensors'], { cwd: b });
+  await ok(['pull', 'm1', '--to', 'gone.safetensors'], { cwd: b });
+  await fs.rm(path.join(b, 'gone.safetensors'));
+  const r = await ok(['clean', '--json'], { cwd: b });
+  t.is(r.json.result.placedFiles, 1);
+  t.deepEqual(Object.keys(await (await Repository.find(b)).placed.read()), ['kept.safetensors']);
+  t.is(await sha(path.join(b, 'kept.safetensors')), data[0]);
 });
