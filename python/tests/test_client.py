@@ -32,6 +32,8 @@ def test_push_names_resolve_pull_latest_diff_round_trip(remote, tmp_path: Path) 
         assert res.path.startswith(os.environ["CKPTSYNC_CACHE"])
         pulled = c.pull("run1/epoch_3.bin", tmp_path / "out" / "e3.bin")
         assert Path(pulled.path or "").read_bytes() == data
+        kept = c.pull("run1/epoch_3.bin", tmp_path / "out" / "kept.bin", keep_copy=True)
+        assert Path(kept.path or "").read_bytes() == data
         d = c.diff("run1/epoch_3.bin", "run1/epoch_10.bin", tensors=False)
         assert d.bytes["a"] == 3 << 20 and d.bytes["shared"] == 0
 

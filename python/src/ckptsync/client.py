@@ -194,16 +194,17 @@ class Client:
         force: bool = False,
         include: Sequence[str] | None = None,
         tensors: Sequence[str] | None = None,
+        keep_copy: bool = False,
         progress: ProgressArg = None,
     ) -> PullResult:
         """Downloads a checkpoint (a name or pointer file) and writes its files to ``dest``. A file there
         that was changed since ckptsync wrote it raises ``ConflictError`` unless ``force``. ``include``
         (globs) writes only those files of a directory checkpoint, a rank's own shards; ``tensors`` (globs)
         writes to ``dest`` a safetensors file of only those tensors. Either fetches only the chunks of what
-        it writes."""
+        it writes. The files are the only local copy unless ``keep_copy`` (manifest-spec.md §7b)."""
         target = os.path.abspath(name) if is_pointer_file(name) else name
         d = os.path.abspath(dest) if dest is not None else None
-        args = {**self._where(remote), "target": target, "dest": d, "force": force, "include": list(include) if include else None, "tensors": list(tensors) if tensors else None}
+        args = {**self._where(remote), "target": target, "dest": d, "force": force, "include": list(include) if include else None, "tensors": list(tensors) if tensors else None, "keepCopy": keep_copy or None}
         return from_dict(PullResult, self._with_progress("pull", args, progress, f"pull {name}"))
 
     def resolve(self, identifier: str | os.PathLike[str], *, remote: str | None = None, cache_dir: str | None = None, offline: bool | None = None, progress: ProgressArg = None) -> ResolveResult:
