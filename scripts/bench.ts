@@ -79,6 +79,9 @@ let cachesDropped = false;
 const results: Record<string, unknown> = {};
 const mbps = (bytes: number, s: number) => bytes / 1e6 / s;
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2) : '-');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+/** Bytes a directory takes on disk (allocated blocks, du). */
+const diskBytes = (dir: string) => Number(execFileSync('du', ['-s', '--block-size=1', dir], { encoding: 'utf8' }).split('\t')[0]);
 const MB = (b: number) => `${(b / 1e6).toFixed(b >= 1e8 ? 0 : 2)} MB`;
 
 /**
@@ -159,6 +162,7 @@ async function ingest(ds: Dataset, work: string): Promise<void> {
     { section: `ingest ${L}`, what: 'add v1 (MB/s) vs cp', ours: f1(ours), peer: f1(mbps(ds.bytes, cp.seconds)), ratio: f1(cp.seconds / adds[0]!.seconds) },
     { section: `ingest ${L}`, what: 'add v1 (MB/s) vs borg create', ours: f1(ours), peer: f1(mbps(ds.bytes, borg.seconds)), ratio: f1(borg.seconds / adds[0]!.seconds) },
     { section: `ingest ${L}`, what: 'add v1 (MB/s) vs b3sum', ours: f1(ours), peer: f1(mbps(ds.bytes, b3.seconds)), ratio: f1(b3.seconds / adds[0]!.seconds) },
+    { section: `ingest ${L}`, what: 'add v1 (s) vs cp then b3sum (the work it does: a copy and a hash)', ours: f1(adds[0]!.seconds), peer: f1(cp.seconds + b3.seconds), ratio: f1((cp.seconds + b3.seconds) / adds[0]!.seconds) },
     { section: `ingest ${L}`, what: 'add v1 (MB/s) vs plain read (cat)', ours: f1(ours), peer: f1(mbps(ds.bytes, read.seconds)), ratio: f1(read.seconds / adds[0]!.seconds) },
     { section: `ingest ${L}`, what: 'add v2 / add v3 (s)', ours: `${f1(adds[1]!.seconds)} / ${f1(adds[2]!.seconds)}`, peer: '', ratio: '' },
     { section: `memory ${L}`, what: 'peak RSS add (MiB) vs cp / borg / b3sum', ours: f1(adds[0]!.rssMiB), peer: `${f1(cp.rssMiB)} / ${f1(borg.rssMiB)} / ${f1(b3.rssMiB)}`, ratio: '' },
@@ -201,18 +205,46 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       await ckpt(['init'], pullRepo);
       await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
       await settle();
+      // The default pull keeps each byte once (the files hold the chunks; manifest-spec.md §7b): disk
+      // after v1, then after v2 pulled over it (its unchanged chunks copied from v1's file).
       const pull = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
+      const diskV1 = diskBytes(pullRepo);
+      await settle();
+      const pullV2 = await ckpt(['pull', 'm2', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
+      const pullV2r = result<{ bytesDownloaded: number; bytesSeeded: number }>(pullV2);
+      const diskV2 = diskBytes(pullRepo);
       await discard(pullRepo);
-      // pull --no-store (the files only, no chunk copy in the store), then v2 over it: seeded from v1's file.
+      // pull --keep-copy: also a copy of every chunk in the store (the default before §7b).
       await fs.mkdir(pullRepo, { recursive: true });
       await ckpt(['init'], pullRepo);
       await ckpt(['remote', 'add', name, loc.url, ...opts], pullRepo, loc.env);
       await settle();
-      const lean = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--no-store', '--json'], pullRepo, loc.env);
-      await settle();
-      const leanV2 = await ckpt(['pull', 'm2', '-r', name, '--to', path.join(pullRepo, 'out'), '--no-store', '--json'], pullRepo, loc.env);
-      const leanV2r = result<{ bytesDownloaded: number; bytesSeeded: number }>(leanV2);
+      const copy = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--keep-copy', '--json'], pullRepo, loc.env);
+      const diskCopy = diskBytes(pullRepo);
       await discard(pullRepo);
+      const disk = { v1: diskV1, v2OverV1: diskV2, keepCopy: diskCopy, bytes: ds.bytes, changedV2: v2.changed };
+      if (name === 'local') {
+        // resolve: the shared cache, v1 then v2 of the name (two snapshots: a returned path never changes).
+        const cacheDir = path.join(work, `cache-${L}`);
+        const cacheEnv = { ...loc.env, CKPTSYNC_CACHE: cacheDir };
+        await settle();
+        const res1 = await ckpt(['resolve', 'm1', '-r', loc.url, '--json'], work, cacheEnv);
+        const cacheV1 = diskBytes(cacheDir);
+        await settle();
+        const res2 = await ckpt(['resolve', 'm2', '-r', loc.url, '--json'], work, cacheEnv);
+        const cacheV2 = diskBytes(cacheDir);
+        const r2 = result<{ bytesDownloaded: number }>(res2);
+        await discard(cacheDir);
+        rows.push(
+          { section: `disk ${L}`, what: 'resolve v1: cache on disk / checkpoint size; s', ours: `${f2(cacheV1 / ds.bytes)}x; ${f1(res1.seconds)}`, peer: '', ratio: '' },
+          { section: `disk ${L}`, what: 'resolve v2 after v1: cache on disk / (v1 + v2); MB downloaded; s', ours: `${f2(cacheV2 / (2 * ds.bytes))}x; ${MB(r2.bytesDownloaded)}; ${f1(res2.seconds)}`, peer: '', ratio: '' },
+        );
+        Object.assign(disk, { resolveV1: cacheV1, resolveV2: cacheV2, resolveSeconds: [res1.seconds, res2.seconds], resolveV2Downloaded: r2.bytesDownloaded });
+      }
+      rows.push(
+        { section: `disk ${L}`, what: `pull v1 ← ${name}: repository on disk / checkpoint size (--keep-copy)`, ours: `${f2(diskV1 / ds.bytes)}x`, peer: `${f2(diskCopy / ds.bytes)}x`, ratio: '' },
+        { section: `disk ${L}`, what: `pull v2 over v1 ← ${name}: repository on disk / (v1 + v2's changed bytes)`, ours: `${f2(diskV2 / (ds.bytes + v2.changed))}x`, peer: '', ratio: '' },
+      );
       // rclone copy of the same bytes up to the same server, then down again.
       const cfg = path.join(work, 'rclone.conf');
       await fs.writeFile(cfg, loc.rclone.config);
@@ -236,12 +268,17 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       rows.push(
         { section: `transfer ${L}`, what: `push v1 → ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pushes[0]!.seconds)), peer: f1(mbps(ds.bytes, up.seconds)), ratio: f1(up.seconds / pushes[0]!.seconds) },
         { section: `transfer ${L}`, what: `pull v1 ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pull.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / pull.seconds) },
-        { section: `transfer ${L}`, what: `pull v1 --no-store ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, lean.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / lean.seconds) },
-        { section: `transfer ${L}`, what: `pull v2 --no-store over v1 ← ${name}: s (MB downloaded / read from v1's file) vs rclone copy of v2 over v1`, ours: `${f1(leanV2.seconds)} (${MB(leanV2r.bytesDownloaded)} / ${MB(leanV2r.bytesSeeded)})`, peer: f1(dlV2.seconds), ratio: f1(leanV2.seconds / dlV2.seconds) },
+        { section: `transfer ${L}`, what: `pull v1 --keep-copy ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, copy.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / copy.seconds) },
+        { section: `transfer ${L}`, what: `pull v2 over v1 ← ${name}: s (MB downloaded / read from v1's file) vs rclone copy of v2 over v1`, ours: `${f1(pullV2.seconds)} (${MB(pullV2r.bytesDownloaded)} / ${MB(pullV2r.bytesSeeded)})`, peer: f1(dlV2.seconds), ratio: f1(dlV2.seconds / pullV2.seconds) },
         { section: `transfer ${L}`, what: `push v2 → ${name} (s) vs rclone copy of the whole file`, ours: f1(pushes[1]!.seconds), peer: f1(up.seconds), ratio: f1(pushes[1]!.seconds / up.seconds) },
-        { section: `memory ${L}`, what: `peak RSS push / pull / pull --no-store ${name} (MiB) vs rclone up / down`, ours: `${f1(pushes[0]!.rssMiB)} / ${f1(pull.rssMiB)} / ${f1(lean.rssMiB)}`, peer: `${f1(up.rssMiB)} / ${f1(dl.rssMiB)}`, ratio: '' },
+        { section: `memory ${L}`, what: `peak RSS push / pull / pull --keep-copy ${name} (MiB) vs rclone up / down`, ours: `${f1(pushes[0]!.rssMiB)} / ${f1(pull.rssMiB)} / ${f1(copy.rssMiB)}`, peer: `${f1(up.rssMiB)} / ${f1(dl.rssMiB)}`, ratio: '' },
       );
-      Object.assign(rec, { pull: { seconds: pull.seconds, rssMiB: pull.rssMiB }, pullNoStore: { seconds: lean.seconds, rssMiB: lean.rssMiB, v2: { seconds: leanV2.seconds, ...leanV2r } }, rclone: { up: up.seconds, down: dl.seconds, downV2OverV1: dlV2.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
+      const ing = results[`ingest.${L}`] as { seconds: { cp: number; b3sum: number } } | undefined;
+      if (name === 'local' && ing) {
+        const work = ing.seconds.cp + ing.seconds.b3sum;
+        rows.push({ section: `transfer ${L}`, what: 'pull v1 ← local (s) vs cp then b3sum of the file', ours: f1(pull.seconds), peer: f1(work), ratio: f1(work / pull.seconds) });
+      }
+      Object.assign(rec, { disk, pull: { seconds: pull.seconds, rssMiB: pull.rssMiB, v2: { seconds: pullV2.seconds, ...pullV2r } }, pullKeepCopy: { seconds: copy.seconds, rssMiB: copy.rssMiB }, rclone: { up: up.seconds, down: dl.seconds, downV2OverV1: dlV2.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
     }
     results[`transfer.${L}.${name}`] = rec;
   }

@@ -76,9 +76,9 @@ test('the pointer written by push --from-file pulls the data back into the same 
   await ok(['push', 'm.safetensors', '--from-file', '--as', 'run1/step-1'], { cwd: a });
   t.regex(await fs.readFile(file + '.ckpt', 'utf8'), /\nname run1\/step-1\n/);
   await fs.rm(file);
-  await ok(['pull', 'm.safetensors.ckpt'], { cwd: a });
+  await ok(['pull', 'm.safetensors.ckpt', '--keep-copy'], { cwd: a });
   t.is(await sha(file), want);
-  t.true((await localChunkFiles(a)).length > 0, 'pull brought the chunks into the store');
+  t.true((await localChunkFiles(a)).length > 0, 'pull --keep-copy brought the chunks into the store');
   // Now the chunks are here, so checkout works too, and verify finds the (now named) snapshot whole.
   await fs.rm(file);
   await ok(['checkout', 'm.safetensors.ckpt'], { cwd: a });

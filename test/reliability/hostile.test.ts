@@ -216,7 +216,8 @@ test.serial('pull onto a full disk fails with one error line and writes no half 
   const src = await tempDir('ckpt-full-src-');
   await ok(['init'], { cwd: src });
   await ok(['remote', 'add', 'origin', path.join(src, 'remote')], { cwd: src });
-  await fs.writeFile(path.join(src, 'big.bin'), bytesFor('full-disk-pull', 12 << 20));
+  // Larger than the disk: a pull keeps one copy (§7b), so 12 MiB would fit on 20 MB.
+  await fs.writeFile(path.join(src, 'big.bin'), bytesFor('full-disk-pull', 24 << 20));
   await ok(['add', 'big.bin', '--name', 'big'], { cwd: src });
   await ok(['push', 'big'], { cwd: src });
   const disk = await smallTmpfs(20);
