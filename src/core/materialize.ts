@@ -10,7 +10,7 @@ import { NotFoundError, UnsafePathError } from '../errors.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { runBounded } from './bounded.js';
 import { chunkRanges } from './store-by-copy.js';
-import { nativeStore } from './store-chunk.js';
+import { nativeStore, replaceFile } from './store-chunk.js';
 import { tempPathFor, type ObjectStore } from './store.js';
 import { removeStaleTemps } from './temps.js';
 import { assertNotReserved } from './write-scope.js';
@@ -67,7 +67,7 @@ export async function materialize(store: ObjectStore, manifest: Manifest, dest: 
         });
       }
       await fh.close();
-      await fs.rename(tmp, target);
+      if (replaceFile(tmp, target)) await fs.rm(tmp, { force: true }); // the old file, exchanged out
     } catch (e) {
       await fh.close().catch(() => {});
       await fs.rm(tmp, { force: true });

@@ -3,6 +3,7 @@
 // optionally to a checkout's temp file too, so both cores work and no user-space write of 4 MiB is
 // involved (docs/dependencies.md). Absent when the addon was not built (no C compiler) or CKPTSYNC_NATIVE_COPY=0.
 
+import fsSync from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -14,6 +15,8 @@ interface Addon {
   storeChunk(fdIn: number, offsetIn: number, length: number, path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
   landChunk(buffers: Uint8Array[], path: string, digest: Buffer, fdOut: number, offsetOut: number): Promise<number>;
   readChunk(fdIn: number, offsetIn: number, into: Uint8Array, digest: Buffer): Promise<number>;
+  /** renameat2(a, b, RENAME_EXCHANGE): 0, or the errno. Absent from an addon built before it. */
+  exchange?(a: string, b: string): number;
 }
 
 function load(): Addon | null {
@@ -112,4 +115,20 @@ async function run(call: (a: Addon, digest: Buffer) => Promise<number>, names: {
     // The addon says which side failed: reading the input, the new file, or the second output.
     throw new StoreChunkError(errno, side === 'r' ? `reading ${names.source}` : side === 'f' ? `writing ${names.also?.name}` : `writing ${names.path}`);
   }
+}
+
+/**
+ * Puts the file `tmp` in place of `target` at once, like a rename. Over an existing regular file, with
+ * the addon, the two names are exchanged instead and the old file is returned under `tmp` for the caller
+ * to remove: ext4 (its auto_da_alloc default) writes a file renamed over another out to disk before the
+ * rename returns, 0.9 s of a 2.1 s pull of a new 1 GiB version over the old one here, where an exchange
+ * leaves the writing to the kernel's writeback, as for a new name. Returns whether `tmp` now holds the
+ * old file.
+ */
+export function replaceFile(tmp: string, target: string): boolean {
+  if (native?.exchange && fsSync.lstatSync(target, { throwIfNoEntry: false })?.isFile()) {
+    if (native.exchange(tmp, target) === 0) return true;
+  }
+  fsSync.renameSync(tmp, target); // no file there, or a file system without the exchange
+  return false;
 }

@@ -16,7 +16,7 @@ import { manifestChunks, type Manifest, type ManifestFile } from '../core/manife
 import { fileDir, openTemp, prepareDest, targetOf, writeTempSync } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
-import { landChunk, nativeStore } from '../core/store-chunk.js';
+import { landChunk, nativeStore, replaceFile } from '../core/store-chunk.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
@@ -279,7 +279,10 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     // Recorded before any file lands, so verify never sees an unexplained gap in the store.
     if (notStored.length) await repo.withLock(() => repo.recordCleaned(notStored));
     // Synchronously: one thread-pool round trip per file, one after the other, cost ~0.5 s for 10,000.
-    for (const o of complete) fsSync.renameSync(o.tmp, o.target);
+    const replaced = complete.filter((o) => replaceFile(o.tmp, o.target));
+    // The old files, now under the temp names: freeing their blocks can take a while (0.5 s for 1 GiB
+    // on a disk mounted with discard), so they go together, off the main thread.
+    await Promise.all(replaced.map((o) => fs.rm(o.tmp, { force: true })));
   } catch (e) {
     // No partial file left behind: every temp file, open or complete, is removed.
     const temps = await Promise.all(
