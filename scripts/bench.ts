@@ -28,12 +28,12 @@ import { addRemote } from '../src/api/remotes.js';
 import type { LiveServer } from '../test/servers/types.js';
 import { countingRemote } from './bench/counting-remote.js';
 import { generate, LAYOUTS, sizeOf, type Dataset, type Layout } from './bench/datasets.js';
-import { measure, settle, shellQuote, unsetForSteps, type Run } from './bench/measure.js';
+import { measure, processTreeCpu, settle, shellQuote, unsetForSteps, type Run } from './bench/measure.js';
 import { smallFiles } from './bench/small-files.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'bin/run.js');
-type ServerName = 'local' | 's3' | 'sftp' | 'webdav';
+type ServerName = 'local' | 's3' | 'versitygw' | 'sftp' | 'webdav';
 
 interface Flags {
   sizeMiB: number;
@@ -55,7 +55,7 @@ function parseFlags(argv: string[]): Flags {
   return {
     sizeMiB: Number(get('--size') ?? (quick ? 128 : 1024)),
     layouts: (get('--layouts')?.split(',') as Layout[] | undefined) ?? LAYOUTS,
-    servers: (get('--servers')?.split(',') as ServerName[] | undefined) ?? (quick ? ['local', 'webdav'] : ['local', 's3', 'sftp', 'webdav']),
+    servers: (get('--servers')?.split(',') as ServerName[] | undefined) ?? (quick ? ['local', 'webdav'] : ['local', 's3', 'versitygw', 'sftp', 'webdav']),
     memoryGiB: Number(get('--memory') ?? 0),
     smallFiles: argv.includes('--small-files') ? Number(/^\d+$/.test(get('--small-files') ?? '') ? get('--small-files') : 10000) : 0,
     out: path.resolve(get('--out') ?? path.join(ROOT, '.bench/results.json')),
@@ -207,7 +207,10 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       await settle();
       // The default pull keeps each byte once (the files hold the chunks; manifest-spec.md §7b): disk
       // after v1, then after v2 pulled over it (its unchanged chunks copied from v1's file).
+      const srvCpu = async () => (server?.pid ? processTreeCpu(server.pid) : NaN);
+      let cpu0 = await srvCpu();
       const pull = await ckpt(['pull', 'm1', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
+      const pullServerCpu = (await srvCpu()) - cpu0;
       const diskV1 = diskBytes(pullRepo);
       await settle();
       const pullV2 = await ckpt(['pull', 'm2', '-r', name, '--to', path.join(pullRepo, 'out'), '--json'], pullRepo, loc.env);
@@ -255,7 +258,9 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       const down = path.join(work, `rclone-down-${L}-${name}`);
       const base = ds.layout === 'sharded' ? '' : path.basename(ds.versions[0].path);
       await settle();
+      cpu0 = await srvCpu();
       const dl = await measure('rclone', ['--config', cfg, 'copy', loc.rclone.remote + (base ? `/${base}` : ''), down], { env: rcloneEnv });
+      const rcloneServerCpu = (await srvCpu()) - cpu0;
       // rclone updating that copy to v2 in place, the peer of our pull of v2 over v1: v2 goes up to a
       // second location (not timed), then comes down over v1's file. --ignore-times: same sizes, and
       // rclone must not skip on a modification time it cannot compare; it moves whole files anyway.
@@ -268,6 +273,7 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
       rows.push(
         { section: `transfer ${L}`, what: `push v1 → ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pushes[0]!.seconds)), peer: f1(mbps(ds.bytes, up.seconds)), ratio: f1(up.seconds / pushes[0]!.seconds) },
         { section: `transfer ${L}`, what: `pull v1 ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, pull.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / pull.seconds) },
+        { section: `transfer ${L}`, what: `pull v1 ← ${name}: CPU-s of the server, and of the client (user+sys) vs rclone copy's`, ours: `${f2(pullServerCpu)}, ${f2(pull.cpuSeconds)}`, peer: `${f2(rcloneServerCpu)}, ${f2(dl.cpuSeconds)}`, ratio: '' },
         { section: `transfer ${L}`, what: `pull v1 --keep-copy ← ${name} (MB/s) vs rclone copy`, ours: f1(mbps(ds.bytes, copy.seconds)), peer: f1(mbps(ds.bytes, dl.seconds)), ratio: f1(dl.seconds / copy.seconds) },
         { section: `transfer ${L}`, what: `pull v2 over v1 ← ${name}: s (MB downloaded / read from v1's file) vs rclone copy of v2 over v1`, ours: `${f1(pullV2.seconds)} (${MB(pullV2r.bytesDownloaded)} / ${MB(pullV2r.bytesSeeded)})`, peer: f1(dlV2.seconds), ratio: f1(dlV2.seconds / pullV2.seconds) },
         { section: `transfer ${L}`, what: `push v2 → ${name} (s) vs rclone copy of the whole file`, ours: f1(pushes[1]!.seconds), peer: f1(up.seconds), ratio: f1(pushes[1]!.seconds / up.seconds) },
@@ -278,7 +284,7 @@ async function transfers(ds: Dataset, work: string, servers: Map<ServerName, Liv
         const work = ing.seconds.cp + ing.seconds.b3sum;
         rows.push({ section: `transfer ${L}`, what: 'pull v1 ← local (s) vs cp then b3sum of the file', ours: f1(pull.seconds), peer: f1(work), ratio: f1(work / pull.seconds) });
       }
-      Object.assign(rec, { disk, pull: { seconds: pull.seconds, rssMiB: pull.rssMiB, v2: { seconds: pullV2.seconds, ...pullV2r } }, pullKeepCopy: { seconds: copy.seconds, rssMiB: copy.rssMiB }, rclone: { up: up.seconds, down: dl.seconds, downV2OverV1: dlV2.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB } });
+      Object.assign(rec, { disk, pull: { seconds: pull.seconds, rssMiB: pull.rssMiB, cpuSeconds: pull.cpuSeconds, serverCpuSeconds: pullServerCpu, v2: { seconds: pullV2.seconds, ...pullV2r } }, pullKeepCopy: { seconds: copy.seconds, rssMiB: copy.rssMiB }, rclone: { up: up.seconds, down: dl.seconds, downV2OverV1: dlV2.seconds, upRssMiB: up.rssMiB, downRssMiB: dl.rssMiB, downCpuSeconds: dl.cpuSeconds, downServerCpuSeconds: rcloneServerCpu } });
     }
     results[`transfer.${L}.${name}`] = rec;
   }
@@ -352,15 +358,21 @@ async function memoryCheck(gib: number, work: string): Promise<void> {
   await ckpt(['init'], pullDir);
   await ckpt(['remote', 'add', 'r', remoteDir], pullDir);
   const pullRun = await ckpt(['pull', 'm', '-r', 'r', '--to', path.join(pullDir, 'out'), '--json'], pullDir);
-  for (const d of [repoDir, remoteDir, pullDir]) await fs.rm(d, { recursive: true, force: true });
+  const pullDisk = diskBytes(pullDir);
+  await fs.rm(pullDir, { recursive: true, force: true });
+  const cacheDir = path.join(work, `mem-${gib}-cache`);
+  const resolveRun = await ckpt(['resolve', 'm', '-r', remoteDir, '--json'], work, { CKPTSYNC_CACHE: cacheDir });
+  const cacheDisk = diskBytes(cacheDir);
+  for (const d of [repoDir, remoteDir, cacheDir]) await fs.rm(d, { recursive: true, force: true });
   rows.push({
     section: `memory ${gib} GiB`,
-    what: 'peak RSS add / push / pull, local dir remote (MiB)',
-    ours: `${f1(addRun.rssMiB)} / ${f1(pushRun.rssMiB)} / ${f1(pullRun.rssMiB)}`,
-    peer: `${f1(mbps(bytes, addRun.seconds))} / ${f1(mbps(bytes, pushRun.seconds))} / ${f1(mbps(bytes, pullRun.seconds))} MB/s`,
+    what: 'peak RSS add / push / pull / resolve, local dir remote (MiB)',
+    ours: `${f1(addRun.rssMiB)} / ${f1(pushRun.rssMiB)} / ${f1(pullRun.rssMiB)} / ${f1(resolveRun.rssMiB)}`,
+    peer: `${f1(mbps(bytes, addRun.seconds))} / ${f1(mbps(bytes, pushRun.seconds))} / ${f1(mbps(bytes, pullRun.seconds))} / ${f1(mbps(bytes, resolveRun.seconds))} MB/s`,
     ratio: '',
   });
-  results[`memory.${gib}GiB`] = { bytes, add: addRun, push: pushRun, pull: pullRun };
+  rows.push({ section: `disk ${gib} GiB`, what: 'after pull / resolve: repository / cache on disk vs checkpoint size', ours: `${f2(pullDisk / bytes)}x / ${f2(cacheDisk / bytes)}x`, peer: '', ratio: '' });
+  results[`memory.${gib}GiB`] = { bytes, add: addRun, push: pushRun, pull: pullRun, resolve: resolveRun, disk: { pull: pullDisk, resolve: cacheDisk } };
 }
 
 function machine(): string {

@@ -9,6 +9,8 @@ export interface Run {
   seconds: number;
   /** Peak RSS in MiB. */
   rssMiB: number;
+  /** User plus system CPU seconds. */
+  cpuSeconds: number;
   stdout: string;
 }
 
@@ -24,7 +26,7 @@ const stepEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !
 
 export async function measure(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string } = {}): Promise<Run> {
   const started = process.hrtime.bigint();
-  const child = spawn('/usr/bin/time', ['-f', '@@rss %M', cmd, ...args], {
+  const child = spawn('/usr/bin/time', ['-f', '@@rss %M cpu %U %S', cmd, ...args], {
     cwd: opts.cwd,
     env: { ...stepEnv, ...opts.env },
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -41,9 +43,9 @@ export async function measure(cmd: string, args: string[], opts: { env?: Record<
   }
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const m = /@@rss (\d+)/.exec(stderr);
+  const m = /@@rss (\d+) cpu ([\d.]+) ([\d.]+)/.exec(stderr);
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${code}:\n${stderr.slice(-2000)}\n${stdout.slice(-1000)}`);
-  return { seconds, rssMiB: m ? Number(m[1]) / 1024 : NaN, stdout };
+  return { seconds, rssMiB: m ? Number(m[1]) / 1024 : NaN, cpuSeconds: m ? Number(m[2]) + Number(m[3]) : NaN, stdout };
 }
 
 /** Reads a file or a directory's files, so that the next tool finds them in the page cache. */
@@ -82,4 +84,32 @@ const WARM_TOOLS = [
 
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * CPU seconds a server process and everything below it used so far: its own and its live descendants'
+ * user and system time, plus what their waited-for children used (sshd forks one process per
+ * connection). Read before and after a step; the difference is the server's share of it.
+ */
+export async function processTreeCpu(root: number): Promise<number> {
+  const parent = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const d of await fsp.readdir("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const stat = await fsp.readFile(`/proc/${d}/stat`, 'utf8').catch(() => '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f.length < 15) continue;
+    parent.set(Number(d), Number(f[1]));
+    ticks.set(Number(d), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+  }
+  let total = 0;
+  for (const [pid, t] of ticks) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) {
+        total += t;
+        break;
+      }
+    }
+  }
+  return total / 100; // USER_HZ
 }

@@ -37,14 +37,14 @@ export async function start(): Promise<LiveServer> {
   const { port } = JSON.parse(first) as { port: number };
   await waitForPort(port);
   const endpoint = `http://127.0.0.1:${port}`;
-  return s3Server({ dir, port, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckpts3', stop: () => stopServer(child, exited, dir, () => child.stdin!.end()) });
+  return s3Server({ dir, port, pid: child.pid, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckpts3', stop: () => stopServer(child, exited, dir, () => child.stdin!.end()) });
 }
 
 /**
  * What a test gets from any S3 server: URLs with a random prefix per call, the AWS environment (with a
  * HOME of its own, so no ~/.aws of the developer's leaks in), driver settings and an rclone config.
  */
-export async function s3Server(o: { dir: string; port: number; bucket: string; accessKey: string; secretKey: string; rcloneName: string; stop: () => Promise<void> }): Promise<LiveServer> {
+export async function s3Server(o: { dir: string; port: number; pid?: number; bucket: string; accessKey: string; secretKey: string; rcloneName: string; stop: () => Promise<void> }): Promise<LiveServer> {
   const endpoint = `http://127.0.0.1:${o.port}`;
   const home = path.join(o.dir, 'home');
   await fs.mkdir(home);
@@ -76,6 +76,7 @@ export async function s3Server(o: { dir: string; port: number; bucket: string; a
       remote: `${o.rcloneName}:${o.bucket}/${prefix()}`,
     }),
     port: o.port,
+    pid: o.pid,
     stop: o.stop,
   };
 }

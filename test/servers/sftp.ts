@@ -101,6 +101,7 @@ export async function start(): Promise<SftpLiveServer> {
   let keys = 0;
   return {
     port,
+    pid: child.pid,
     home,
     user,
     root,

@@ -12,5 +12,7 @@ export interface LiveServer {
   rclone(): { config: string; remote: string };
   /** Port of the real server, and start a fault proxy in front of it when you need one. */
   port: number;
+  /** The server's own process, where there is one (the benchmark reads its CPU time). */
+  pid?: number;
   stop(): Promise<void>;
 }

@@ -124,6 +124,7 @@ export async function start(opts: { tls?: boolean } = {}): Promise<WebdavLiveSer
 
   return {
     port,
+    pid: child.pid,
     password,
     home,
     env: { HOME: home },
