@@ -2,7 +2,8 @@
 // at once by N CLI processes (`push DIR --name NAME --part K/N`, each from its own repository), then
 // one process pushing a directory holding all N files (`push DIR --from-file`), each to a fresh location
 // of the same loopback server. Wall time from the first spawn to the last exit; bytes uploaded as the
-// processes report them. On one machine the N writers share its cores and disk, so this measures the
+// processes report them; then a reader pulling one part with --include, and the bytes it downloaded.
+// On one machine the N writers share its cores and disk, so this measures the
 // cost of the protocol (records, leases, the merge), not the speed-up of N machines.
 //   node dist/scripts/bench/parts.js [--server local|s3|sftp|webdav] [--parts 4] [--size 256] [--rounds 2]
 // Data and temp dirs go under $TMPDIR (use TMPDIR=/dev/shm to keep the disk out of it).
@@ -84,6 +85,13 @@ async function main(): Promise<void> {
           const bytes = rs.reduce((n, r) => n + r.result.bytesUploaded, 0);
           if (!rs.some((r) => r.result.complete)) throw new Error('no writer completed the version');
           rows.push(`| ${serverName} | ${N} parts of ${SIZE >> 20} MiB at once | ${secs.toFixed(2)} s | ${(bytes / 1e6).toFixed(0)} MB |`);
+          // A reader taking one rank's part of the version (pull --include, manifest-spec.md §10d).
+          const reader = await repo(path.join(root, `reader-${round}`), url, live.settings, live.env);
+          const r0 = process.hrtime.bigint();
+          const got = await run(['pull', 'bench/step', '--include', '__1_0.distcp', '--to', 'mine', '--json'], reader, live.env);
+          const rsecs = Number(process.hrtime.bigint() - r0) / 1e9;
+          rows.push(`| ${serverName} | a reader taking 1 of ${N} parts (pull --include), downloaded | ${rsecs.toFixed(2)} s | ${(got.result.bytesDownloaded / 1e6).toFixed(0)} MB |`);
+          await fs.rm(reader, { recursive: true, force: true });
         } else {
           const r = await repo(single, url, live.settings, live.env);
           const t0 = process.hrtime.bigint();
@@ -96,7 +104,7 @@ async function main(): Promise<void> {
         for (let k = 0; k < N; k++) await fs.rm(path.join(root, `part${k}`, '.ckptsync'), { recursive: true, force: true });
       }
     }
-    console.log('| server | pushed | wall time | bytes uploaded |\n| --- | --- | --- | --- |');
+    console.log('| server | step | wall time | bytes moved |\n| --- | --- | --- | --- |');
     for (const r of rows) console.log(r);
   } finally {
     await live.stop();

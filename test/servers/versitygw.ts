@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, waitForPort } from './faultproxy.js';
 import type { LiveServer } from './types.js';
 import { stopServer } from './child.js';
@@ -20,13 +21,17 @@ export const SECRET_KEY = 'versity-test-secret';
 
 export async function start(): Promise<LiveServer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-versitygw-'));
-  // The posix backend serves each top-level directory as a bucket.
-  await fs.mkdir(path.join(dir, 'data', BUCKET), { recursive: true });
+  await fs.mkdir(path.join(dir, 'data'), { recursive: true });
   const port = await freePort();
   const child = spawn(VERSITYGW_BIN, ['--access', ACCESS_KEY, '--secret', SECRET_KEY, '--port', `127.0.0.1:${port}`, 'posix', path.join(dir, 'data')], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = once(child, 'exit');
   await Promise.race([waitForPort(port), exited.then(([code]) => Promise.reject(new Error(`versitygw exited with ${code} before listening`)))]);
+  // Made through the API: a directory made by hand lacks the ACL the gateway keeps beside a bucket, and
+  // every request that checks it fails (rclone then retries for minutes).
+  const s3 = new S3Client({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  s3.destroy();
   return s3Server({ dir, port, pid: child.pid, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckptvgw', stop: () => stopServer(child, exited, dir) });
 }
