@@ -33,8 +33,15 @@ export function writerId(): string {
   return `${user}@${os.hostname()}`;
 }
 
+let lastEntryMs = 0;
+
+/**
+ * A history entry for a move made now. Two entries made by one process never share a time (a later one
+ * is put a millisecond after the one before), so a writer can tell its own entry from another's.
+ */
 export function newEntry(target: string, kind: RefEntry['kind'] = 'set'): RefEntry {
-  return { target, time: new Date().toISOString(), by: writerId(), kind };
+  lastEntryMs = Math.max(Date.now(), lastEntryMs + 1);
+  return { target, time: new Date(lastEntryMs).toISOString(), by: writerId(), kind };
 }
 
 /** Canonical JSON: fixed key order, no whitespace, trailing newline. */

@@ -3,7 +3,7 @@
 // the history as a 'conflict' entry and RefConflictError tells the caller it is not current.
 
 import { IntegrityError, RefConflictError, TransientError } from '../errors.js';
-import { decodeRef, encodeRef, newEntry, REF_MAX_BYTES, withMove, type RefDocument } from '../core/refs.js';
+import { decodeRef, encodeRef, newEntry, REF_MAX_BYTES, withMove, type RefDocument, type RefEntry } from '../core/refs.js';
 import { keyOf } from '../remote/layout.js';
 import type { ObjectInfo, Remote } from '../remote/types.js';
 import { listObjects } from './listing.js';
@@ -79,6 +79,8 @@ export const MAX_SWAP_ATTEMPTS = 100;
 export async function moveRemoteRef(remote: Remote, name: string, target: string, opts: MoveRefOptions = {}): Promise<MoveRefResult> {
   const key = keyOf({ kind: 'ref', name });
   let firstSeen: string | null | undefined;
+  /** The history entries our swaps tried to write: one found in the name's history means ours landed. */
+  const tried: RefEntry[] = [];
   for (let attempt = 0; ; attempt++) {
     if (attempt === (opts.maxAttempts ?? MAX_SWAP_ATTEMPTS)) {
       throw new TransientError(`could not move name ${name} on ${remote.displayUrl}: ${attempt} compare-and-swaps in a row lost (does the remote honour conditional writes?); nothing was changed`, { name });
@@ -86,11 +88,17 @@ export async function moveRemoteRef(remote: Remote, name: string, target: string
     const cur = await readRemoteRef(remote, name);
     const curTarget = cur?.doc.target ?? null;
     if (attempt === 0) firstSeen = curTarget;
-    // On a later attempt the name may already point at target because our swap landed and only its
-    // answer was lost (a retried request): the name did move during this call.
-    if (curTarget === target) return { doc: cur!.doc, changed: firstSeen !== target };
+    // On a later attempt the name may already point at target: because our swap landed and only its
+    // answer was lost (a retried request), or because another writer moved it to the same version (two
+    // writers completing one set of parts, §8b). Only the first is this call's move.
+    if (curTarget === target) {
+      const ours = tried.some((e) => cur!.doc.history.some((h) => h.target === e.target && h.time === e.time && h.by === e.by));
+      return { doc: cur!.doc, changed: firstSeen !== target && ours };
+    }
     const moved = opts.expected !== undefined && curTarget !== opts.expected;
-    const next = withMove(cur?.doc ?? null, name, newEntry(target, moved ? 'conflict' : 'set'));
+    const entry = newEntry(target, moved ? 'conflict' : 'set');
+    tried.push(entry);
+    const next = withMove(cur?.doc ?? null, name, entry);
     const version = await remote.swapDocument(key, encodeRef(next), cur?.version ?? null);
     if (version === null) {
       // Lost a race: look again. Backoff keeps many writers from livelocking.

@@ -181,7 +181,9 @@ async function scenario(t: import('ava').ExecutionContext, live: LiveServer, hos
     t.deepEqual(parts.map((p) => p.part).sort(), [0, 1, 2, 3]);
     const merged = new Set(parts.filter((p) => p.complete).map((p) => p.manifest));
     t.is(merged.size, 1, 'every writer that completed the version merged the same manifest');
-    t.is(parts.filter((p) => p.changed).length, 1, 'the name moved once');
+    // The name moved once: one entry in its history (below). A writer says `changed` when its own entry
+    // is there; two completers on one host in the same millisecond could both say so, hence at least one.
+    t.true(parts.filter((p) => p.changed).length >= 1, 'the writer that moved it says so');
     const ref = (await readRemoteRef(remote, 'ck/step-100'))!.doc;
     t.is(ref.target, [...merged][0]);
     t.deepEqual(ref.history.map((e) => e.kind), ['set']);
