@@ -22,7 +22,7 @@ const arg = (k: string, d: string) => {
 };
 const serverName = arg('--server', 'local');
 const N = Number(arg('--parts', '4'));
-const SIZE = Number(arg('--size', '256')) << 20;
+const SIZE = Number(arg('--size', '256')) * 2 ** 20;
 const ROUNDS = Number(arg('--rounds', '2'));
 const CLI = fileURLToPath(new URL('../../../bin/run.js', import.meta.url));
 
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
           const secs = Number(process.hrtime.bigint() - t0) / 1e9;
           const bytes = rs.reduce((n, r) => n + r.result.bytesUploaded, 0);
           if (!rs.some((r) => r.result.complete)) throw new Error('no writer completed the version');
-          rows.push(`| ${serverName} | ${N} parts of ${SIZE >> 20} MiB at once | ${secs.toFixed(2)} s | ${(bytes / 1e6).toFixed(0)} MB |`);
+          rows.push(`| ${serverName} | ${N} parts of ${SIZE / 2 ** 20} MiB at once | ${secs.toFixed(2)} s | ${(bytes / 1e6).toFixed(0)} MB |`);
           // A reader taking one rank's part of the version (pull --include, manifest-spec.md §10d).
           const reader = await repo(path.join(root, `reader-${round}`), url, live.settings, live.env);
           const r0 = process.hrtime.bigint();
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
           const t0 = process.hrtime.bigint();
           const out = await run(['push', 'ckpt', '--from-file', '--as', 'bench/step', '--json'], r, live.env);
           const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-          rows.push(`| ${serverName} | one writer, ${(N * SIZE) >> 20} MiB | ${secs.toFixed(2)} s | ${(out.result.bytesUploaded / 1e6).toFixed(0)} MB |`);
+          rows.push(`| ${serverName} | one writer, ${(N * SIZE) / 2 ** 20} MiB | ${secs.toFixed(2)} s | ${(out.result.bytesUploaded / 1e6).toFixed(0)} MB |`);
           await fs.rm(path.join(single, '.ckptsync'), { recursive: true, force: true });
           await fs.rm(path.join(single, 'ckpt.ckpt'), { force: true });
         }

@@ -114,7 +114,10 @@ export class PlacedChunks implements PlacedLookup {
     }
     await this.update((entries) => {
       const rel = this.relative(dataPath);
-      if (Object.keys(files).length) entries[rel] = { manifest: manifestHash, files };
+      // Another part of the same version written there before (pull --include) still counts.
+      const prev = entries[rel];
+      const all = only && prev?.manifest === manifestHash ? { ...prev.files, ...files } : files;
+      if (Object.keys(all).length) entries[rel] = { manifest: manifestHash, files: all };
       else delete entries[rel];
     });
   }

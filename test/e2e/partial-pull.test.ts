@@ -93,6 +93,9 @@ test.serial('pull --include writes only the matching files and downloads no chun
   t.true(served >= wanted.bytes, `served ${served} < wanted ${wanted.bytes}`);
   t.true(served < wanted.bytes + others.bytes / 3 / 4, `served ${served} bytes for ${wanted.bytes} wanted: chunks of other files were downloaded`);
   t.is(await repoB.readRef('run/step-1'), null, 'a partial pull does not name the whole checkpoint locally');
+  // A second partial pull of the same version into the same folder adds its files to the index entry.
+  await ok(['pull', 'run/step-1', '--include', 'shard-3.safetensors', '--to', 'ckpt'], { cwd: b, env: env() });
+  t.deepEqual(Object.keys((await repoB.placed.read()).ckpt!.files).sort(), ['config.json', 'shard-2.safetensors', 'shard-3.safetensors']);
 });
 
 test.serial('pull --tensors writes a valid safetensors file of the matching tensors, downloading only the chunks that cover them', async (t) => {
