@@ -44,7 +44,7 @@ export async function start(): Promise<LiveServer> {
  * What a test gets from any S3 server: URLs with a random prefix per call, the AWS environment (with a
  * HOME of its own, so no ~/.aws of the developer's leaks in), driver settings and an rclone config.
  */
-export async function s3Server(o: { dir: string; port: number; pid?: number; bucket: string; accessKey: string; secretKey: string; rcloneName: string; stop: () => Promise<void> }): Promise<LiveServer> {
+export async function s3Server(o: { dir: string; port: number; pid?: number; bucket: string; accessKey: string; secretKey: string; rcloneName: string; rcloneExtra?: string[]; stop: () => Promise<void> }): Promise<LiveServer> {
   const endpoint = `http://127.0.0.1:${o.port}`;
   const home = path.join(o.dir, 'home');
   await fs.mkdir(home);
@@ -71,6 +71,7 @@ export async function s3Server(o: { dir: string; port: number; pid?: number; buc
         `endpoint = ${endpoint}`,
         'region = us-east-1',
         'force_path_style = true',
+        ...(o.rcloneExtra ?? []),
         '',
       ].join('\n'),
       remote: `${o.rcloneName}:${o.bucket}/${prefix()}`,

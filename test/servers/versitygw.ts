@@ -19,6 +19,13 @@ export const BUCKET = 'ckpt-test';
 export const ACCESS_KEY = 'VERSITYKEY';
 export const SECRET_KEY = 'versity-test-secret';
 
+/**
+ * rclone uploads files over 200 MiB in parts, and the gateway keeps a part upload's metadata in extended
+ * attributes, which ext4 refuses past a few KiB (a 4 GiB upload failed with "No space left on device").
+ * One PUT up to 5 GiB, as S3 allows.
+ */
+const RCLONE_EXTRA = ['upload_cutoff = 5G'];
+
 export async function start(): Promise<LiveServer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-versitygw-'));
   await fs.mkdir(path.join(dir, 'data'), { recursive: true });
@@ -33,5 +40,5 @@ export async function start(): Promise<LiveServer> {
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   s3.destroy();
-  return s3Server({ dir, port, pid: child.pid, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckptvgw', stop: () => stopServer(child, exited, dir) });
+  return s3Server({ dir, port, pid: child.pid, bucket: BUCKET, accessKey: ACCESS_KEY, secretKey: SECRET_KEY, rcloneName: 'ckptvgw', rcloneExtra: RCLONE_EXTRA, stop: () => stopServer(child, exited, dir) });
 }
