@@ -16,6 +16,7 @@ import { registerBuiltinRemotes } from '../../src/builtin-remotes.js';
 import { openRemoteFor } from '../../src/api/remote.js';
 import { start } from '../../test/servers/webdav.js';
 import { transformerLayout, writeSafetensors } from '../../fixtures/generate.js';
+import { processTreeCpu } from './measure.js';
 
 const arg = (k: string) => {
   const i = process.argv.indexOf(k);
@@ -27,29 +28,8 @@ const rounds = Number(arg('--rounds') ?? 2);
 
 const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
-/** CPU seconds used so far by this process's descendants (the Apache server and its workers), from /proc. */
-async function serverCpu(): Promise<number> {
-  const parent = new Map<number, number>();
-  const ticks = new Map<number, number>();
-  for (const d of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const stat = await fs.readFile(`/proc/${d}/stat`, 'utf8').catch(() => '');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (f.length < 13) continue;
-    parent.set(Number(d), Number(f[1]));
-    ticks.set(Number(d), Number(f[11]) + Number(f[12]));
-  }
-  let total = 0;
-  for (const [pid, t] of ticks) {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
-      if (p === process.pid) {
-        total += t;
-        break;
-      }
-    }
-  }
-  return total / 100; // USER_HZ
-}
+/** CPU seconds the Apache server and its workers used so far (measure.ts). */
+const serverCpu = () => processTreeCpu(server.pid!);
 
 /** With --profile DIR: a CPU profile of each timed phase, for chrome://inspect or a script. */
 const profileDir = arg('--profile');
@@ -84,7 +64,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     for (const jobs of jobsList) {
       const url = server.newUrl();
-      const { remote } = await openRemoteFor(repo, url);
+      const { remote } = await openRemoteFor(repo, url, { mayCreate: true }); // the push creates it
       let cpu0 = process.cpuUsage();
       let srv0 = await serverCpu();
       let t0 = process.hrtime.bigint();
