@@ -70,7 +70,7 @@ export async function readRange(opts: ReadOptions): Promise<ReadResult> {
       if (at + size <= opts.offset) continue;
       const h = f.chunks[i]!;
       let chunk: Buffer;
-      const local = (await cache.store.readable(h)) ? await cache.store.get('chunk', h).catch((e) => (e instanceof NotFoundError ? null : Promise.reject(e))) : null;
+      const local = await cache.store.getChunkIfHere(h);
       if (local) chunk = local;
       else {
         const got = await downloadChunk(remote, h, size, undefined, bases); // verified against h

@@ -1,7 +1,6 @@
 // verify: re-hash the local store; with a remote, check that every manifest's chunks are there (whole, or
 // as a delta whose base is there whole: spec §8a) and every name points at a manifest that exists.
 
-import { NotFoundError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { decodeManifest, manifestChunks } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
@@ -88,14 +87,7 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
 
 /** Whether a written file still holds the chunk where the placed index says (§7b), read and hashed. */
 async function inFile(repo: Repository, hash: string): Promise<boolean> {
-  if (!(await repo.placed.find(hash))) return false;
-  try {
-    await repo.store.get('chunk', hash);
-    return true;
-  } catch (e) {
-    if (e instanceof NotFoundError) return false;
-    throw e;
-  }
+  return (await repo.store.getChunkIfHere(hash)) !== null;
 }
 
 async function verifyRemote(repo: Repository, spec: string | Remote, opts: VerifyOptions): Promise<VerifyResult> {

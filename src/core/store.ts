@@ -139,6 +139,16 @@ export class ObjectStore {
     return data;
   }
 
+  /** get() of a chunk, or null when it is not here: no object, and no unchanged pulled file holds it. */
+  async getChunkIfHere(hash: string): Promise<Buffer | null> {
+    try {
+      return await this.get('chunk', hash);
+    } catch (e) {
+      if (e instanceof NotFoundError) return null;
+      throw e;
+    }
+  }
+
   /** A chunk read from the written file that holds it, verified; a file that changed makes it missing. */
   private async getPlaced(hash: string, piece: PlacedPiece): Promise<Buffer> {
     const data = Buffer.allocUnsafe(piece.size);

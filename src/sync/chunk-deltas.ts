@@ -4,7 +4,7 @@
 // at most DELTA_BUDGET of the chunk. Pull reads a chunk whole when it can, and from its delta when the
 // whole object is missing; either way the rebuilt bytes are verified against the chunk's hash.
 
-import { IntegrityError, NotFoundError } from '../errors.js';
+import { IntegrityError } from '../errors.js';
 import { runBounded } from '../core/bounded.js';
 import { applyDelta, deltaHeader, encodeDelta, mayFit, sampleOffsets, SAMPLE_BYTES, samplesMayFit } from '../core/delta.js';
 import { createHasher } from '../core/hash.js';
@@ -110,7 +110,7 @@ export class DeltaWriter {
 export type BaseReader = (base: string, size: number) => Promise<Buffer>;
 
 export function baseReader(store: ObjectStore, readWhole: (hash: string, size: number) => Promise<Buffer>): BaseReader {
-  return async (base, size) => ((await store.readable(base)) ? store.get('chunk', base).catch((e) => (e instanceof NotFoundError ? readWhole(base, size) : Promise.reject(e))) : readWhole(base, size));
+  return async (base, size) => (await store.getChunkIfHere(base)) ?? readWhole(base, size);
 }
 
 /**
