@@ -1,4 +1,4 @@
-// gc: delete remote manifests no name reaches, then chunk deltas and chunks no remaining manifest names
+// gc: delete remote manifests no name reaches, then chunk deltas, chunks and packs no remaining manifest names
 // (manifest-spec.md, "Garbage collection and locks"; a delta's base is kept whole while the delta lives). Runs under the exclusive gc lock, only while no push holds a lease,
 // and keeps anything younger than the grace period, so a push on another machine never loses an object.
 
@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { listDeltas, listObjects } from '../sync/listing.js';
+import { PackIndex } from '../sync/packs.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
 import { sweepParts } from '../sync/parts.js';
 import { chunksOfManifests, namedManifests } from '../sync/reach.js';
@@ -34,6 +35,8 @@ export interface GcResult {
   chunksDeleted: number;
   /** Chunk deltas (spec §8a) deleted because their chunk is unreachable. */
   deltasDeleted: number;
+  /** Packs (spec §8c) deleted because none of their chunks is reachable. */
+  packsDeleted: number;
   bytesFreed: number;
   /** Unreachable objects kept because they are younger than the grace period. */
   keptYoung: number;
@@ -60,7 +63,7 @@ export async function gc(opts: GcOptions): Promise<GcResult> {
 }
 
 async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<GcResult> {
-  const result: GcResult = { names: 0, manifestsReachable: 0, manifestsDeleted: 0, chunksDeleted: 0, deltasDeleted: 0, bytesFreed: 0, keptYoung: 0, dryRun, warnings: [] };
+  const result: GcResult = { names: 0, manifestsReachable: 0, manifestsDeleted: 0, chunksDeleted: 0, deltasDeleted: 0, packsDeleted: 0, bytesFreed: 0, keptYoung: 0, dryRun, warnings: [] };
   const startedAt = Date.now();
   const young = (mtimeMs?: number) => mtimeMs === undefined || startedAt - mtimeMs < graceMs;
 
@@ -130,6 +133,19 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
     if (!dryRun) await remote.delete(o.key);
     result.chunksDeleted++;
     result.bytesFreed += o.size;
+  }
+  // A pack lives while any chunk in it does: it is deleted whole or not at all (§8c).
+  const packs = await PackIndex.load(remote);
+  for (const [, why] of packs.bad) result.warnings.push(`${why}; it is kept (run verify --remote)`);
+  for (const p of packs.packs) {
+    if (p.entries.some((e) => liveChunks.has(e.hash))) continue;
+    if (young(p.mtimeMs)) {
+      result.keptYoung++;
+      continue;
+    }
+    if (!dryRun) await remote.delete(p.key);
+    result.packsDeleted++;
+    result.bytesFreed += p.size;
   }
   return result;
 }

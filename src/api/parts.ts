@@ -36,6 +36,8 @@ export interface PushPartOptions {
   cacheDir?: string;
   concurrency?: number;
   deltas?: boolean;
+  /** As push's (spec §8c). */
+  packs?: boolean;
   onHashProgress?: (p: IngestProgress) => void;
   onProgress?: (p: TransferProgress) => void;
   signal?: AbortSignal;
@@ -56,6 +58,7 @@ export async function pushPart(opts: PushPartOptions): Promise<PartPushResult> {
       force: opts.force,
       concurrency: opts.concurrency,
       deltas: opts.deltas,
+      packs: opts.packs,
       onProgress: opts.onProgress,
       signal: opts.signal,
       readChunk: fileChunkReader(abs, snap.manifest),

@@ -34,6 +34,8 @@ export interface PushOptions {
   pointer?: boolean;
   /** Send a changed chunk as a delta against the remote's previous version of it when smaller (default true; spec §8a). */
   deltas?: boolean;
+  /** Send runs of small new chunks in packs (default true; spec §8c). False keeps the remote readable by layout-2 readers. */
+  packs?: boolean;
 }
 
 export async function push(opts: PushOptions): Promise<PushResult> {

@@ -7,6 +7,7 @@ import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { readChunkFromDelta } from '../sync/chunk-deltas.js';
 import { listDeltas, listObjects } from '../sync/listing.js';
+import { fetchFromPacks, PackIndex } from '../sync/packs.js';
 import { readStoredChunk } from '../sync/pull.js';
 import { runBounded } from '../sync/transfer.js';
 import { isBadObject, loadManifest } from '../sync/manifests.js';
@@ -99,10 +100,18 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
     for await (const o of listObjects(remote, 'chunk')) chunkSizes.set(o.name, o.size);
     const deltaBase = new Map<string, string>();
     for await (const d of listDeltas(remote)) deltaBase.set(d.chunk, d.base);
+    // Chunks only in packs (§8c) are held there; a pack whose header is bad holds nothing we can read.
+    const packs = await PackIndex.load(remote);
+    for (const [pack, why] of packs.bad) problems.push({ kind: 'corrupt-chunk', object: pack, detail: why });
+    const packedOnly = [...packs.chunks.values()].filter((e) => !chunkSizes.has(e.hash));
+    for (const e of packedOnly) chunkSizes.set(e.hash, e.length);
     r.chunks = chunkSizes.size;
     const deltaOnly = new Map<string, number>();
     if (opts.deep) {
-      await runBounded([...chunkSizes.keys()], opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
+      const onCorrupt = (e: { hash: string }, detail: string) => problems.push({ kind: 'corrupt-chunk', object: e.hash, detail });
+      await fetchFromPacks(remote, packs, packedOnly.map((e) => e.hash), () => {}, { concurrency: opts.concurrency, onCorrupt });
+      const packed = new Set(packedOnly.map((e) => e.hash));
+      await runBounded([...chunkSizes.keys()].filter((h) => !packed.has(h)), opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
         const data = await readStoredChunk(remote, h);
         const actual = hashBytes(data);
         if (actual !== h) problems.push({ kind: 'corrupt-chunk', object: h, detail: `its content hashes to ${actual}` });

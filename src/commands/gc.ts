@@ -23,7 +23,7 @@ export default class Gc extends CkptCommand {
     this.warnings.push(...r.warnings);
     this.emit(flags.json, r, (x) =>
       this.log(
-        `${x.dryRun ? 'would delete' : 'deleted'} ${x.manifestsDeleted} manifests and ${x.chunksDeleted} chunks${x.deltasDeleted ? ` and ${x.deltasDeleted} chunk deltas` : ''} (${formatBytes(x.bytesFreed)}); ` +
+        `${x.dryRun ? 'would delete' : 'deleted'} ${x.manifestsDeleted} manifests and ${x.chunksDeleted} chunks${x.deltasDeleted ? ` and ${x.deltasDeleted} chunk deltas` : ''}${x.packsDeleted ? ` and ${x.packsDeleted} packs` : ''} (${formatBytes(x.bytesFreed)}); ` +
           `${x.manifestsReachable} manifests reachable from ${x.names} names; ${x.keptYoung} unreachable objects kept (younger than ${flags.grace})`,
       ),
     );

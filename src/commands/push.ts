@@ -25,6 +25,11 @@ export default class Push extends CkptCommand {
       default: true,
       allowNo: true,
     }),
+    packs: Flags.boolean({
+      description: 'send runs of small new chunks (files of up to 256 KiB) in packs of about 4 MiB, one request each (--no-packs: each chunk whole, readable by ckptsync before remote layout 3)',
+      default: true,
+      allowNo: true,
+    }),
     'from-file': Flags.boolean({
       description:
         'TARGET is a file or directory: chunk it and upload straight from it, storing only its manifest locally (for machines short on disk). Writes PATH.ckpt like add, but sets no local name; pull PATH.ckpt brings the data back',
@@ -41,7 +46,7 @@ export default class Push extends CkptCommand {
     const signal = onInterrupt();
     const started = Date.now();
     if (flags.part !== undefined) return this.pushPart(repo, args.target, flags, bar, signal, started);
-    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, fromFile: flags['from-file'], deltas: flags.deltas, onProgress: bar.transfer, signal });
+    const r = await push({ repo, target: args.target, remote: flags.remote, as: flags.as, force: flags.force, concurrency: flags.jobs, fromFile: flags['from-file'], deltas: flags.deltas, packs: flags.packs, onProgress: bar.transfer, signal });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     const { warnings, ...result } = r;
@@ -56,10 +61,10 @@ export default class Push extends CkptCommand {
   }
 
   /** One part of a sharded checkpoint (manifest-spec.md §8b). */
-  private async pushPart(repo: Repository, target: string, flags: { json: boolean; remote?: string; as?: string; part?: string; attempt?: string; force: boolean; jobs?: number; deltas: boolean }, bar: ProgressLine, signal: AbortSignal, started: number) {
+  private async pushPart(repo: Repository, target: string, flags: { json: boolean; remote?: string; as?: string; part?: string; attempt?: string; force: boolean; jobs?: number; deltas: boolean; packs: boolean }, bar: ProgressLine, signal: AbortSignal, started: number) {
     if (!flags.as) throw new UsageError('--part needs the version\'s name: --as NAME (or --name NAME)');
     const { part, parts } = parsePartSpec(flags.part!);
-    const r = await pushPart({ path: target, name: flags.as, part, parts, attempt: flags.attempt, repo, remote: flags.remote, force: flags.force, concurrency: flags.jobs, deltas: flags.deltas, onProgress: bar.transfer, signal });
+    const r = await pushPart({ path: target, name: flags.as, part, parts, attempt: flags.attempt, repo, remote: flags.remote, force: flags.force, concurrency: flags.jobs, deltas: flags.deltas, packs: flags.packs, onProgress: bar.transfer, signal });
     bar.done();
     const secs = (Date.now() - started) / 1000;
     const { warnings, ...result } = r;

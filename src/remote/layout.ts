@@ -3,18 +3,18 @@
 
 import { assertHash, assertRefName, isRefName } from '../names.js';
 
-export type HandleKind = 'chunk' | 'delta' | 'manifest' | 'ref' | 'lock';
+export type HandleKind = 'chunk' | 'delta' | 'pack' | 'manifest' | 'ref' | 'lock';
 
 export interface Handle {
   kind: HandleKind;
   /**
-   * A lowercase hex BLAKE3 hash for chunks and manifests; for a delta, `<chunk hash>-<base hash>`
+   * A lowercase hex BLAKE3 hash for chunks, packs and manifests; for a delta, `<chunk hash>-<base hash>`
    * (deltaName); a ref name for refs and locks.
    */
   name: string;
 }
 
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 /** The document at the remote's root that names the layout version. */
 export const REMOTE_CONFIG_KEY = 'ckptsync-remote.json';
 
@@ -27,6 +27,9 @@ export function keyOf(handle: Handle): string {
       const { chunk, base } = parseDeltaName(handle.name);
       return `deltas/${chunk.slice(0, 2)}/${chunk}-${base}`;
     }
+    case 'pack':
+      assertHash(handle.name);
+      return `packs/${handle.name.slice(0, 2)}/${handle.name}`;
     case 'manifest':
       assertHash(handle.name);
       return `manifests/${handle.name}`;
@@ -41,7 +44,7 @@ export function keyOf(handle: Handle): string {
 
 /** The prefix under which all objects of a kind live, for listing. */
 export function prefixOf(kind: HandleKind): string {
-  return { chunk: 'chunks/', delta: 'deltas/', manifest: 'manifests/', ref: 'refs/', lock: 'locks/' }[kind];
+  return { chunk: 'chunks/', delta: 'deltas/', pack: 'packs/', manifest: 'manifests/', ref: 'refs/', lock: 'locks/' }[kind];
 }
 
 /** The prefix under which every delta of one chunk lives (one per base it was stored against). */
@@ -67,6 +70,8 @@ export function handleOf(key: string): Handle | null {
   if (m && key.slice(7, 9) === m[1]!.slice(0, 2)) return { kind: 'chunk', name: m[1]! };
   m = /^deltas\/[0-9a-f]{2}\/([0-9a-f]{64})-([0-9a-f]{64})$/.exec(key);
   if (m && key.slice(7, 9) === m[1]!.slice(0, 2)) return { kind: 'delta', name: deltaName(m[1]!, m[2]!) };
+  m = /^packs\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(key);
+  if (m && key.slice(6, 8) === m[1]!.slice(0, 2)) return { kind: 'pack', name: m[1]! };
   m = /^manifests\/([0-9a-f]{64})$/.exec(key);
   if (m) return { kind: 'manifest', name: m[1]! };
   m = /^refs\/(.+)\.ref$/.exec(key);

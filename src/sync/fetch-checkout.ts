@@ -21,7 +21,8 @@ import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { findSeeds, SeedReader, type SeedPiece } from './seed.js';
-import { downloadChunk, remoteBases, verifyChunk, type FetchOptions, type FetchResult } from './pull.js';
+import { downloadChunk, loadPackIndex, remoteBases, verifyChunk, type FetchOptions, type FetchResult } from './pull.js';
+import { fetchFromPacks } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface FetchCheckoutOptions extends FetchOptions {
@@ -203,8 +204,40 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     await prepareDest(manifest, absDest, opts.within);
     // Empty files have no chunk to carry them.
     for (const file of manifest.files) if (file.chunks.length === 0) await finish(file, await fileFor(file));
+    // Chunks in packs (spec §8c) first: a run of them is one ranged get. A file that is one such chunk is
+    // written here, as landSmall does; a chunk a larger file needs too is stored, and copied from there below.
+    const index = await loadPackIndex(remote);
+    const packed = new Map<string, Piece[]>();
+    for (const p of pieces) {
+      if (!missing.has(p.hash) || seeds.has(p.hash) || !index.locate(p.hash)) continue;
+      const ps = packed.get(p.hash);
+      if (ps) ps.push(p);
+      else packed.set(p.hash, [p]);
+    }
+    const single = (p: Piece) => p.file.chunks.length === 1;
+    await fetchFromPacks(
+      remote,
+      index,
+      packed.keys(),
+      async (h, data) => {
+        const ps = packed.get(h)!;
+        if (keep || !ps.every(single)) objects.writeSync('chunk', h, data);
+        else notStored.push(h);
+        for (const p of ps.filter(single)) {
+          const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
+          complete.push({ target, tmp: writeTempSync(target, p.file, [data]) });
+          written += p.size;
+        }
+        missing.delete(h); // stored, or every file that needs it is written
+        progress.bytesMoved += data.length;
+        progress.objectsMoved++;
+        opts.onProgress?.(progress);
+        opts.onCheckoutProgress?.(written, fileBytes);
+      },
+      opts,
+    );
     await runBounded(
-      pieces,
+      pieces.filter((p) => !(packed.has(p.hash) && single(p))),
       opts.concurrency ?? remote.features.defaultConcurrency,
       async (p) => {
         if (isSmall(p)) return landSmall(p);

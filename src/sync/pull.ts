@@ -11,6 +11,7 @@ import { keyOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
+import { fetchFromPacks, PackIndex, packIndexOf } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface FetchOptions {
@@ -43,8 +44,27 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
   const toMove = missing.reduce((n, h) => n + wanted.get(h)!, 0);
   const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.length };
   opts.onProgress?.(progress);
+  const moved = (size: number) => {
+    progress.bytesMoved += size;
+    progress.objectsMoved++;
+    opts.onProgress?.(progress);
+  };
+  // Chunks in packs (spec §8c) first, a few ranged gets for many of them; then the rest one by one.
+  const index = await loadPackIndex(remote);
+  const packed = missing.filter((h) => index.locate(h));
+  await fetchFromPacks(
+    remote,
+    index,
+    packed,
+    (h, data) => {
+      objects.writeSync('chunk', h, data);
+      moved(data.length);
+    },
+    opts,
+  );
+  const inPacks = new Set(packed);
   await runBounded(
-    missing,
+    missing.filter((h) => !inPacks.has(h)),
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
       const size = wanted.get(h)!;
@@ -54,13 +74,19 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
       } finally {
         chunk.release();
       }
-      progress.bytesMoved += size;
-      progress.objectsMoved++;
-      opts.onProgress?.(progress);
+      moved(size);
     },
     { signal: opts.signal, weigh: (h) => wanted.get(h)!, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
   );
   return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
+}
+
+/**
+ * The remote's pack index, read afresh (one listing, and a header read per pack this process has not
+ * seen): a pull decides from it which chunks to read from packs. Later single-chunk reads reuse it.
+ */
+export function loadPackIndex(remote: Remote): Promise<PackIndex> {
+  return packIndexOf(remote, true);
 }
 
 /** A verified chunk's bytes, as pieces; release() hands any pooled buffer back once they are written. */
@@ -85,11 +111,22 @@ export async function downloadChunk(remote: Remote, h: string, expected: number,
   try {
     return await downloadWhole(remote, h, expected, pool, hashed);
   } catch (e) {
-    if (!bases || (e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
-    const data = await readChunkFromDelta(remote, h, expected, bases);
+    if ((e as { code?: unknown }).code !== 'NOT_FOUND') throw e;
+    // In a pack, as a delta, or in a pack written since this process read the pack index (§8c).
+    const data = (await downloadPacked(remote, h, expected, false)) ?? (bases ? await readChunkFromDelta(remote, h, expected, bases) : null) ?? (await downloadPacked(remote, h, expected, true));
     if (!data) throw e;
     return { data: [data], release: () => {} };
   }
+}
+
+/** A chunk from the pack that holds it (verified), or null when no pack in the index does. */
+async function downloadPacked(remote: Remote, h: string, expected: number, refresh: boolean): Promise<Buffer | null> {
+  const index = await packIndexOf(remote, refresh);
+  if (!index.locate(h)) return null;
+  let got: Buffer | null = null;
+  await fetchFromPacks(remote, index, [h], (_, data) => void (got = Buffer.from(data)));
+  if (got!.length !== expected) verifyChunk(remote, h, expected, got!.length, h);
+  return got;
 }
 
 async function downloadWhole(remote: Remote, h: string, expected: number, pool?: BufferPool, hashed = true): Promise<DownloadedChunk> {

@@ -15,6 +15,7 @@ import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { UploadLogBatcher } from './upload-log.js';
 import { deltaBases, DeltaWriter } from './chunk-deltas.js';
+import { encodePack, planPacks } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
@@ -30,6 +31,8 @@ export interface PushOptions {
   readChunk?: (hash: string, pool: BufferPool) => Promise<PooledBytes>;
   /** Store a new chunk as a delta against the chunk at its place in the remote's previous version where that is smaller (spec §8a). Default true. */
   deltas?: boolean;
+  /** Send runs of small new chunks in packs (spec §8c). Default true; false keeps the remote readable by layout 2. */
+  packs?: boolean;
 }
 
 export interface PushResult {
@@ -114,34 +117,58 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
   // Verified as read: a corrupt local chunk is never uploaded.
   const pool = new BufferPool();
   const readChunk = opts.readChunk ? (h: string) => opts.readChunk!(h, pool) : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
+  // Runs of small chunks go in packs (one request each); the rest whole, or as deltas where that is smaller.
+  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (h) => wanted.get(h)!);
   const deltas =
-    opts.deltas === false || missing.length === 0
+    opts.deltas === false || plan.whole.length === 0
       ? null
-      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, read.readable, (m) => loadManifest(repo, m), new Set(missing)), pool);
+      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, read.readable, (m) => loadManifest(repo, m), new Set(plan.whole)), pool);
   let bytesSent = 0;
   const log = new UploadLogBatcher(state);
-  // On failure too, log what did get uploaded before giving up: the rerun then skips it.
-  const uploading = runBounded(
-    missing,
-    opts.concurrency ?? remote.features.defaultConcurrency,
-    async (h) => {
-      const { data, release } = await readChunk(h);
-      let sent: number | null;
-      try {
-        sent = deltas ? await deltas.put(h, data) : null;
-        if (sent === null) await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
-      } finally {
-        release();
-      }
-      bytesSent += sent ?? data.length;
-      if (sent !== null) result.chunksAsDeltas++;
+  const sent = (hashes: readonly string[], bytes: number) => {
+    bytesSent += bytes;
+    for (const h of hashes) {
       log.add(h); // so a killed push resumes without sending it again
-      progress.bytesMoved += data.length;
+      progress.bytesMoved += wanted.get(h)!;
       progress.objectsMoved++;
-      opts.onProgress?.(progress);
-    },
-    { signal: opts.signal, weigh: (h) => wanted.get(h)!, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
-  );
+    }
+    opts.onProgress?.(progress);
+  };
+  const putWhole = async (h: string) => {
+    const { data, release } = await readChunk(h);
+    let delta: number | null;
+    try {
+      delta = deltas ? await deltas.put(h, data) : null;
+      if (delta === null) await remote.put(keyOf({ kind: 'chunk', name: h }), bufferSource(data));
+    } finally {
+      release();
+    }
+    if (delta !== null) result.chunksAsDeltas++;
+    sent([h], delta ?? data.length);
+  };
+  // A pack's chunks are small: read whole (verified) into buffers of their own, not the pool's.
+  const readSmall = opts.readChunk
+    ? async (h: string) => {
+        const { data, release } = await opts.readChunk!(h, pool);
+        const copy = Buffer.from(data);
+        release();
+        return copy;
+      }
+    : (h: string) => repo.store.getSmall(h);
+  const putPack = async (hashes: string[]) => {
+    const data: Buffer[] = [];
+    for (let i = 0; i < hashes.length; i += 64) data.push(...(await Promise.all(hashes.slice(i, i + 64).map(readSmall))));
+    const pack = encodePack(hashes.map((hash, i) => ({ hash, data: data[i]! })));
+    await remote.put(keyOf({ kind: 'pack', name: pack.name }), bufferSource(pack.bytes));
+    sent(hashes, pack.bytes.length);
+  };
+  const units: { hashes: string[]; pack: boolean }[] = [...plan.packs.map((hashes) => ({ hashes, pack: true })), ...plan.whole.map((h) => ({ hashes: [h], pack: false }))];
+  // On failure too, log what did get uploaded before giving up: the rerun then skips it.
+  const uploading = runBounded(units, opts.concurrency ?? remote.features.defaultConcurrency, (u) => (u.pack ? putPack(u.hashes) : putWhole(u.hashes[0]!)), {
+    signal: opts.signal,
+    weigh: (u) => u.hashes.reduce((n, h) => n + wanted.get(h)!, 0),
+    maxWeight: TRANSFER_BYTES_IN_FLIGHT,
+  });
   await uploading.catch(async (e) => {
     await log.flush().catch(() => {});
     throw e;
