@@ -4,6 +4,7 @@
 // listing of `packs/`. Every chunk read from a pack is verified against its own hash.
 
 import { IntegrityError, isNotFound } from '../errors.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import { hashBytes } from '../core/hash.js';
 import { keyOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
@@ -26,7 +27,7 @@ const HEAD_READ = 64 << 10;
 /** Wanted chunks closer than this are read in one request (the bytes between are read and dropped). */
 const READ_GAP = 64 << 10;
 /** The most one ranged read spans. */
-const READ_SPAN = 8 << 20;
+const READ_SPAN = 4 << 20;
 
 export interface PackEntry {
   hash: string;
@@ -41,20 +42,26 @@ export interface PackedChunk extends PackEntry {
   key: string;
 }
 
-/** A pack object (§8c): the header naming each chunk and its length, then the chunks' bytes in that order. */
-export function encodePack(chunks: readonly { hash: string; data: Uint8Array }[]): { name: string; bytes: Buffer } {
-  const head = 8 + ENTRY_BYTES * chunks.length;
-  const bytes = Buffer.allocUnsafe(head + chunks.reduce((n, c) => n + c.data.length, 0));
-  bytes.write(MAGIC, 0, 'latin1');
-  bytes.writeUInt32LE(chunks.length, 4);
-  let at = head;
-  chunks.forEach((c, i) => {
-    bytes.write(c.hash, 8 + ENTRY_BYTES * i, 'hex');
-    bytes.writeUInt32LE(c.data.length, 8 + ENTRY_BYTES * i + 32);
-    bytes.set(c.data, at);
-    at += c.data.length;
-  });
-  return { name: hashBytes(bytes), bytes };
+/** The bytes a pack of chunks of these sizes takes (§8c): its header, then the chunks. */
+export function packSize(sizes: readonly number[]): number {
+  return 8 + ENTRY_BYTES * sizes.length + sizes.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Writes a pack object (§8c) into `into` (packSize bytes): the header naming each chunk and its length,
+ * then each chunk's bytes, filled in by `fill` at their place. Returns the pack's name.
+ */
+export async function writePack(into: Buffer, chunks: readonly { hash: string; size: number }[], fill: (hash: string, at: Buffer) => Promise<void>): Promise<string> {
+  into.write(MAGIC, 0, 'latin1');
+  into.writeUInt32LE(chunks.length, 4);
+  let at = 8 + ENTRY_BYTES * chunks.length;
+  for (const [i, c] of chunks.entries()) {
+    into.write(c.hash, 8 + ENTRY_BYTES * i, 'hex');
+    into.writeUInt32LE(c.size, 8 + ENTRY_BYTES * i + 32);
+    await fill(c.hash, into.subarray(at, at + c.size));
+    at += c.size;
+  }
+  return hashBytes(into);
 }
 
 /** The entries of a pack of `size` bytes from its first bytes (at least its header); IntegrityError if it breaks §8c. */
@@ -209,6 +216,7 @@ export async function fetchFromPacks(
     }
     if (run.length) reads.push(run);
   }
+  const pool = new BufferPool();
   const span = (run: PackedChunk[]) => run[run.length - 1]!.offset + run[run.length - 1]!.length - run[0]!.offset;
   await runBounded(
     reads,
@@ -216,15 +224,36 @@ export async function fetchFromPacks(
     async (run) => {
       const start = run[0]!.offset;
       const length = span(run);
-      const bytes = await readAll(await remote.get(run[0]!.key, { offset: start, length }), length);
-      for (const e of run) {
-        const data = bytes.subarray(e.offset - start, e.offset - start + e.length);
-        const actual = data.length === e.length ? hashBytes(data) : '(cut short)';
-        if (actual === e.hash) await onChunk(e.hash, data);
-        else if (opts.onCorrupt) opts.onCorrupt(e, `${data.length} bytes in pack ${e.pack} hash to ${actual}`);
-        else throw new IntegrityError(`chunk ${e.hash} in pack ${e.pack} on ${remote.displayUrl} is corrupt (${data.length} bytes hashing to ${actual}); nothing was written`, { hash: e.hash });
+      const buf = pool.take(length);
+      try {
+        const bytes = buf.subarray(0, await readRange(remote, run[0]!.key, start, buf.subarray(0, length)));
+        for (const e of run) {
+          const data = bytes.subarray(e.offset - start, e.offset - start + e.length);
+          const actual = data.length === e.length ? hashBytes(data) : '(cut short)';
+          if (actual === e.hash) await onChunk(e.hash, data);
+          else if (opts.onCorrupt) opts.onCorrupt(e, `${data.length} bytes in pack ${e.pack} hash to ${actual}`);
+          else throw new IntegrityError(`chunk ${e.hash} in pack ${e.pack} on ${remote.displayUrl} is corrupt (${data.length} bytes hashing to ${actual}); nothing was written`, { hash: e.hash });
+        }
+      } finally {
+        pool.release(buf);
       }
     },
     { signal: opts.signal, weigh: span, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
   );
+}
+
+/** Reads `into.length` bytes of an object from `offset` into `into` (fewer if the object ends first); a longer answer is refused. */
+async function readRange(remote: Remote, key: string, offset: number, into: Buffer): Promise<number> {
+  const stream = await remote.get(key, { offset, length: into.length });
+  let n = 0;
+  for await (const part of stream) {
+    const b = part as Uint8Array;
+    if (n + b.length > into.length) {
+      stream.destroy();
+      throw new IntegrityError(`${key} on ${remote.displayUrl} sent more than the ${into.length} bytes asked for`);
+    }
+    into.set(b, n);
+    n += b.length;
+  }
+  return n;
 }

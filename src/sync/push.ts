@@ -15,7 +15,7 @@ import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { UploadLogBatcher } from './upload-log.js';
 import { deltaBases, DeltaWriter } from './chunk-deltas.js';
-import { encodePack, planPacks } from './packs.js';
+import { packSize, planPacks, writePack } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
@@ -146,21 +146,25 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
     if (delta !== null) result.chunksAsDeltas++;
     sent([h], delta ?? data.length);
   };
-  // A pack's chunks are small: read whole (verified) into buffers of their own, not the pool's.
-  const readSmall = opts.readChunk
-    ? async (h: string) => {
+  // A pack's chunks are read straight into its buffer, taken from the pool and handed back once sent.
+  const fill = opts.readChunk
+    ? async (h: string, at: Buffer) => {
         const { data, release } = await opts.readChunk!(h, pool);
-        const copy = Buffer.from(data);
+        at.set(data);
         release();
-        return copy;
       }
-    : (h: string) => repo.store.getSmall(h);
+    : (h: string, at: Buffer) => repo.store.readSmallInto(h, at);
   const putPack = async (hashes: string[]) => {
-    const data: Buffer[] = [];
-    for (let i = 0; i < hashes.length; i += 64) data.push(...(await Promise.all(hashes.slice(i, i + 64).map(readSmall))));
-    const pack = encodePack(hashes.map((hash, i) => ({ hash, data: data[i]! })));
-    await remote.put(keyOf({ kind: 'pack', name: pack.name }), bufferSource(pack.bytes));
-    sent(hashes, pack.bytes.length);
+    const chunks = hashes.map((hash) => ({ hash, size: wanted.get(hash)! }));
+    const buf = pool.take(packSize(chunks.map((c) => c.size)));
+    try {
+      const bytes = buf.subarray(0, packSize(chunks.map((c) => c.size)));
+      const name = await writePack(bytes, chunks, fill);
+      await remote.put(keyOf({ kind: 'pack', name }), bufferSource(bytes));
+      sent(hashes, bytes.length);
+    } finally {
+      pool.release(buf);
+    }
   };
   const units: { hashes: string[]; pack: boolean }[] = [...plan.packs.map((hashes) => ({ hashes, pack: true })), ...plan.whole.map((h) => ({ hashes: [h], pack: false }))];
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
