@@ -204,9 +204,9 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     await prepareDest(manifest, absDest, opts.within);
     // Empty files have no chunk to carry them.
     for (const file of manifest.files) if (file.chunks.length === 0) await finish(file, await fileFor(file));
-    // Chunks in packs (spec §8c) first: a run of them is one ranged get. A file that is one such chunk is
-    // written here, as landSmall does; a chunk a larger file needs too is stored, and copied from there below.
-    const index = await loadPackIndex(remote);
+    // Small files whose chunk is in a pack (spec §8c) first: a run of them is one ranged get, and each file
+    // is written as landSmall does. A packed chunk a larger file needs is read with the rest, below.
+    const index = await loadPackIndex(remote, repo);
     const packed = new Map<string, Piece[]>();
     for (const p of pieces) {
       if (!missing.has(p.hash) || seeds.has(p.hash) || !index.locate(p.hash)) continue;
@@ -214,21 +214,19 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       if (ps) ps.push(p);
       else packed.set(p.hash, [p]);
     }
-    const single = (p: Piece) => p.file.chunks.length === 1;
+    for (const [h, ps] of packed) if (!ps.every((p) => p.file.chunks.length === 1)) packed.delete(h);
     await fetchFromPacks(
       remote,
       index,
       packed.keys(),
       async (h, data) => {
-        const ps = packed.get(h)!;
-        if (keep || !ps.every(single)) objects.writeSync('chunk', h, data);
+        if (keep) objects.writeSync('chunk', h, data);
         else notStored.push(h);
-        for (const p of ps.filter(single)) {
+        for (const p of packed.get(h)!) {
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
           complete.push({ target, tmp: writeTempSync(target, p.file, [data]) });
           written += p.size;
         }
-        missing.delete(h); // stored, or every file that needs it is written
         progress.bytesMoved += data.length;
         progress.objectsMoved++;
         opts.onProgress?.(progress);
@@ -237,7 +235,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       opts,
     );
     await runBounded(
-      pieces.filter((p) => !(packed.has(p.hash) && single(p))),
+      pieces.filter((p) => !packed.has(p.hash)),
       opts.concurrency ?? remote.features.defaultConcurrency,
       async (p) => {
         if (isSmall(p)) return landSmall(p);

@@ -85,11 +85,11 @@ export function decodePackHeader(head: Buffer, size: number, pack: string): Pack
 }
 
 /**
- * Which missing chunks a push sends in packs: runs of small chunks in the order given (manifest order,
- * so that a reader of one folder reads consecutive bytes), each closed at PACK_TARGET_BYTES or
- * PACK_MAX_ENTRIES. A run of one chunk goes whole: a pack would save nothing.
+ * Which missing chunks a push sends in packs: runs of the small chunks `packable` allows, in the order
+ * given (manifest order, so that a reader of one folder reads consecutive bytes), each closed at
+ * PACK_TARGET_BYTES or PACK_MAX_ENTRIES. A run of one chunk goes whole: a pack would save nothing.
  */
-export function planPacks(missing: readonly string[], sizeOf: (h: string) => number): { packs: string[][]; whole: string[] } {
+export function planPacks(missing: readonly string[], sizeOf: (h: string) => number, packable: (h: string) => boolean = () => true): { packs: string[][]; whole: string[] } {
   const packs: string[][] = [];
   const whole: string[] = [];
   let open: string[] = [];
@@ -102,7 +102,7 @@ export function planPacks(missing: readonly string[], sizeOf: (h: string) => num
   };
   for (const h of missing) {
     const size = sizeOf(h);
-    if (size > PACK_CHUNK_MAX) {
+    if (size > PACK_CHUNK_MAX || !packable(h)) {
       whole.push(h);
       continue;
     }
@@ -133,7 +133,7 @@ export class PackIndex {
     for (const p of packs) for (const e of p.entries) if (!this.where.has(e.hash)) this.where.set(e.hash, { ...e, pack: p.name, key: p.key });
   }
 
-  static async load(remote: Remote, known?: PackIndex): Promise<PackIndex> {
+  static async load(remote: Remote, known?: PackIndex, cache?: HeaderCache): Promise<PackIndex> {
     const before = new Map(known?.packs.map((p) => [p.name, p]));
     const listed: ListedObject[] = [];
     for await (const o of listObjects(remote, 'pack')) listed.push(o);
@@ -142,8 +142,18 @@ export class PackIndex {
     await runBounded(listed, remote.features.defaultConcurrency, async (o) => {
       const had = before.get(o.name);
       if (had && had.size === o.size) return void packs.push({ ...o, entries: had.entries });
+      const cached = cache && (await cache.read(o.name));
+      if (cached) {
+        try {
+          return void packs.push({ ...o, entries: decodePackHeader(cached, o.size, o.name) });
+        } catch {
+          // not this pack's header after all (another object of that name): read the remote's
+        }
+      }
       try {
-        packs.push({ ...o, entries: await readPackHeader(remote, o) });
+        const head = await readPackHeader(remote, o);
+        packs.push({ ...o, entries: decodePackHeader(head, o.size, o.name) });
+        await cache?.write(o.name, head.subarray(0, 8 + ENTRY_BYTES * head.readUInt32LE(4)));
       } catch (e) {
         if (isNotFound(e)) return; // deleted since it was listed (gc)
         if (!(e instanceof IntegrityError)) throw e;
@@ -162,23 +172,34 @@ export class PackIndex {
   }
 }
 
-async function readPackHeader(remote: Remote, o: ListedObject): Promise<PackEntry[]> {
+/**
+ * Where a reader keeps the pack headers it has read (the remote state cache, §10): packs are immutable, so
+ * a header read once need not be read again. Only a hint: a cached header that does not fit the pack
+ * listed is read again from the remote, and every chunk is verified anyway.
+ */
+export interface HeaderCache {
+  read(pack: string): Promise<Buffer | null>;
+  write(pack: string, header: Buffer): Promise<void>;
+}
+
+/** A pack's first bytes, holding at least its whole header when the pack is well formed. */
+async function readPackHeader(remote: Remote, o: ListedObject): Promise<Buffer> {
   const first = Math.min(o.size, HEAD_READ);
   let head = await readAll(await remote.get(o.key, { offset: 0, length: first }), first);
   if (head.length >= 8 && head.toString('latin1', 0, 4) === MAGIC) {
     const end = 8 + ENTRY_BYTES * Math.min(head.readUInt32LE(4), READ_MAX_ENTRIES);
     if (end > head.length && end <= o.size) head = Buffer.concat([head, await readAll(await remote.get(o.key, { offset: head.length, length: end - head.length }), end - head.length)]);
   }
-  return decodePackHeader(head, o.size, o.name);
+  return head;
 }
 
 /** The remote's pack index, loaded once per Remote object; `refresh` re-lists it (a chunk not found may be in a newer pack). */
 const indexes = new WeakMap<Remote, Promise<PackIndex>>();
-export function packIndexOf(remote: Remote, refresh = false): Promise<PackIndex> {
+export function packIndexOf(remote: Remote, refresh = false, cache?: HeaderCache): Promise<PackIndex> {
   let p = indexes.get(remote);
   if (!p || refresh) {
     const known = p?.catch(() => undefined);
-    p = (async () => PackIndex.load(remote, await known))();
+    p = (async () => PackIndex.load(remote, await known, cache))();
     indexes.set(remote, p);
     p.catch(() => indexes.delete(remote));
   }

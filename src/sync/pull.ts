@@ -11,6 +11,7 @@ import { keyOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
+import { RemoteState } from './state.js';
 import { fetchFromPacks, PackIndex, packIndexOf } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
@@ -50,7 +51,7 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     opts.onProgress?.(progress);
   };
   // Chunks in packs (spec §8c) first, a few ranged gets for many of them; then the rest one by one.
-  const index = await loadPackIndex(remote);
+  const index = await loadPackIndex(remote, repo);
   const packed = missing.filter((h) => index.locate(h));
   await fetchFromPacks(
     remote,
@@ -82,11 +83,12 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
 }
 
 /**
- * The remote's pack index, read afresh (one listing, and a header read per pack this process has not
- * seen): a pull decides from it which chunks to read from packs. Later single-chunk reads reuse it.
+ * The remote's pack index, read afresh (one listing, and a header read per pack neither this process nor,
+ * with `repo`, the remote state cache has seen): a pull decides from it which chunks to read from packs.
+ * Later single-chunk reads reuse it.
  */
-export function loadPackIndex(remote: Remote): Promise<PackIndex> {
-  return packIndexOf(remote, true);
+export function loadPackIndex(remote: Remote, repo?: Repository): Promise<PackIndex> {
+  return packIndexOf(remote, true, repo && new RemoteState(repo, remote.displayUrl).packHeaders);
 }
 
 /** A verified chunk's bytes, as pieces; release() hands any pooled buffer back once they are written. */

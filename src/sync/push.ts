@@ -117,8 +117,11 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
   // Verified as read: a corrupt local chunk is never uploaded.
   const pool = new BufferPool();
   const readChunk = opts.readChunk ? (h: string) => opts.readChunk!(h, pool) : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
-  // Runs of small chunks go in packs (one request each); the rest whole, or as deltas where that is smaller.
-  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (h) => wanted.get(h)!);
+  // Small files go in packs (one request for many); the rest whole, or as deltas where that is smaller. A
+  // chunk inside a larger file stays whole: a reader writes it into that file as it comes, from any remote
+  // (a pack's chunks are read many at a time, before the larger files are open), and it may be a delta's base.
+  const smallFiles = new Set(manifest.files.flatMap((f) => (f.chunks.length === 1 ? f.chunks : [])));
+  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (h) => wanted.get(h)!, (h) => smallFiles.has(h));
   const deltas =
     opts.deltas === false || plan.whole.length === 0
       ? null
@@ -161,6 +164,7 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
       const bytes = buf.subarray(0, packSize(chunks.map((c) => c.size)));
       const name = await writePack(bytes, chunks, fill);
       await remote.put(keyOf({ kind: 'pack', name }), bufferSource(bytes));
+      await state.packHeaders.write(name, bytes.subarray(0, packSize(chunks.map(() => 0)))); // a later pull here need not read it back
       sent(hashes, bytes.length);
     } finally {
       pool.release(buf);

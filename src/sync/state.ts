@@ -1,11 +1,13 @@
 // The local cache of a remote's state (manifest-spec.md, "Remote state cache"): which chunks this
 // machine uploaded that no manifest on the remote covers yet, so a push that was killed resumes without
-// sending them again. Only a hint: entries expire, and what manifests the remote holds is re-listed on
-// every push.
+// sending them again, and the headers of the remote's packs read so far. Only a hint: entries expire,
+// what manifests the remote holds is re-listed on every push, and packs on every pull.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Repository } from '../core/repo.js';
+import { writeAtomic } from '../core/store.js';
+import type { HeaderCache } from './packs.js';
 
 /** Upload-log entries older than this are not trusted (gc may have removed unreferenced chunks). */
 export const UPLOAD_LOG_TRUST_MS = 60 * 60 * 1000;
@@ -35,6 +37,18 @@ export class RemoteState {
 
   async clearUploadLog(): Promise<void> {
     await fs.rm(path.join(this.dir, 'uploaded.log'), { force: true });
+  }
+
+  /** Pack headers read from this remote (§8c), one file each under `packs/`. */
+  get packHeaders(): HeaderCache {
+    const dir = path.join(this.dir, 'packs');
+    return {
+      read: (pack) => fs.readFile(path.join(dir, pack)).catch(() => null),
+      write: async (pack, header) => {
+        await fs.mkdir(dir, { recursive: true });
+        await writeAtomic(path.join(dir, pack), header).catch(() => {}); // a hint: a reader without it reads the remote
+      },
+    };
   }
 }
 

@@ -24,7 +24,8 @@ async function makeRemote(n: number) {
   await ok(['init'], { cwd: a });
   await ok(['remote', 'add', 'origin', remote], { cwd: a });
   await ok(['add', 'data', '--name', 'small', '--no-pointer'], { cwd: a });
-  await ok(['push', 'small'], { cwd: a });
+  // Each chunk its own object: the per-file path (landSmall). Small files in packs: packs.test.ts.
+  await ok(['push', 'small', '--no-packs'], { cwd: a });
   return { root, data, remote };
 }
 
