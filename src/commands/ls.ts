@@ -19,7 +19,11 @@ export default class Ls extends CkptCommand {
       this.log(`${'NAME'.padEnd(w)}  ${'SIZE'.padStart(10)}  ${'SHARED'.padStart(10)}  MANIFEST          UPDATED`);
       for (const x of rows) {
         // A version pushed in parts that is not whole yet has no manifest: say what it waits for.
-        const what = x.incomplete ? `incomplete: attempt ${x.incomplete.attempt} waits for part${x.incomplete.waitingFor.length > 1 ? 's' : ''} ${x.incomplete.waitingFor.join(', ')} of ${x.incomplete.parts}` : x.manifest.slice(0, 16);
+        const what = !x.incomplete
+          ? x.manifest.slice(0, 16)
+          : x.incomplete.waitingFor.length === 0
+            ? `complete: attempt ${x.incomplete.attempt} has all ${x.incomplete.parts} parts, the name has not moved (commit ${x.name} --parts ${x.incomplete.parts} --attempt ${x.incomplete.attempt})`
+            : `incomplete: attempt ${x.incomplete.attempt} waits for part${x.incomplete.waitingFor.length > 1 ? 's' : ''} ${x.incomplete.waitingFor.join(', ')} of ${x.incomplete.parts}`;
         this.log(`${x.name.padEnd(w)}  ${formatBytes(x.bytes).padStart(10)}  ${formatBytes(x.sharedBytes).padStart(10)}  ${what}  ${x.updated}`);
       }
     });

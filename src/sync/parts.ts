@@ -255,7 +255,10 @@ export async function sweepParts(remote: Remote, graceMs: number, dryRun: boolea
 export interface IncompleteVersion {
   attempt: string;
   parts: number;
-  /** The parts it waits for. */
+  /**
+   * The parts it waits for. Empty: every part is there, but the name has not moved since the last of
+   * them arrived (its completer died, or the merge was refused): `commit` finishes it.
+   */
   waitingFor: number[];
 }
 
@@ -268,12 +271,20 @@ export async function incompleteVersions(remote: Remote, prefix = ''): Promise<{
   for (const s of await listSets(remote, prefix)) {
     const { records } = await readPartSet(remote, s);
     const waitingFor = [...Array(s.parts).keys()].filter((k) => !records.has(k));
-    if (waitingFor.length === 0) continue;
     const got = [...records.values()];
     const updated = got.map((r) => r.time).sort().at(-1) ?? '';
+    // A whole set was merged when the name moved after its last record (the completer writes the record,
+    // then moves the name). Times come from the writers' clocks, so this is advice: commit is harmless on
+    // a set already merged.
+    if (waitingFor.length === 0 && (await nameMovedSince(remote, s.name, updated))) continue;
     rows.push({ name: s.name, manifest: '', bytes: got.reduce((n, r) => n + r.bytes, 0), sharedBytes: 0, updated, versions: 0, incomplete: { attempt: s.attempt, parts: s.parts, waitingFor } });
   }
   return rows;
+}
+
+async function nameMovedSince(remote: Remote, name: string, time: string): Promise<boolean> {
+  const ref = await readRemoteRef(remote, name).catch(() => null);
+  return !!ref && ref.doc.history.some((h) => h.kind === 'set' && h.time >= time);
 }
 
 /** "1, 3 and 5". */

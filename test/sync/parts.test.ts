@@ -98,7 +98,7 @@ test('a missing part leaves the name where it was, ls --remote shows what it wai
   await rm.close();
 });
 
-test('two parts holding the same file are refused naming the file, and the name does not move', async (t) => {
+test('two parts holding the same file are refused naming the file, the name does not move, and ls shows the set complete but unmoved', async (t) => {
   const { remote, ranks } = await setup(2);
   await fs.writeFile(path.join(ranks[1]!.data, '.metadata'), 'rank 1 wrote it too');
   await pushPart({ repo: ranks[0]!.repo, path: ranks[0]!.data, name: 'x/step-1', part: 0, parts: 2, attempt: 'a1', remote });
@@ -107,6 +107,8 @@ test('two parts holding the same file are refused naming the file, and the name 
   t.is(e!.message, 'parts 0 and 1 of x/step-1 both hold .metadata; the name did not move (each file must belong to one part)');
   const { remote: rm } = await openRemoteFor(null, remote);
   t.is(await readRemoteRef(rm, 'x/step-1'), null);
+  const rows = await ls({ repo: ranks[0]!.repo, remote: rm, prefix: 'x/' });
+  t.deepEqual(rows.map((r) => [r.name, r.incomplete]), [['x/step-1', { attempt: 'a1', parts: 2, waitingFor: [] }]], 'every part is there and the name never moved: ls --remote says so');
   await rm.close();
 });
 
