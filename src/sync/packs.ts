@@ -10,7 +10,7 @@ import { keyOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
 import type { Remote } from '../remote/types.js';
 import { listObjects, type ListedObject } from './listing.js';
-import { runBounded, TRANSFER_BYTES_IN_FLIGHT } from './transfer.js';
+import { runBounded } from './transfer.js';
 
 /** Chunks up to this size go into packs (a small file is one such chunk, core/ingest.ts). */
 export const PACK_CHUNK_MAX = 256 << 10;
@@ -26,8 +26,12 @@ const ENTRY_BYTES = 36;
 const HEAD_READ = 64 << 10;
 /** Wanted chunks closer than this are read in one request (the bytes between are read and dropped). */
 const READ_GAP = 64 << 10;
-/** The most one ranged read spans. */
-const READ_SPAN = 4 << 20;
+/**
+ * The most one ranged read spans, and the bytes of such reads in flight: a 10,000-file folder is then
+ * ~40 requests, and a pull holds ~4 MiB more than one reading whole objects (35 MiB more at 4 MiB reads).
+ */
+const READ_SPAN = 1 << 20;
+const READ_IN_FLIGHT = 4 << 20;
 
 export interface PackEntry {
   hash: string;
@@ -237,7 +241,7 @@ export async function fetchFromPacks(
     }
     if (run.length) reads.push(run);
   }
-  const pool = new BufferPool();
+  const pool = new BufferPool(READ_IN_FLIGHT);
   const span = (run: PackedChunk[]) => run[run.length - 1]!.offset + run[run.length - 1]!.length - run[0]!.offset;
   await runBounded(
     reads,
@@ -259,7 +263,7 @@ export async function fetchFromPacks(
         pool.release(buf);
       }
     },
-    { signal: opts.signal, weigh: span, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
+    { signal: opts.signal, weigh: span, maxWeight: READ_IN_FLIGHT },
   );
 }
 
