@@ -40,7 +40,7 @@ export async function clean(opts: CleanOptions): Promise<CleanResult> {
     for (const [h, why] of read.bad) warnings.push(`skipped manifest ${h}: ${why}`);
     const held = new Map<string, number>();
     for await (const o of listObjects(remote, 'chunk')) if (read.chunks.has(o.name)) held.set(o.name, o.size);
-    for (const e of (await PackIndex.load(remote)).chunks.values()) if (read.chunks.has(e.hash) && !held.has(e.hash)) held.set(e.hash, e.length);
+    for (const e of (await PackIndex.load(remote)).entries()) if (read.chunks.has(e.hash) && !held.has(e.hash)) held.set(e.hash, e.length);
     const result: CleanResult = { chunksRemoved: 0, bytesFreed: 0, chunksKept: 0, dryRun: !!opts.dryRun, warnings };
     await repo.withLock(async () => {
       const dropped: string[] = [];

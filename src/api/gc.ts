@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { listDeltas, listObjects } from '../sync/listing.js';
-import { PackIndex } from '../sync/packs.js';
+import { packEntries, PackIndex } from '../sync/packs.js';
 import { holdGcLease, type LeaseOptions } from '../sync/locks.js';
 import { sweepParts } from '../sync/parts.js';
 import { chunksOfManifests, namedManifests } from '../sync/reach.js';
@@ -138,7 +138,7 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
   const packs = await PackIndex.load(remote);
   for (const [, why] of packs.bad) result.warnings.push(`${why}; it is kept (run verify --remote)`);
   for (const p of packs.packs) {
-    if (p.entries.some((e) => liveChunks.has(e.hash))) continue;
+    if ([...packEntries(p.header)].some((e) => liveChunks.has(e.hash))) continue;
     if (young(p.mtimeMs)) {
       result.keptYoung++;
       continue;

@@ -103,15 +103,18 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
     // Chunks only in packs (§8c) are held there; a pack whose header is bad holds nothing we can read.
     const packs = await PackIndex.load(remote);
     for (const [pack, why] of packs.bad) problems.push({ kind: 'corrupt-chunk', object: pack, detail: why });
-    const packedOnly = [...packs.chunks.values()].filter((e) => !chunkSizes.has(e.hash));
-    for (const e of packedOnly) chunkSizes.set(e.hash, e.length);
+    const packedOnly = new Set<string>();
+    for (const e of packs.entries()) {
+      if (chunkSizes.has(e.hash)) continue;
+      chunkSizes.set(e.hash, e.length);
+      packedOnly.add(e.hash);
+    }
     r.chunks = chunkSizes.size;
     const deltaOnly = new Map<string, number>();
     if (opts.deep) {
       const onCorrupt = (e: { hash: string }, detail: string) => problems.push({ kind: 'corrupt-chunk', object: e.hash, detail });
-      await fetchFromPacks(remote, packs, packedOnly.map((e) => e.hash), () => {}, { concurrency: opts.concurrency, onCorrupt });
-      const packed = new Set(packedOnly.map((e) => e.hash));
-      await runBounded([...chunkSizes.keys()].filter((h) => !packed.has(h)), opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
+      await fetchFromPacks(remote, packs.select((h) => packedOnly.has(h)), () => {}, { concurrency: opts.concurrency, onCorrupt });
+      await runBounded([...chunkSizes.keys()].filter((h) => !packedOnly.has(h)), opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
         const data = await readStoredChunk(remote, h);
         const actual = hashBytes(data);
         if (actual !== h) problems.push({ kind: 'corrupt-chunk', object: h, detail: `its content hashes to ${actual}` });

@@ -64,6 +64,8 @@ interface Piece {
   offset: number;
   hash: string;
   size: number;
+  /** A small file written from a pack (spec §8c) before the other pieces are taken up. */
+  fromPack?: boolean;
 }
 
 /** Makes every chunk of the manifest present in the local store and writes its files under absDest. */
@@ -206,26 +208,26 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     for (const file of manifest.files) if (file.chunks.length === 0) await finish(file, await fileFor(file));
     // Small files whose chunk is in a pack (spec §8c) first: a run of them is one ranged get, and each file
     // is written as landSmall does. A packed chunk a larger file needs is read with the rest, below.
-    const index = await loadPackIndex(remote, repo);
-    const packed = new Map<string, Piece[]>();
+    const smallFiles = new Map<string, Piece[]>();
     for (const p of pieces) {
-      if (!missing.has(p.hash) || seeds.has(p.hash) || !index.locate(p.hash)) continue;
-      const ps = packed.get(p.hash);
+      if (!missing.has(p.hash) || seeds.has(p.hash)) continue;
+      const ps = smallFiles.get(p.hash);
       if (ps) ps.push(p);
-      else packed.set(p.hash, [p]);
+      else smallFiles.set(p.hash, [p]);
     }
-    for (const [h, ps] of packed) if (!ps.every((p) => p.file.chunks.length === 1)) packed.delete(h);
+    for (const [h, ps] of smallFiles) if (!ps.every((p) => p.file.chunks.length === 1)) smallFiles.delete(h);
+    const packed = (await loadPackIndex(remote, repo)).select((h) => smallFiles.has(h));
     await fetchFromPacks(
       remote,
-      index,
-      packed.keys(),
+      packed,
       async (h, data) => {
         if (keep) objects.writeSync('chunk', h, data);
         else notStored.push(h);
-        for (const p of packed.get(h)!) {
+        for (const p of smallFiles.get(h)!) {
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
           complete.push({ target, tmp: writeTempSync(target, p.file, [data]) });
           written += p.size;
+          p.fromPack = true;
         }
         progress.bytesMoved += data.length;
         progress.objectsMoved++;
@@ -234,8 +236,9 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       },
       opts,
     );
+    smallFiles.clear();
     await runBounded(
-      pieces.filter((p) => !packed.has(p.hash)),
+      pieces.filter((p) => !p.fromPack),
       opts.concurrency ?? remote.features.defaultConcurrency,
       async (p) => {
         if (isSmall(p)) return landSmall(p);

@@ -68,24 +68,37 @@ export async function writePack(into: Buffer, chunks: readonly { hash: string; s
   return hashBytes(into);
 }
 
-/** The entries of a pack of `size` bytes from its first bytes (at least its header); IntegrityError if it breaks §8c. */
-export function decodePackHeader(head: Buffer, size: number, pack: string): PackEntry[] {
+/**
+ * The header of a pack of `size` bytes, from its first bytes (at least its header), checked against §8c;
+ * IntegrityError if it breaks it. The header stays as bytes: an index of 400,000 chunks is 14 MB so,
+ * where an object and a string per chunk took ~100 MB.
+ */
+export function decodePackHeader(head: Buffer, size: number, pack: string): Buffer {
   const bad = (why: string) => new IntegrityError(`pack ${pack} is corrupt: ${why}`, { hash: pack });
   if (head.length < 8 || head.toString('latin1', 0, 4) !== MAGIC) throw bad('it does not start with CKP1');
   const count = head.readUInt32LE(4);
   if (count < 1 || count > READ_MAX_ENTRIES) throw bad(`its header names ${count} chunks`);
   const end = 8 + ENTRY_BYTES * count;
   if (head.length < end) throw bad('its header is cut short');
-  const entries: PackEntry[] = [];
   let at = end;
   for (let i = 0; i < count; i++) {
     const length = head.readUInt32LE(8 + ENTRY_BYTES * i + 32);
     if (length < 1) throw bad(`chunk ${i} is empty`);
-    entries.push({ hash: head.toString('hex', 8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32), offset: at, length });
     at += length;
   }
   if (at !== size) throw bad(`its chunks end at byte ${at} of ${size}`);
-  return entries;
+  return head.subarray(0, end);
+}
+
+/** Each chunk a (checked) pack header names, with where its bytes are in the pack. */
+export function* packEntries(header: Buffer): Generator<PackEntry> {
+  const count = header.readUInt32LE(4);
+  let offset = 8 + ENTRY_BYTES * count;
+  for (let i = 0; i < count; i++) {
+    const length = header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
+    yield { hash: header.toString('hex', 8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32), offset, length };
+    offset += length;
+  }
 }
 
 /**
@@ -118,24 +131,28 @@ export function planPacks(missing: readonly string[], sizeOf: (h: string) => num
   return { packs, whole };
 }
 
-/** A listed pack with its entries. */
+/** A listed pack with its checked header (§8c). */
 export interface ListedPack extends ListedObject {
-  entries: PackEntry[];
+  header: Buffer;
+}
+
+/** Chunks chosen from the index to read (select()): per pack, the entries' numbers, in header order. */
+export interface PackSelection {
+  readonly index: PackIndex;
+  readonly picked: ReadonlyMap<ListedPack, number[]>;
+  readonly count: number;
 }
 
 /**
- * Every pack on a remote and where each chunk in them is: one listing of `packs/`, then one header read
- * per pack not already known (packs are immutable, so `known`, an earlier index, is reused).
+ * Every pack on a remote and what each holds: one listing of `packs/`, then one header read per pack not
+ * already known (packs are immutable, so `known`, an earlier index, and `cache` are reused).
  */
 export class PackIndex {
-  private readonly where = new Map<string, PackedChunk>();
   private constructor(
     readonly packs: readonly ListedPack[],
     /** Packs whose header breaks §8c, with why: their chunks are not found through them (verify names them; gc keeps them). */
     readonly bad: ReadonlyMap<string, string>,
-  ) {
-    for (const p of packs) for (const e of p.entries) if (!this.where.has(e.hash)) this.where.set(e.hash, { ...e, pack: p.name, key: p.key });
-  }
+  ) {}
 
   static async load(remote: Remote, known?: PackIndex, cache?: HeaderCache): Promise<PackIndex> {
     const before = new Map(known?.packs.map((p) => [p.name, p]));
@@ -145,19 +162,19 @@ export class PackIndex {
     const bad = new Map<string, string>();
     await runBounded(listed, remote.features.defaultConcurrency, async (o) => {
       const had = before.get(o.name);
-      if (had && had.size === o.size) return void packs.push({ ...o, entries: had.entries });
+      if (had && had.size === o.size) return void packs.push({ ...o, header: had.header });
       const cached = cache && (await cache.read(o.name));
       if (cached) {
         try {
-          return void packs.push({ ...o, entries: decodePackHeader(cached, o.size, o.name) });
+          return void packs.push({ ...o, header: decodePackHeader(cached, o.size, o.name) });
         } catch {
           // not this pack's header after all (another object of that name): read the remote's
         }
       }
       try {
-        const head = await readPackHeader(remote, o);
-        packs.push({ ...o, entries: decodePackHeader(head, o.size, o.name) });
-        await cache?.write(o.name, head.subarray(0, 8 + ENTRY_BYTES * head.readUInt32LE(4)));
+        const header = decodePackHeader(await readPackHeader(remote, o), o.size, o.name);
+        packs.push({ ...o, header: Buffer.from(header) }); // its own bytes, not a view of the 64 KiB read
+        await cache?.write(o.name, header);
       } catch (e) {
         if (isNotFound(e)) return; // deleted since it was listed (gc)
         if (!(e instanceof IntegrityError)) throw e;
@@ -167,13 +184,52 @@ export class PackIndex {
     return new PackIndex(packs, bad);
   }
 
-  locate(hash: string): PackedChunk | undefined {
-    return this.where.get(hash);
+  /** Chunks in all packs (a chunk in two packs counts twice). */
+  get count(): number {
+    return this.packs.reduce((n, p) => n + p.header.readUInt32LE(4), 0);
   }
 
-  get chunks(): ReadonlyMap<string, PackedChunk> {
-    return this.where;
+  /** Each chunk in each pack. */
+  *entries(): Generator<PackedChunk> {
+    for (const p of this.packs) for (const e of packEntries(p.header)) yield { ...e, pack: p.name, key: p.key };
   }
+
+  /** Of the chunks `wanted` says yes to, those a pack holds, each from the first pack that holds it. */
+  select(wanted: (hash: string) => boolean): PackSelection {
+    const picked = new Map<ListedPack, number[]>();
+    const seen = new Set<string>();
+    let count = 0;
+    for (const p of this.packs) {
+      const n = p.header.readUInt32LE(4);
+      for (let i = 0; i < n; i++) {
+        const h = p.header.toString('hex', 8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32);
+        if (!wanted(h) || seen.has(h)) continue;
+        seen.add(h);
+        let list = picked.get(p);
+        if (!list) picked.set(p, (list = []));
+        list.push(i);
+        count++;
+      }
+    }
+    return { index: this, picked, count };
+  }
+
+  /** One chunk as a selection, or undefined when no pack holds it: a scan of every header, for single reads. */
+  locate(hash: string): PackSelection | undefined {
+    const raw = Buffer.from(hash, 'hex');
+    for (const p of this.packs) {
+      const n = p.header.readUInt32LE(4);
+      for (let i = 0; i < n; i++) if (raw.equals(p.header.subarray(8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32))) return { index: this, picked: new Map([[p, [i]]]), count: 1 };
+    }
+    return undefined;
+  }
+}
+
+/** Entry `i` of a pack, with its offset (when not given, the sum of the lengths before it). */
+function entryAt(p: ListedPack, i: number, known?: number): PackedChunk {
+  let offset = known ?? 8 + ENTRY_BYTES * p.header.readUInt32LE(4);
+  if (known === undefined) for (let k = 0; k < i; k++) offset += p.header.readUInt32LE(8 + ENTRY_BYTES * k + 32);
+  return { hash: p.header.toString('hex', 8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32), offset, length: p.header.readUInt32LE(8 + ENTRY_BYTES * i + 32), pack: p.name, key: p.key };
 }
 
 /**
@@ -211,49 +267,49 @@ export function packIndexOf(remote: Remote, refresh = false, cache?: HeaderCache
 }
 
 /**
- * Downloads chunks held in packs: wanted chunks of one pack close together are read with one ranged get,
- * and each is verified against its hash before `onChunk` sees it (the buffer is only valid during the call).
- * A corrupt chunk throws IntegrityError, or with `onCorrupt` is reported there. Every hash given MUST be in the index.
+ * Downloads the chunks of a selection: chosen chunks of one pack close together are read with one ranged
+ * get, and each is verified against its hash before `onChunk` sees it (the buffer is only valid during the
+ * call). A corrupt chunk throws IntegrityError, or with `onCorrupt` is reported there.
  */
 export async function fetchFromPacks(
   remote: Remote,
-  index: PackIndex,
-  hashes: Iterable<string>,
+  selection: PackSelection,
   onChunk: (hash: string, data: Buffer) => void | Promise<void>,
   opts: { concurrency?: number; signal?: AbortSignal; onCorrupt?: (e: PackedChunk, why: string) => void } = {},
 ): Promise<void> {
-  const byPack = new Map<string, PackedChunk[]>();
-  for (const h of hashes) {
-    const at = index.locate(h)!;
-    let list = byPack.get(at.key);
-    if (!list) byPack.set(at.key, (list = []));
-    list.push(at);
-  }
-  const reads: PackedChunk[][] = [];
-  for (const list of byPack.values()) {
-    list.sort((a, b) => a.offset - b.offset);
-    let run: PackedChunk[] = [];
-    for (const e of list) {
-      const start = run[0]?.offset ?? e.offset;
-      const last = run[run.length - 1];
-      if (last && (e.offset - (last.offset + last.length) > READ_GAP || e.offset + e.length - start > READ_SPAN)) reads.push(run), (run = []);
-      run.push(e);
+  // Runs of entries, each read with one request: [pack, first entry, last entry] with the entries between
+  // either chosen or skipped over (a gap of at most READ_GAP bytes).
+  const reads: { pack: ListedPack; chosen: number[]; offsets: number[]; start: number; end: number }[] = [];
+  for (const [pack, chosen] of selection.picked) {
+    const offsets: number[] = [];
+    let at = 8 + ENTRY_BYTES * pack.header.readUInt32LE(4);
+    for (let i = 0, k = 0; k < chosen.length; i++) {
+      const length = pack.header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
+      if (i === chosen[k]) offsets.push(at), k++;
+      at += length;
     }
-    if (run.length) reads.push(run);
+    let run: (typeof reads)[number] | null = null;
+    chosen.forEach((i, k) => {
+      const start = offsets[k]!;
+      const end = start + pack.header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
+      if (run && start - run.end <= READ_GAP && end - run.start <= READ_SPAN) {
+        run.chosen.push(i);
+        run.offsets.push(start);
+        run.end = end;
+      } else reads.push((run = { pack, chosen: [i], offsets: [start], start, end }));
+    });
   }
   const pool = new BufferPool(READ_IN_FLIGHT);
-  const span = (run: PackedChunk[]) => run[run.length - 1]!.offset + run[run.length - 1]!.length - run[0]!.offset;
   await runBounded(
     reads,
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (run) => {
-      const start = run[0]!.offset;
-      const length = span(run);
-      const buf = pool.take(length);
+      const buf = pool.take(run.end - run.start);
       try {
-        const bytes = buf.subarray(0, await readRange(remote, run[0]!.key, start, buf.subarray(0, length)));
-        for (const e of run) {
-          const data = bytes.subarray(e.offset - start, e.offset - start + e.length);
+        const bytes = buf.subarray(0, await readRange(remote, run.pack.key, run.start, buf.subarray(0, run.end - run.start)));
+        for (const [k, i] of run.chosen.entries()) {
+          const e = entryAt(run.pack, i, run.offsets[k]);
+          const data = bytes.subarray(e.offset - run.start, e.offset - run.start + e.length);
           const actual = data.length === e.length ? hashBytes(data) : '(cut short)';
           if (actual === e.hash) await onChunk(e.hash, data);
           else if (opts.onCorrupt) opts.onCorrupt(e, `${data.length} bytes in pack ${e.pack} hash to ${actual}`);
@@ -263,7 +319,7 @@ export async function fetchFromPacks(
         pool.release(buf);
       }
     },
-    { signal: opts.signal, weigh: span, maxWeight: READ_IN_FLIGHT },
+    { signal: opts.signal, weigh: (run) => run.end - run.start, maxWeight: READ_IN_FLIGHT },
   );
 }
 

@@ -51,21 +51,20 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
     opts.onProgress?.(progress);
   };
   // Chunks in packs (spec §8c) first, a few ranged gets for many of them; then the rest one by one.
-  const index = await loadPackIndex(remote, repo);
-  const packed = missing.filter((h) => index.locate(h));
+  const rest = new Set(missing);
+  const packed = (await loadPackIndex(remote, repo)).select((h) => rest.has(h));
   await fetchFromPacks(
     remote,
-    index,
     packed,
     (h, data) => {
       objects.writeSync('chunk', h, data);
+      rest.delete(h);
       moved(data.length);
     },
     opts,
   );
-  const inPacks = new Set(packed);
   await runBounded(
-    missing.filter((h) => !inPacks.has(h)),
+    [...rest],
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (h) => {
       const size = wanted.get(h)!;
@@ -123,10 +122,10 @@ export async function downloadChunk(remote: Remote, h: string, expected: number,
 
 /** A chunk from the pack that holds it (verified), or null when no pack in the index does. */
 async function downloadPacked(remote: Remote, h: string, expected: number, refresh: boolean): Promise<Buffer | null> {
-  const index = await packIndexOf(remote, refresh);
-  if (!index.locate(h)) return null;
+  const one = (await packIndexOf(remote, refresh)).locate(h);
+  if (!one) return null;
   let got: Buffer | null = null;
-  await fetchFromPacks(remote, index, [h], (_, data) => void (got = Buffer.from(data)));
+  await fetchFromPacks(remote, one, (_, data) => void (got = Buffer.from(data)));
   if (got!.length !== expected) verifyChunk(remote, h, expected, got!.length, h);
   return got;
 }

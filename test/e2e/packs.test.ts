@@ -17,7 +17,7 @@ import { hashBytes } from '../../src/core/hash.js';
 import { Repository } from '../../src/core/repo.js';
 import { handleOf, prefixOf } from '../../src/remote/layout.js';
 import type { Remote } from '../../src/remote/types.js';
-import { decodePackHeader, PACK_MAX_ENTRIES, packSize, PackIndex, planPacks, writePack } from '../../src/sync/packs.js';
+import { decodePackHeader, PACK_MAX_ENTRIES, packEntries, packSize, PackIndex, planPacks, writePack } from '../../src/sync/packs.js';
 import { deleteRemoteRef } from '../../src/sync/refs.js';
 import { bytesFor, sameTree } from '../reliability/helpers.js';
 import { findFiles, tempDir } from '../helpers.js';
@@ -64,7 +64,7 @@ test('packs › a pack is its header then its chunks; a header that does not til
   const bytes = Buffer.alloc(packSize(chunks.map((c) => c.data.length)));
   const name = await writePack(bytes, chunks.map((c) => ({ hash: c.hash, size: c.data.length })), async (h, at) => void at.set(chunks.find((c) => c.hash === h)!.data));
   t.is(name, hashBytes(bytes));
-  const entries = decodePackHeader(bytes, bytes.length, name);
+  const entries = [...packEntries(decodePackHeader(bytes, bytes.length, name))];
   t.deepEqual(entries.map((e) => bytes.subarray(e.offset, e.offset + e.length).toString()), ['one', 'two!', 'three']);
   t.throws(() => decodePackHeader(bytes, bytes.length + 1, name), { message: /end at byte 128 of 129/ });
   t.throws(() => decodePackHeader(Buffer.from('PK\x03\x04\x01\x00\x00\x00'), 8, name), { message: /CKP1/ });
@@ -82,7 +82,7 @@ test('packs › small files go up in one pack and come back byte for byte, with 
   const whole = await keys(s.remote, 'chunk');
   t.is(whole.length, r.chunksTotal - 300, "only the 3 MB file's chunks are whole objects");
   const index = await PackIndex.load(s.remote);
-  t.is(index.chunks.size, 300, 'every small file (two of them one chunk)');
+  t.is(index.count, 300, 'every small file (two of them one chunk)');
   for (const keep of ['files', 'none'] as const) {
     const b = await freshRepo();
     const got = await pull({ repo: b, target: 'a', remote: s.remote, to: path.join(b.root, 'out'), store: keep });
@@ -107,7 +107,7 @@ test('packs › a corrupt chunk in a pack fails the pull with nothing written, a
   const [pack] = await keys(s.remote, 'pack');
   const file = path.join(s.url, 'packs', pack!.slice(0, 2), pack!);
   const bytes = await fs.readFile(file);
-  const victim = decodePackHeader(bytes, bytes.length, pack!)[77]!;
+  const victim = [...packEntries(decodePackHeader(bytes, bytes.length, pack!))][77]!;
   bytes[victim.offset + 10] ^= 1;
   await fs.writeFile(file, bytes);
   const b = await freshRepo();

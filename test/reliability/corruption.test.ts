@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { keyOf } from '../../src/remote/layout.js';
-import { decodePackHeader } from '../../src/sync/packs.js';
+import { decodePackHeader, packEntries } from '../../src/sync/packs.js';
 import { Repository, verify } from '../../src/index.js';
 import { cli, ok, tempDir } from '../helpers.js';
 import { prng, sameTree, seedFrom, tempFilesIn, writeCheckpointDir } from './helpers.js';
@@ -49,7 +49,7 @@ async function remoteBytesOf(remote: string, victim: string): Promise<{ file: st
     const file = path.join(remote, 'packs', pack);
     if (!(await fs.stat(file)).isFile()) continue;
     const bytes = await fs.readFile(file);
-    const e = decodePackHeader(bytes, bytes.length, path.basename(file)).find((x) => x.hash === victim);
+    const e = [...packEntries(decodePackHeader(bytes, bytes.length, path.basename(file)))].find((x) => x.hash === victim);
     if (e) return { file, at: e.offset + (seed % e.length) };
   }
   throw new Error(`chunk ${victim} is nowhere on the remote`);
