@@ -17,7 +17,8 @@ import { hashBytes } from '../../src/core/hash.js';
 import { Repository } from '../../src/core/repo.js';
 import { handleOf, prefixOf } from '../../src/remote/layout.js';
 import type { Remote } from '../../src/remote/types.js';
-import { decodePackHeader, PACK_MAX_ENTRIES, packEntries, packSize, PackIndex, planPacks, writePack } from '../../src/sync/packs.js';
+import { decodePackHeader, PACK_MAX_ENTRIES, packEntries, packIndexOf, packSize, PackIndex, planPacks, writePack } from '../../src/sync/packs.js';
+import { downloadChunk } from '../../src/sync/pull.js';
 import { deleteRemoteRef } from '../../src/sync/refs.js';
 import { bytesFor, sameTree } from '../reliability/helpers.js';
 import { findFiles, tempDir } from '../helpers.js';
@@ -163,4 +164,20 @@ test('packs › clean drops local chunks the remote holds in packs, and a pull b
   const out = path.join(s.root, 'again');
   await pull({ repo: s.repo, target: 'a', remote: s.remote, to: out });
   t.true(await sameTree(s.data, out));
+});
+
+test('packs › a single read finds a chunk in a pack written after this process first read the pack index', async (t) => {
+  const s = await setup('a', 20);
+  const before = await packIndexOf(s.remote); // empty: nothing pushed yet
+  t.is(before.count, 0);
+  await push({ repo: s.repo, target: 'a', remote: s.remote });
+  const file = path.join(s.data, 'd1', 'f5.bin');
+  const bytes = await fs.readFile(file);
+  const got = await downloadChunk(s.remote, hashBytes(bytes), bytes.length);
+  t.true(Buffer.concat(got.data).equals(bytes));
+  const index = await packIndexOf(s.remote);
+  t.is(index.count, 20, 'the index was read again');
+  t.is(index.select((h) => h === hashBytes(bytes)).count, 1);
+  t.truthy(index.locate(hashBytes(bytes)));
+  t.is(index.locate(hashBytes(Buffer.from('not there'))), undefined);
 });
