@@ -93,7 +93,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   let written = 0;
 
   // Every chunk occurrence, in manifest order; a chunk that repeats is downloaded at its first occurrence
-  // and later ones wait for it to be stored, then copy it from the store.
+  // and later ones wait for it to be stored (its promise in `downloads`), then copy it from the store.
   const pieces: Piece[] = [];
   const seen = new Set<string>();
   const repeated = new Set<string>();
@@ -165,7 +165,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     let failed!: (e: unknown) => void;
     const done = new Promise<void>((res, rej) => ((stored = res), (failed = rej)));
     done.catch(() => {});
-    downloads.set(p.hash, done);
+    if (repeated.has(p.hash)) downloads.set(p.hash, done); // only a later occurrence waits for it
     try {
       const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
       const { data, release } = await downloadChunk(remote, p.hash, p.size, pool, bases); // verified
@@ -219,7 +219,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           let failed!: (e: unknown) => void;
           const done = new Promise<void>((res, rej) => ((stored = res), (failed = rej)));
           done.catch(() => {}); // a waiter sees it; runBounded reports the first failure
-          downloads.set(p.hash, done);
+          if (repeated.has(p.hash)) downloads.set(p.hash, done); // one entry per chunk held to the end: only for those that repeat
           try {
             const keepIt = keep || repeated.has(p.hash);
             const seed = seeds.get(p.hash);
