@@ -84,35 +84,92 @@ function writeArrayHeader(out: Buffer, at: number, n: number): number {
 
 export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
   if (data.length > MANIFEST_LIMITS.bytes) throw new IntegrityError(`${id} is larger than ${MANIFEST_LIMITS.bytes} bytes`);
+  const bad = (why: string): never => {
+    throw new IntegrityError(`${id} is malformed: ${why}`);
+  };
+  const invalid = () => new IntegrityError(`${id} is not valid msgpack (truncated or corrupt)`);
+  const checkCount = (type: Manifest['type'], n: number) => {
+    if (n > MANIFEST_LIMITS.files) bad(`more than ${MANIFEST_LIMITS.files} files`);
+    if (type === 'file' && n !== 1) bad('a file snapshot has exactly one file');
+  };
+  // A manifest of 400,000 small files is 400,000 of everything: its raw unpacked records are read and
+  // dropped one at a time, so they and the decoded manifest are never both whole in memory.
+  const head = canonicalHead(data);
+  if (head) {
+    // Written as encodeManifest writes: the records after the list's header are unpacked one by one.
+    checkCount(head.type, head.count);
+    const files: ManifestFile[] = new Array(head.count);
+    const readFile = fileReader(head.type, id, bad);
+    let n = 0;
+    try {
+      if (head.offset < data.length) {
+        packr.unpackMultiple(data.subarray(head.offset), (f: unknown) => {
+          if (n === files.length) throw invalid(); // bytes after the last record
+          files[n] = readFile(f, n);
+          n++;
+        });
+      }
+    } catch (e) {
+      throw e instanceof IntegrityError || e instanceof UnsafePathError ? e : invalid();
+    }
+    if (n !== files.length) throw invalid();
+    checkNoFileUnderFile(files, id);
+    return { format: MANIFEST_FORMAT, type: head.type, files };
+  }
   let raw: any;
   try {
     raw = packr.unpack(data);
   } catch {
-    throw new IntegrityError(`${id} is not valid msgpack (truncated or corrupt)`);
+    throw invalid();
   }
-  const bad = (why: string): never => {
-    throw new IntegrityError(`${id} is malformed: ${why}`);
-  };
   if (typeof raw !== 'object' || raw === null) bad('not a map');
   if (raw.format !== MANIFEST_FORMAT) {
     bad(typeof raw.format === 'number' && raw.format > MANIFEST_FORMAT ? `format ${raw.format} is newer than this ckptsync reads (${MANIFEST_FORMAT}): upgrade ckptsync` : `unknown format ${String(raw.format)}`);
   }
   if (raw.type !== 'file' && raw.type !== 'dir') bad('type must be "file" or "dir"');
   if (!Array.isArray(raw.files)) bad('files must be a list');
-  if (raw.files.length > MANIFEST_LIMITS.files) bad(`more than ${MANIFEST_LIMITS.files} files`);
-  if (raw.type === 'file' && raw.files.length !== 1) bad('a file snapshot has exactly one file');
-  const seen = new Set<string>();
-  const chunkers = new Map<string, Readonly<ChunkerParams>>();
-  // A manifest of 400,000 small files is 400,000 of everything below: one record per chunker shared by
-  // its files, paths copied out of msgpackr's run of strings (a slice keeps the whole run), and each
-  // file's raw record dropped once read, so the raw and the decoded manifest are not both whole at once.
+  checkCount(raw.type, raw.files.length);
   const files: ManifestFile[] = new Array(raw.files.length);
+  const readFile = fileReader(raw.type, id, bad);
   for (let i = 0; i < files.length; i++) {
     const f = raw.files[i];
     raw.files[i] = undefined;
+    files[i] = readFile(f, i);
+  }
+  checkNoFileUnderFile(files, id);
+  return { format: raw.format, type: raw.type, files };
+}
+
+/** The bytes encodeManifest writes before the files list's array header, for each type. */
+const CANONICAL_HEADS = (['dir', 'file'] as const).map((type) => {
+  const packed = packr.pack({ format: MANIFEST_FORMAT, type, files: [] });
+  return { type, bytes: Buffer.from(packed.subarray(0, packed.length - 1)) };
+});
+
+/** For a manifest that starts as encodeManifest writes them: its type, its count of files, and where the first record starts. */
+function canonicalHead(data: Buffer): { type: Manifest['type']; count: number; offset: number } | null {
+  for (const { type, bytes } of CANONICAL_HEADS) {
+    const at = bytes.length;
+    if (data.length <= at || !data.subarray(0, at).equals(bytes)) continue;
+    const b = data[at]!;
+    if (b >= 0x90 && b <= 0x9f) return { type, count: b & 0x0f, offset: at + 1 };
+    if (b === 0xdc && data.length >= at + 3) return { type, count: data.readUInt16BE(at + 1), offset: at + 3 };
+    if (b === 0xdd && data.length >= at + 5) return { type, count: data.readUInt32BE(at + 1), offset: at + 5 };
+  }
+  return null;
+}
+
+/**
+ * Checks one raw file record and returns it decoded. Files of a manifest share one record per chunker,
+ * and paths are copied out of msgpackr's run of strings (a slice keeps the whole run alive).
+ */
+function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never): (f: any, i: number) => ManifestFile {
+  const seen = new Set<string>();
+  const chunkers = new Map<string, Readonly<ChunkerParams>>();
+  return (f, i) => {
     if (typeof f !== 'object' || f === null) bad(`file ${i} is not a map`);
     const p = flatString(checkRelativePath(f.path, id));
-    if (raw.type === 'file' && p.includes('/')) bad('a file snapshot path has no directories');
+    if (type === 'file' && p.includes('/')) bad('a file snapshot path has no directories');
     if (seen.has(p)) bad(`duplicate path ${p}`);
     seen.add(p);
     if (!isCount(f.size, MANIFEST_LIMITS.fileBytes)) bad(`file ${p} has an invalid size`);
@@ -136,10 +193,8 @@ export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
     const key = `${c.alg}/${c.min}/${c.avg}/${c.max}`;
     let chunker = chunkers.get(key);
     if (!chunker) chunkers.set(key, (chunker = Object.freeze({ alg: flatString(c.alg) as ChunkerParams['alg'], min: c.min, avg: c.avg, max: c.max })));
-    files[i] = { path: p, size: f.size, mode: f.mode, chunker: chunker!, chunks, sizes: f.sizes };
-  }
-  checkNoFileUnderFile(files, id);
-  return { format: raw.format, type: raw.type, files };
+    return { path: p, size: f.size, mode: f.mode, chunker: chunker!, chunks, sizes: f.sizes };
+  };
 }
 
 /** A copy of `s` that holds only its own characters (a sliced string keeps its whole parent alive). */

@@ -87,3 +87,17 @@ test('decoded files share one chunker record per distinct chunker', (t) => {
   t.is(back.files[0]!.chunker, back.files[1]!.chunker);
   t.deepEqual(back.files[0]!.chunker, DEFAULT_CHUNKER);
 });
+
+test('a manifest read record by record agrees with one read whole: a list short of its count or with a record past it is refused', (t) => {
+  const a = encodeManifest(m);
+  // Keys in another order: not the encoder's bytes, so unpacked whole; the same manifest either way.
+  const reordered = raw.pack({ files: raw.unpack(a).files, type: 'dir', format: 1 });
+  t.false(reordered.equals(a));
+  t.deepEqual(decodeManifest(reordered), decodeManifest(a));
+  // The last record cut off at a record boundary: the list is one short of its count.
+  const one = encodeManifest({ ...m, files: [m.files[1]!] });
+  const second = raw.pack(raw.unpack(encodeManifest({ ...m, files: [m.files[0]!] })).files[0]);
+  t.throws(() => decodeManifest(Buffer.concat([a.subarray(0, a.length - second.length)])), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(Buffer.concat([one, second])), { instanceOf: IntegrityError });
+  t.is(decodeManifest(one).files.length, 1);
+});
