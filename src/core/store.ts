@@ -345,8 +345,8 @@ export function tempPathFor(dest: string): string {
   return `${dest}${TMP_MARK}${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
-/** Writes a file so that readers see either nothing or all of it. */
-export async function writeAtomic(dest: string, data: Uint8Array | string, mode?: number): Promise<void> {
+/** Writes a file so that readers see either nothing or all of it; `data` may come in pieces (strings). */
+export async function writeAtomic(dest: string, data: Uint8Array | string | Iterable<string>, mode?: number): Promise<void> {
   await fs.mkdir(path.dirname(dest), { recursive: true });
   const tmp = tempPathFor(dest);
   try {
