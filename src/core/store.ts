@@ -345,6 +345,11 @@ export function tempPathFor(dest: string): string {
   return `${dest}${TMP_MARK}${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
+/** The path a temp from tempPathFor stands in for (its suffix, which holds no TMP_MARK, cut off). */
+export function targetOfTemp(tmp: string): string {
+  return tmp.slice(0, tmp.lastIndexOf(TMP_MARK));
+}
+
 /** Writes a file so that readers see either nothing or all of it; `data` may come in pieces (strings). */
 export async function writeAtomic(dest: string, data: Uint8Array | string | Iterable<string>, mode?: number): Promise<void> {
   await fs.mkdir(path.dirname(dest), { recursive: true });
