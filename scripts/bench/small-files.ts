@@ -3,7 +3,9 @@
 // (with and without the store), and add again with 1% of the files changed; beside `rclone copy` of the
 // same folder to a local directory and back. Each step is a CLI run, settled first (measure.ts), with
 // its wall time and peak RSS.
-//   node dist/scripts/bench/small-files.js [--files N] [--size BYTES] [--rounds N]
+//   node dist/scripts/bench/small-files.js [--files N] [--size BYTES] [--rounds N] [--no-rclone] [--keep]
+// --no-rclone skips the rclone copies (minutes each at 400,000 files); --keep leaves the work
+// directory (.bench/small-files-*) in place to look at the repositories afterwards.
 // (`npm run bench -- --small-files` runs it as a section of the benchmark.)
 
 import crypto from 'node:crypto';
@@ -20,6 +22,8 @@ export interface SmallFilesOptions {
   files: number;
   size: number;
   rounds: number;
+  rclone?: boolean;
+  keep?: boolean;
 }
 
 export interface SmallFilesStep {
@@ -48,6 +52,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** One round of every step in a fresh directory under `work`. */
 async function round(work: string, o: SmallFilesOptions): Promise<Map<string, Run>> {
   const out = new Map<string, Run>();
+  // Each step on stderr as it ends: at 400,000 files a round takes tens of minutes.
+  const record = (step: string, run: Run) => {
+    out.set(step, run);
+    console.error(`${step}: ${run.seconds.toFixed(2)} s, ${run.rssMiB.toFixed(0)} MiB`);
+  };
   const repo = path.join(work, 'repo');
   const data = path.join(repo, 'data');
   const paths = await makeFolder(data, o.files, o.size);
@@ -55,31 +64,32 @@ async function round(work: string, o: SmallFilesOptions): Promise<Map<string, Ru
   // The stat cache does not vouch for a file changed within 2 s before the add (worktree.ts, RACY_MS).
   await new Promise((r) => setTimeout(r, 2100));
   await settle([data]);
-  out.set('add', await ckpt(['add', 'data', '--name', 'm1', '--no-pointer', '--json'], repo));
+  record('add', await ckpt(['add', 'data', '--name', 'm1', '--no-pointer', '--json'], repo));
   const remote = path.join(work, 'remote');
   await ckpt(['remote', 'add', 'r', remote], repo);
   await settle();
-  out.set('push', await ckpt(['push', 'm1', '-r', 'r', '--json'], repo));
+  record('push', await ckpt(['push', 'm1', '-r', 'r', '--json'], repo));
   for (const [step, extra] of [['pull', []], ['pull --no-store', ['--no-store']]] as const) {
     const pr = path.join(work, step.replace(/ .*/, '') + (extra.length ? '-lean' : ''));
     await fs.mkdir(pr, { recursive: true });
     await ckpt(['init'], pr);
     await ckpt(['remote', 'add', 'r', remote], pr);
     await settle();
-    out.set(step, await ckpt(['pull', 'm1', '-r', 'r', '--to', path.join(pr, 'out'), ...extra, '--json'], pr));
+    record(step, await ckpt(['pull', 'm1', '-r', 'r', '--to', path.join(pr, 'out'), ...extra, '--json'], pr));
   }
   // 1% of the files rewritten (every 100th), then added again.
   for (let i = 0; i < paths.length; i += 100) await fs.writeFile(paths[i]!, crypto.randomBytes(o.size));
   await settle([data]);
-  out.set('add 1% changed', await ckpt(['add', 'data', '--name', 'm1', '--no-pointer', '--json'], repo));
+  record('add 1% changed', await ckpt(['add', 'data', '--name', 'm1', '--no-pointer', '--json'], repo));
   await settle();
-  out.set('push 1% changed', await ckpt(['push', 'm1', '-r', 'r', '--json'], repo));
+  record('push 1% changed', await ckpt(['push', 'm1', '-r', 'r', '--json'], repo));
+  if (o.rclone === false) return out;
   // rclone copy of the same folder to a local directory, and back into a new one.
   const up = path.join(work, 'rclone-remote');
   await settle([data]);
-  out.set('rclone up', await measure('rclone', ['copy', data, up]));
+  record('rclone up', await measure('rclone', ['copy', data, up]));
   await settle();
-  out.set('rclone down', await measure('rclone', ['copy', up, path.join(work, 'rclone-down')]));
+  record('rclone down', await measure('rclone', ['copy', up, path.join(work, 'rclone-down')]));
   return out;
 }
 
@@ -91,12 +101,13 @@ export async function smallFiles(o: SmallFilesOptions): Promise<{ steps: SmallFi
     try {
       for (const [k, v] of await round(work, o)) runs.set(k, [...(runs.get(k) ?? []), v]);
     } finally {
-      await fs.rm(work, { recursive: true, force: true });
+      if (o.keep) console.error(`kept ${work}`);
+      else await fs.rm(work, { recursive: true, force: true });
     }
   }
   const of = (k: string) => ({ seconds: runs.get(k)!.map((x) => x.seconds), rssMiB: runs.get(k)!.map((x) => x.rssMiB) });
-  const rcloneUp = { name: 'rclone copy up', ...of('rclone up') };
-  const rcloneDown = { name: 'rclone copy down', ...of('rclone down') };
+  const rcloneUp = runs.has('rclone up') ? { name: 'rclone copy up', ...of('rclone up') } : undefined;
+  const rcloneDown = runs.has('rclone down') ? { name: 'rclone copy down', ...of('rclone down') } : undefined;
   const steps: SmallFilesStep[] = [
     { step: 'add', ...of('add'), peer: rcloneUp },
     { step: 'push → local dir', ...of('push'), peer: rcloneUp },
@@ -125,6 +136,12 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     const i = process.argv.indexOf(k);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
-  const r = await smallFiles({ files: Number(arg('--files') ?? 10000), size: Number(arg('--size') ?? 4096), rounds: Number(arg('--rounds') ?? 1) });
+  const r = await smallFiles({
+    files: Number(arg('--files') ?? 10000),
+    size: Number(arg('--size') ?? 4096),
+    rounds: Number(arg('--rounds') ?? 1),
+    rclone: !process.argv.includes('--no-rclone'),
+    keep: process.argv.includes('--keep'),
+  });
   console.log(r.table);
 }

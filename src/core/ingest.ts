@@ -110,6 +110,32 @@ export interface ListedFile {
 const listed = (rel: string, abs: string, st: import('node:fs').Stats): ListedFile => ({ rel, abs, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
 
 /**
+ * A file listed under a directory. Its absolute path is joined when asked for rather than kept: a
+ * listing of 400,000 files holds them all at once, and each path kept cost ~100 bytes more.
+ */
+class DirectoryFile implements ListedFile {
+  readonly size: number;
+  readonly mode: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+  constructor(
+    private readonly root: string,
+    readonly rel: string,
+    st: import('node:fs').Stats,
+  ) {
+    this.size = st.size;
+    this.mode = st.mode & 0o777;
+    this.mtimeMs = st.mtimeMs;
+    this.ctimeMs = st.ctimeMs;
+    this.ino = st.ino;
+  }
+  get abs(): string {
+    return path.join(this.root, ...this.rel.split('/'));
+  }
+}
+
+/**
  * Regular files under a directory, sorted, as '/'-separated relative paths. Symlinks are refused.
  * Listed and stat'ed synchronously: through the thread pool, 10,000 small files cost 10,000 round trips
  * (~150 ms of a 1%-changed re-add with 64 stats in flight); statSync costs a few microseconds each.
@@ -123,7 +149,7 @@ export async function listFiles(root: string): Promise<ListedFile[]> {
       const abs = path.join(dir, e.name);
       if (e.name === REPO_DIR) continue;
       if (e.isDirectory()) walk(abs, prefix + e.name + '/');
-      else if (e.isFile()) out.push(listed(prefix + e.name, abs, fsSync.statSync(abs)));
+      else if (e.isFile()) out.push(new DirectoryFile(root, prefix + e.name, fsSync.statSync(abs)));
       else throw new UsageError(`cannot snapshot ${abs}: only regular files and directories are supported (symlinks and devices are not)`);
     }
   };

@@ -55,17 +55,39 @@ async function statsOf(dataPath: string, manifest: Manifest): Promise<Record<str
  * the operation ran.
  */
 export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest, since: number, listed?: ListedFile[]): Promise<void> {
-  const at = since;
   // Stats taken before the content was read (add's listing) serve as well as new ones: a file changed
   // since then no longer matches them, and is read again.
-  const fromListing = listed && Object.fromEntries(listed.map((f) => [manifest.type === 'file' ? '' : f.rel, [f.size, f.mtimeMs, f.ino, f.ctimeMs]]));
-  const files = fromListing ?? (await statsOf(dataPath, manifest).catch(() => null));
+  const files = listed ?? (await listedNow(dataPath, manifest).catch(() => null));
   if (!files) return;
   const cache = await readCache(repo);
-  cache[repo.relative(dataPath)] = { manifest: manifestHash, at, files };
+  const rel = repo.relative(dataPath);
+  delete cache[rel];
   // A writer killed mid-write left its temp beside the cache; the next writer clears it.
   await removeStaleTemps(repo.dir);
-  await writeAtomic(cacheFile(repo), JSON.stringify(cache));
+  await writeAtomic(cacheFile(repo), cacheText(cache, rel, { manifest: manifestHash, at: since }, manifest.type, files));
+}
+
+/** The files at dataPath as listed now (null: not the kind of thing the snapshot is). */
+async function listedNow(dataPath: string, manifest: Manifest): Promise<Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>[] | null> {
+  if (manifest.type === 'dir') return listFiles(dataPath);
+  const st = await fs.lstat(dataPath).catch(() => null);
+  return st?.isFile() ? [{ rel: '', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs }] : null;
+}
+
+/**
+ * The cache as JSON text, in pieces, with dataPath's entry (at `rel`) written from the listing: 400,000
+ * files as an object of stat tuples and then one string of all of it took ~110 MB more at the end of an
+ * add. Same JSON as JSON.stringify of the object (numbers print alike).
+ */
+function* cacheText(others: StatCache, rel: string, head: Omit<StatEntry, 'files'>, type: Manifest['type'], files: Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>[]): Generator<string> {
+  const rest = JSON.stringify(others);
+  yield `${rest.slice(0, -1)}${rest === '{}' ? '' : ','}${JSON.stringify(rel)}:${JSON.stringify(head).slice(0, -1)},"files":{`;
+  const BATCH = 4096;
+  for (let i = 0; i < files.length; i += BATCH) {
+    const part = files.slice(i, i + BATCH).map((f) => `${JSON.stringify(type === 'file' ? '' : f.rel)}:[${f.size},${f.mtimeMs},${f.ino},${f.ctimeMs}]`);
+    yield (i ? ',' : '') + part.join(',');
+  }
+  yield '}}}';
 }
 
 /** Whether a recorded stat tuple and a current one agree on their first `n` fields (size, mtime, inode; ctime too with 4). */

@@ -65,3 +65,39 @@ test('absurd sizes, counts and mismatched chunk lists are refused', (t) => {
   t.throws(() => decodeManifest(hostile((o) => o.files.push(o.files[0]))), { instanceOf: IntegrityError });
   t.throws(() => decodeManifest(hostile((o) => (o.type = 'file'))), { instanceOf: IntegrityError });
 });
+
+test('a manifest packed file by file is the same bytes as packed whole, at every array header size', (t) => {
+  const whole = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
+  for (const n of [0, 1, 15, 16, 65535, 65536]) {
+    const files = Array.from({ length: n }, (_, i) => ({ path: `d/${String(i).padStart(6, '0')}-é.bin`, size: i + 1, mode: 0o644, chunker: DEFAULT_CHUNKER, chunks: [h(String(i))], sizes: [i + 1] }));
+    const expected = whole.pack({
+      format: 1,
+      type: 'dir',
+      files: files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, chunker: { ...DEFAULT_CHUNKER }, chunks: Buffer.from(f.chunks[0]!, 'hex'), sizes: f.sizes })),
+    });
+    t.true(encodeManifest({ format: 1, type: 'dir', files }).equals(expected), `${n} files`);
+  }
+  // And with sizes past 2^32 (int64) and many chunks, as in the first test's manifest.
+  const big = m.files[0]!;
+  t.true(encodeManifest({ format: 1, type: 'file', files: [big] }).equals(whole.pack({ format: 1, type: 'file', files: [{ ...big, size: BigInt(big.size), chunker: { ...DEFAULT_CHUNKER }, chunks: Buffer.from(big.chunks.join(''), 'hex'), sizes: big.sizes }] })));
+});
+
+test('decoded files share one chunker record per distinct chunker', (t) => {
+  const back = decodeManifest(encodeManifest({ format: 1, type: 'dir', files: [m.files[1]!, { ...m.files[1]!, path: 'b.json' }] }));
+  t.is(back.files[0]!.chunker, back.files[1]!.chunker);
+  t.deepEqual(back.files[0]!.chunker, DEFAULT_CHUNKER);
+});
+
+test('a manifest read record by record agrees with one read whole: a list short of its count or with a record past it is refused', (t) => {
+  const a = encodeManifest(m);
+  // Keys in another order: not the encoder's bytes, so unpacked whole; the same manifest either way.
+  const reordered = raw.pack({ files: raw.unpack(a).files, type: 'dir', format: 1 });
+  t.false(reordered.equals(a));
+  t.deepEqual(decodeManifest(reordered), decodeManifest(a));
+  // The last record cut off at a record boundary: the list is one short of its count.
+  const one = encodeManifest({ ...m, files: [m.files[1]!] });
+  const second = raw.pack(raw.unpack(encodeManifest({ ...m, files: [m.files[0]!] })).files[0]);
+  t.throws(() => decodeManifest(Buffer.concat([a.subarray(0, a.length - second.length)])), { instanceOf: IntegrityError });
+  t.throws(() => decodeManifest(Buffer.concat([one, second])), { instanceOf: IntegrityError });
+  t.is(decodeManifest(one).files.length, 1);
+});
