@@ -222,7 +222,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         else notStored.push(h);
         for (const p of smallFiles.get(h)!) {
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
-          complete.push({ target, tmp: writeTempSync(target, p.file, [data]) });
+          complete.push(writeTempSync(target, p.file, [data]));
           written += p.size;
           p.fromPack = true;
         }
