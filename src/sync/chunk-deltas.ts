@@ -33,14 +33,22 @@ export async function deltaBases(
   load: (hash: string) => Promise<Manifest>,
   missing: ReadonlySet<string>,
 ): Promise<Map<string, string>> {
-  const wanting = manifest.files.filter((f) => f.chunks.some((h) => missing.has(h)));
+  // The files wanting a chunk, by size and chunk count: a remote file is compared only with those of its
+  // shape (comparing each with each took 1.6 billion steps for 4,000 changed files among 400,000).
+  const wanting = new Map<string, ManifestFile[]>();
+  for (const f of manifest.files) {
+    if (!f.chunks.some((h) => missing.has(h))) continue;
+    const shape = `${f.size}/${f.chunks.length}`;
+    const list = wanting.get(shape);
+    if (list) list.push(f);
+    else wanting.set(shape, [f]);
+  }
   const best = new Map<ManifestFile, { file: ManifestFile; score: number; from: string }>();
-  if (wanting.length === 0) return new Map();
+  if (wanting.size === 0) return new Map();
   // A few read at once; each is scored and dropped as it arrives.
   await runBounded([...remoteManifests], 8, async (m) => {
     for (const g of (await load(m)).files) {
-      for (const f of wanting) {
-        if (g.size !== f.size || g.chunks.length !== f.chunks.length) continue;
+      for (const f of wanting.get(`${g.size}/${g.chunks.length}`) ?? []) {
         let score = 0;
         for (let i = 0; i < f.chunks.length; i++) if (g.chunks[i] === f.chunks[i]) score++;
         const cur = best.get(f);
