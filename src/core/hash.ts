@@ -17,6 +17,7 @@ const WASM_MAX_UPDATE = 1 << 20;
 interface NativeHasher {
   update(input: Uint8Array): unknown;
   digest(format: string): string;
+  reset(): void;
 }
 
 function loadNative(): (new () => NativeHasher) | null {
@@ -72,5 +73,11 @@ export function createHasher(engine: EngineName = hashEngine): Hasher {
 }
 
 export function hashBytes(data: Uint8Array, engine: EngineName = hashEngine): string {
-  return createHasher(engine).update(data).digest();
+  if (engine !== 'native' || !Native) return createHasher(engine).update(data).digest();
+  // One native hasher, reset for each call (hashing is synchronous): a new one per small file cost ~6 µs.
+  oneShot ??= new Native();
+  oneShot.reset();
+  if (data.length > 0) oneShot.update(data);
+  return oneShot.digest('hex');
 }
+let oneShot: NativeHasher | null = null;

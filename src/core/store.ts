@@ -367,10 +367,16 @@ function readdirOrEmptySync(dir: string): string[] {
   }
 }
 
-/** A unique temp path beside dest, recognisable by TMP_MARK so cleanup can find leftovers. */
+/**
+ * A unique temp path beside dest, recognisable by TMP_MARK so cleanup can find leftovers. The 8 hex
+ * digits count up from a random start: random bytes per file cost 7 µs each (and a getpid() in OpenSSL),
+ * 70 ms of a 10,000-file pull.
+ */
 export function tempPathFor(dest: string): string {
-  return `${dest}${TMP_MARK}${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  tempCounter = (tempCounter + 1) >>> 0;
+  return `${dest}${TMP_MARK}${process.pid}-${tempCounter.toString(16).padStart(8, '0')}`;
 }
+let tempCounter = crypto.randomBytes(4).readUInt32LE(0);
 
 /** The path a temp from tempPathFor stands in for (its suffix, which holds no TMP_MARK, cut off). */
 export function targetOfTemp(tmp: string): string {
