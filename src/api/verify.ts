@@ -113,7 +113,8 @@ async function verifyRemote(repo: Repository, spec: string | Remote, opts: Verif
     const deltaOnly = new Map<string, number>();
     if (opts.deep) {
       const onCorrupt = (e: { hash: string }, detail: string) => problems.push({ kind: 'corrupt-chunk', object: e.hash, detail });
-      await fetchFromPacks(remote, packs.select((h) => packedOnly.has(h)), () => {}, { concurrency: opts.concurrency, onCorrupt });
+      const unread = new Set(packedOnly);
+      await fetchFromPacks(remote, packs.select((h) => unread.delete(h)), () => {}, { concurrency: opts.concurrency, onCorrupt });
       await runBounded([...chunkSizes.keys()].filter((h) => !packedOnly.has(h)), opts.concurrency ?? remote.features.defaultConcurrency, async (h) => {
         const data = await readStoredChunk(remote, h);
         const actual = hashBytes(data);

@@ -213,7 +213,14 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       else smallFiles.set(p.hash, [p]);
     }
     for (const [h, ps] of smallFiles) if (!ps.every((p) => p.file.chunks.length === 1)) smallFiles.delete(h);
-    const packed = (await loadPackIndex(remote, repo)).select((h) => smallFiles.has(h));
+    // Each chunk claimed once, from the first pack that holds it.
+    const claim = (h: string) => {
+      const ps = smallFiles.get(h);
+      if (!ps || ps[0]!.fromPack) return false;
+      for (const p of ps) p.fromPack = true;
+      return true;
+    };
+    const packed = (await loadPackIndex(remote, repo)).select(claim);
     await fetchFromPacks(
       remote,
       packed,
@@ -224,7 +231,6 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
           complete.push(writeTempSync(target, p.file, [data]));
           written += p.size;
-          p.fromPack = true;
         }
         progress.bytesMoved += data.length;
         progress.objectsMoved++;

@@ -52,13 +52,12 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
   };
   // Chunks in packs (spec §8c) first, a few ranged gets for many of them; then the rest one by one.
   const rest = new Set(missing);
-  const packed = (await loadPackIndex(remote, repo)).select((h) => rest.has(h));
+  const packed = (await loadPackIndex(remote, repo)).select((h) => rest.delete(h)); // each chunk from one pack
   await fetchFromPacks(
     remote,
     packed,
     (h, data) => {
       objects.writeSync('chunk', h, data);
-      rest.delete(h);
       moved(data.length);
     },
     opts,
