@@ -83,7 +83,8 @@ export function decodePackHeader(head: Buffer, size: number, pack: string): Buff
   let at = end;
   for (let i = 0; i < count; i++) {
     const length = head.readUInt32LE(8 + ENTRY_BYTES * i + 32);
-    if (length < 1) throw bad(`chunk ${i} is empty`);
+    // Packs are for small chunks: a larger one would have a reader hold it whole in one ranged read.
+    if (length < 1 || length > PACK_CHUNK_MAX) throw bad(`chunk ${i} has ${length} bytes`);
     at += length;
   }
   if (at !== size) throw bad(`its chunks end at byte ${at} of ${size}`);

@@ -69,6 +69,9 @@ test('packs › a pack is its header then its chunks; a header that does not til
   t.deepEqual(entries.map((e) => bytes.subarray(e.offset, e.offset + e.length).toString()), ['one', 'two!', 'three']);
   t.throws(() => decodePackHeader(bytes, bytes.length + 1, name), { message: /end at byte 128 of 129/ });
   t.throws(() => decodePackHeader(Buffer.from('PK\x03\x04\x01\x00\x00\x00'), 8, name), { message: /CKP1/ });
+  const big = Buffer.from(bytes);
+  big.writeUInt32LE(300 << 10, 8 + 32);
+  t.throws(() => decodePackHeader(big, big.length, name), { message: /chunk 0 has 307200 bytes/ });
   const huge = Buffer.from(bytes);
   huge.writeUInt32LE(1 << 30, 4);
   t.throws(() => decodePackHeader(huge, huge.length, name), { message: /names 1073741824 chunks/ });
