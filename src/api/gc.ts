@@ -66,6 +66,17 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
   const result: GcResult = { names: 0, manifestsReachable: 0, manifestsDeleted: 0, chunksDeleted: 0, deltasDeleted: 0, packsDeleted: 0, bytesFreed: 0, keptYoung: 0, dryRun, warnings: [] };
   const startedAt = Date.now();
   const young = (mtimeMs?: number) => mtimeMs === undefined || startedAt - mtimeMs < graceMs;
+  /** An unreachable object: kept while young (false), else deleted and counted (true). */
+  const drop = async (o: { key: string; size: number; mtimeMs?: number }, counter: 'deltasDeleted' | 'chunksDeleted' | 'packsDeleted'): Promise<boolean> => {
+    if (young(o.mtimeMs)) {
+      result.keptYoung++;
+      return false;
+    }
+    if (!dryRun) await remote.delete(o.key);
+    result[counter]++;
+    result.bytesFreed += o.size;
+    return true;
+  };
 
   // Mark: every target in every name's history is reachable (history is how an old version is restored).
   const named = await namedManifests(remote);
@@ -114,38 +125,14 @@ async function sweep(remote: Remote, graceMs: number, dryRun: boolean): Promise<
   // A delta lives while its chunk does (or while it is young); the base it is rebuilt from then lives too (§8a).
   const liveBases = new Set<string>();
   for await (const d of listDeltas(remote)) {
-    if (!liveChunks.has(d.chunk) && young(d.mtimeMs)) result.keptYoung++;
-    else if (!liveChunks.has(d.chunk)) {
-      if (!dryRun) await remote.delete(d.key);
-      result.deltasDeleted++;
-      result.bytesFreed += d.size;
-      continue;
-    }
+    if (!liveChunks.has(d.chunk) && (await drop(d, 'deltasDeleted'))) continue;
     liveBases.add(d.base);
   }
   for (const b of liveBases) liveChunks.add(b);
-  for await (const o of listObjects(remote, 'chunk')) {
-    if (liveChunks.has(o.name)) continue;
-    if (young(o.mtimeMs)) {
-      result.keptYoung++;
-      continue;
-    }
-    if (!dryRun) await remote.delete(o.key);
-    result.chunksDeleted++;
-    result.bytesFreed += o.size;
-  }
+  for await (const o of listObjects(remote, 'chunk')) if (!liveChunks.has(o.name)) await drop(o, 'chunksDeleted');
   // A pack lives while any chunk in it does: it is deleted whole or not at all (§8c).
   const packs = await PackIndex.load(remote);
   for (const [, why] of packs.bad) result.warnings.push(`${why}; it is kept (run verify --remote)`);
-  for (const p of packs.packs) {
-    if ([...packEntries(p.header)].some((e) => liveChunks.has(e.hash))) continue;
-    if (young(p.mtimeMs)) {
-      result.keptYoung++;
-      continue;
-    }
-    if (!dryRun) await remote.delete(p.key);
-    result.packsDeleted++;
-    result.bytesFreed += p.size;
-  }
+  for (const p of packs.packs) if (![...packEntries(p.header)].some((e) => liveChunks.has(e.hash))) await drop(p, 'packsDeleted');
   return result;
 }

@@ -37,15 +37,8 @@ async function readCache(repo: Repository): Promise<StatCache> {
 }
 
 async function statsOf(dataPath: string, manifest: Manifest): Promise<Record<string, number[]> | null> {
-  const out: Record<string, number[]> = {};
-  if (manifest.type === 'file') {
-    const st = await fs.lstat(dataPath).catch(() => null);
-    if (!st?.isFile()) return null;
-    out[''] = [st.size, st.mtimeMs, st.ino, st.ctimeMs];
-    return out;
-  }
-  for (const f of await listFiles(dataPath)) out[f.rel] = [f.size, f.mtimeMs, f.ino, f.ctimeMs];
-  return out;
+  const files = await listedNow(dataPath, manifest);
+  return files && Object.fromEntries(files.map((f) => [f.rel, [f.size, f.mtimeMs, f.ino, f.ctimeMs]]));
 }
 
 /**

@@ -46,9 +46,14 @@ export interface PackedChunk extends PackEntry {
   key: string;
 }
 
+/** The bytes of the header of a pack of `count` chunks (§8c). */
+export function packHeaderSize(count: number): number {
+  return 8 + ENTRY_BYTES * count;
+}
+
 /** The bytes a pack of chunks of these sizes takes (§8c): its header, then the chunks. */
 export function packSize(sizes: readonly number[]): number {
-  return 8 + ENTRY_BYTES * sizes.length + sizes.reduce((a, b) => a + b, 0);
+  return packHeaderSize(sizes.length) + sizes.reduce((a, b) => a + b, 0);
 }
 
 /**
@@ -58,7 +63,7 @@ export function packSize(sizes: readonly number[]): number {
 export async function writePack(into: Buffer, chunks: readonly { hash: string; size: number }[], fill: (hash: string, at: Buffer) => Promise<void>): Promise<string> {
   into.write(MAGIC, 0, 'latin1');
   into.writeUInt32LE(chunks.length, 4);
-  let at = 8 + ENTRY_BYTES * chunks.length;
+  let at = packHeaderSize(chunks.length);
   for (const [i, c] of chunks.entries()) {
     into.write(c.hash, 8 + ENTRY_BYTES * i, 'hex');
     into.writeUInt32LE(c.size, 8 + ENTRY_BYTES * i + 32);
@@ -78,7 +83,7 @@ export function decodePackHeader(head: Buffer, size: number, pack: string): Buff
   if (head.length < 8 || head.toString('latin1', 0, 4) !== MAGIC) throw bad('it does not start with CKP1');
   const count = head.readUInt32LE(4);
   if (count < 1 || count > READ_MAX_ENTRIES) throw bad(`its header names ${count} chunks`);
-  const end = 8 + ENTRY_BYTES * count;
+  const end = packHeaderSize(count);
   if (head.length < end) throw bad('its header is cut short');
   let at = end;
   for (let i = 0; i < count; i++) {
@@ -94,7 +99,7 @@ export function decodePackHeader(head: Buffer, size: number, pack: string): Buff
 /** Each chunk a (checked) pack header names, with where its bytes are in the pack. */
 export function* packEntries(header: Buffer): Generator<PackEntry> {
   const count = header.readUInt32LE(4);
-  let offset = 8 + ENTRY_BYTES * count;
+  let offset = packHeaderSize(count);
   for (let i = 0; i < count; i++) {
     const length = header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
     yield { hash: header.toString('hex', 8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32), offset, length };
@@ -229,7 +234,7 @@ export class PackIndex {
 
 /** Entry `i` of a pack, with its offset (when not given, the sum of the lengths before it). */
 function entryAt(p: ListedPack, i: number, known?: number): PackedChunk {
-  let offset = known ?? 8 + ENTRY_BYTES * p.header.readUInt32LE(4);
+  let offset = known ?? packHeaderSize(p.header.readUInt32LE(4));
   if (known === undefined) for (let k = 0; k < i; k++) offset += p.header.readUInt32LE(8 + ENTRY_BYTES * k + 32);
   return { hash: p.header.toString('hex', 8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32), offset, length: p.header.readUInt32LE(8 + ENTRY_BYTES * i + 32), pack: p.name, key: p.key };
 }
@@ -249,7 +254,7 @@ async function readPackHeader(remote: Remote, o: ListedObject): Promise<Buffer> 
   const first = Math.min(o.size, HEAD_READ);
   let head = await readAll(await remote.get(o.key, { offset: 0, length: first }), first);
   if (head.length >= 8 && head.toString('latin1', 0, 4) === MAGIC) {
-    const end = 8 + ENTRY_BYTES * Math.min(head.readUInt32LE(4), READ_MAX_ENTRIES);
+    const end = packHeaderSize(Math.min(head.readUInt32LE(4), READ_MAX_ENTRIES));
     if (end > head.length && end <= o.size) head = Buffer.concat([head, await readAll(await remote.get(o.key, { offset: head.length, length: end - head.length }), end - head.length)]);
   }
   return head;
@@ -284,7 +289,7 @@ export async function fetchFromPacks(
   const reads: { pack: ListedPack; chosen: number[]; offsets: number[]; start: number; end: number }[] = [];
   for (const [pack, chosen] of selection.picked) {
     const offsets: number[] = [];
-    let at = 8 + ENTRY_BYTES * pack.header.readUInt32LE(4);
+    let at = packHeaderSize(pack.header.readUInt32LE(4));
     for (let i = 0, k = 0; k < chosen.length; i++) {
       const length = pack.header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
       if (i === chosen[k]) offsets.push(at), k++;

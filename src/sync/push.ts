@@ -15,7 +15,7 @@ import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { UploadLogBatcher } from './upload-log.js';
 import { deltaBases, DeltaWriter } from './chunk-deltas.js';
-import { packSize, planPacks, writePack } from './packs.js';
+import { packHeaderSize, packSize, planPacks, writePack } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
@@ -159,12 +159,13 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
     : (h: string, at: Buffer) => repo.store.readSmallInto(h, at);
   const putPack = async (hashes: string[]) => {
     const chunks = hashes.map((hash) => ({ hash, size: wanted.get(hash)! }));
-    const buf = pool.take(packSize(chunks.map((c) => c.size)));
+    const size = packSize(chunks.map((c) => c.size));
+    const buf = pool.take(size);
     try {
-      const bytes = buf.subarray(0, packSize(chunks.map((c) => c.size)));
+      const bytes = buf.subarray(0, size);
       const name = await writePack(bytes, chunks, fill);
       await remote.put(keyOf({ kind: 'pack', name }), bufferSource(bytes));
-      await state.packHeaders.write(name, bytes.subarray(0, packSize(chunks.map(() => 0)))); // a later pull here need not read it back
+      await state.packHeaders.write(name, bytes.subarray(0, packHeaderSize(chunks.length))); // a later pull here need not read it back
       sent(hashes, bytes.length);
     } finally {
       pool.release(buf);
