@@ -25,7 +25,7 @@ import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { readFully } from './file-io.js';
 import { hashBytes } from './hash.js';
-import { encodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { encodeManifest, manifestFile, withMode, type Manifest, type ManifestFile } from './manifest.js';
 import { nativeStore } from './store-chunk.js';
 import { ObjectWriter } from './object-writer.js';
 import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk, type StoreMode } from './store-by-copy.js';
@@ -176,7 +176,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     const f = files[k]!;
     const same = opts.unchanged?.(f);
     if (!same) return false;
-    entries[k] = { ...same, mode: f.mode };
+    entries[k] = same.mode === f.mode ? same : withMode(same, f.mode); // shared with the previous manifest
     reused++;
     chunks += same.chunks.length;
     progress.bytesDone += same.size;
@@ -205,16 +205,13 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     if (n !== f.size) throw new Error(`${f.abs} ${n > f.size ? 'grew' : 'shrank'} while it was being read`);
     const data = smallBuf.subarray(0, n);
     if (choice === 'auto' && CUTTERS.some((c) => c.may(data.subarray(0, 12), n))) return false;
-    const entry: ManifestFile = { path: f.rel, size: n, mode: f.mode, chunker, chunks: [], sizes: [] };
     if (n > 0) {
       const hash = hashBytes(data);
-      entry.chunks.push(hash);
-      entry.sizes.push(n);
+      entries[k] = manifestFile(f.rel, n, f.mode, chunker, [hash], [n]);
       if (opts.storeChunks !== false) writer.storeSync(hash, data);
       chunks++;
-    }
+    } else entries[k] = manifestFile(f.rel, 0, f.mode, chunker, [], []);
     progress.bytesDone += n;
-    entries[k] = entry;
     return true;
   };
   const ingestFile = async (k: number) => {
@@ -224,7 +221,8 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       return;
     }
     const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before.get(f.rel));
-    const entry: ManifestFile = { path: f.rel, size: 0, mode: f.mode, chunker, chunks: [], sizes: [] };
+    const entry = { chunks: [] as string[], sizes: [] as number[], size: 0 };
+    const done = () => (entries[k] = manifestFile(f.rel, entry.size, f.mode, chunker, entry.chunks, entry.sizes));
     // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
     // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
     // chunks it shares with the last version (most of them) are never written at all; push --from-file
@@ -238,7 +236,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       entry.chunks = await writer.storeByCopy(f.abs, cuts, mode, opts.onProgress);
       entry.size = entry.sizes.reduce((a, b) => a + b, 0);
       chunks += entry.chunks.length;
-      entries[k] = entry;
+      done();
       return;
     }
     for await (const c of chunkFile(f.abs, chunker, undefined, lengths)) {
@@ -251,7 +249,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       progress.bytesDone += c.data.length;
       opts.onProgress?.(progress);
     }
-    entries[k] = entry;
+    done();
   };
   try {
     // Runs of small files go in synchronous batches (ingestSmall); large files one at a time, each

@@ -374,7 +374,17 @@ function readdirOrEmptySync(dir: string): string[] {
  */
 export function tempPathFor(dest: string): string {
   tempCounter = (tempCounter + 1) >>> 0;
-  return `${dest}${TMP_MARK}${process.pid}-${tempCounter.toString(16).padStart(8, '0')}`;
+  return tempPathWith(dest, tempCounter);
+}
+
+/** The temp name tempPathFor gave `dest` when its count was `n` (tempNumberOf gives `n` back). */
+export function tempPathWith(dest: string, n: number): string {
+  return `${dest}${TMP_MARK}${process.pid}-${n.toString(16).padStart(8, '0')}`;
+}
+
+/** The count in a temp name from tempPathFor: a caller with many temps keeps it, not the path. */
+export function tempNumberOf(tmp: string): number {
+  return parseInt(tmp.slice(-8), 16);
 }
 let tempCounter = crypto.randomBytes(4).readUInt32LE(0);
 

@@ -161,7 +161,7 @@ export async function checkWorktreeData(repo: Repository, dataPath: string, mani
 }
 
 /** Reads the file at the recorded chunk boundaries and compares each chunk's hash; stops at the first difference. */
-async function fileMatches(file: string, chunks: string[], sizes: number[]): Promise<boolean> {
+async function fileMatches(file: string, chunks: readonly string[], sizes: readonly number[]): Promise<boolean> {
   const fh = await fs.open(file, 'r');
   try {
     const max = sizes.reduce((a, b) => Math.max(a, b), 0);

@@ -29,7 +29,7 @@ async function tmpdir(t: { teardown(f: () => Promise<void>): void }): Promise<st
 }
 
 /** Absolute offsets where chunks start. */
-function boundaries(sizes: number[]): Set<number> {
+function boundaries(sizes: readonly number[]): Set<number> {
   const out = new Set<number>();
   let pos = 0;
   for (const s of sizes) {

@@ -42,7 +42,7 @@ async function counted(args: string[], cwd: string) {
 }
 
 /** Chunk bytes (each distinct chunk once) of the named files of a manifest. */
-function chunkBytesOf(files: { path: string; chunks: string[]; sizes: number[] }[]): { hashes: Set<string>; bytes: number } {
+function chunkBytesOf(files: { path: string; chunks: readonly string[]; sizes: readonly number[] }[]): { hashes: Set<string>; bytes: number } {
   const m = manifestChunks({ format: 1, type: 'dir', files: files as never });
   return { hashes: new Set(m.keys()), bytes: [...m.values()].reduce((x, y) => x + y, 0) };
 }
