@@ -20,8 +20,17 @@ interface StatEntry {
   manifest: string;
   /** When the stats were taken (ms since the epoch); absent in caches written before it was recorded. */
   at?: number;
-  /** Per file of the snapshot ('' for a single file): [size, mtimeMs, ino, ctimeMs] (older caches: no ctime). */
-  files: Record<string, number[]>;
+  /**
+   * [size, mtimeMs, ino, ctimeMs] of each file of the manifest, four numbers per file in the manifest's
+   * order; -1 four times for a file that was not there. As a map of 400,000 paths to arrays it was ~135
+   * bytes per file in memory; as one list of numbers, 32.
+   */
+  stats?: number[];
+  /**
+   * Older caches: per file of the snapshot ('' for a single file), [size, mtimeMs, ino(, ctimeMs)]. Written
+   * empty beside `stats`, so that an earlier ckptsync finds no stats (and reads the files) instead of failing.
+   */
+  files?: Record<string, number[]>;
 }
 
 type StatCache = Record<string, StatEntry>;
@@ -36,9 +45,50 @@ async function readCache(repo: Repository): Promise<StatCache> {
   }
 }
 
-async function statsOf(dataPath: string, manifest: Manifest): Promise<Record<string, number[]> | null> {
-  const files = await listedNow(dataPath, manifest);
-  return files && Object.fromEntries(files.map((f) => [f.rel, [f.size, f.mtimeMs, f.ino, f.ctimeMs]]));
+/** The entry for dataPath when it records `manifest` (hash `manifestHash`) in a shape this code reads. */
+async function cachedEntry(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest): Promise<StatEntry | undefined> {
+  return usable((await readCache(repo))[repo.relative(dataPath)], manifestHash, manifest);
+}
+
+function usable(e: StatEntry | undefined, manifestHash: string, manifest: Manifest): StatEntry | undefined {
+  if (!e || e.manifest !== manifestHash) return undefined;
+  if (e.stats !== undefined) return Array.isArray(e.stats) && e.stats.length === 4 * manifest.files.length ? e : undefined;
+  return e.files && typeof e.files === 'object' ? e : undefined;
+}
+
+/** File i's recorded [size, mtimeMs, ino, ctimeMs] (older caches: looked up by key, maybe without ctime). */
+function recordedStat(e: StatEntry, i: number, key: string): number[] | undefined {
+  if (e.stats === undefined) return e.files?.[key];
+  return e.stats[4 * i] === -1 ? undefined : e.stats.slice(4 * i, 4 * i + 4);
+}
+
+type Stat = Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>;
+
+/**
+ * The listed file each file of the manifest is (by path; '' matches a single file), in the manifest's
+ * order, and how many listed files the manifest lacks. Both lists come sorted by path (listFiles' order
+ * is encodeManifest's) and are walked side by side; a path table is built only when one is not sorted.
+ */
+function matchListing(manifest: Manifest, listing: Stat[]): { at: (i: number) => Stat | undefined; extra: number } {
+  const key = (f: ManifestFile) => (manifest.type === 'file' ? '' : f.path);
+  const rel = (s: Stat) => (manifest.type === 'file' ? '' : s.rel);
+  const sorted = <T>(xs: readonly T[], k: (x: T) => string) => xs.every((x, i) => i === 0 || k(xs[i - 1]!) < k(x));
+  const found: (Stat | undefined)[] = new Array(manifest.files.length);
+  let matched = 0;
+  if (sorted(manifest.files, key) && sorted(listing, rel)) {
+    for (let i = 0, j = 0; i < manifest.files.length; i++) {
+      const p = key(manifest.files[i]!);
+      while (j < listing.length && rel(listing[j]!) < p) j++;
+      if (j < listing.length && rel(listing[j]!) === p) (found[i] = listing[j++]), matched++;
+    }
+  } else {
+    const byRel = new Map(listing.map((s) => [rel(s), s]));
+    manifest.files.forEach((f, i) => {
+      found[i] = byRel.get(key(f));
+      if (found[i]) matched++;
+    });
+  }
+  return { at: (i) => found[i], extra: listing.length - matched };
 }
 
 /**
@@ -57,11 +107,11 @@ export async function recordWorktreeStat(repo: Repository, dataPath: string, man
   delete cache[rel];
   // A writer killed mid-write left its temp beside the cache; the next writer clears it.
   await removeStaleTemps(repo.dir);
-  await writeAtomic(cacheFile(repo), cacheText(cache, rel, { manifest: manifestHash, at: since }, manifest.type, files));
+  await writeAtomic(cacheFile(repo), cacheText(cache, rel, { manifest: manifestHash, at: since }, manifest, matchListing(manifest, files).at));
 }
 
 /** The files at dataPath as listed now (null: not the kind of thing the snapshot is). */
-async function listedNow(dataPath: string, manifest: Manifest): Promise<Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>[] | null> {
+async function listedNow(dataPath: string, manifest: Manifest): Promise<Stat[] | null> {
   if (manifest.type === 'dir') return listFiles(dataPath);
   const st = await fs.lstat(dataPath).catch(() => null);
   return st?.isFile() ? [{ rel: '', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs }] : null;
@@ -69,18 +119,22 @@ async function listedNow(dataPath: string, manifest: Manifest): Promise<Pick<Lis
 
 /**
  * The cache as JSON text, in pieces, with dataPath's entry (at `rel`) written from the listing: 400,000
- * files as an object of stat tuples and then one string of all of it took ~110 MB more at the end of an
- * add. Same JSON as JSON.stringify of the object (numbers print alike).
+ * files as an object and then one string of all of it took ~110 MB more at the end of an add. Same JSON
+ * as JSON.stringify of the object (numbers print alike).
  */
-function* cacheText(others: StatCache, rel: string, head: Omit<StatEntry, 'files'>, type: Manifest['type'], files: Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>[]): Generator<string> {
+function* cacheText(others: StatCache, rel: string, head: Omit<StatEntry, 'files' | 'stats'>, manifest: Manifest, statOf: (i: number) => Stat | undefined): Generator<string> {
   const rest = JSON.stringify(others);
-  yield `${rest.slice(0, -1)}${rest === '{}' ? '' : ','}${JSON.stringify(rel)}:${JSON.stringify(head).slice(0, -1)},"files":{`;
+  yield `${rest.slice(0, -1)}${rest === '{}' ? '' : ','}${JSON.stringify(rel)}:${JSON.stringify(head).slice(0, -1)},"files":{},"stats":[`;
   const BATCH = 4096;
-  for (let i = 0; i < files.length; i += BATCH) {
-    const part = files.slice(i, i + BATCH).map((f) => `${JSON.stringify(type === 'file' ? '' : f.rel)}:[${f.size},${f.mtimeMs},${f.ino},${f.ctimeMs}]`);
+  for (let i = 0; i < manifest.files.length; i += BATCH) {
+    const part: string[] = [];
+    for (let k = i; k < Math.min(i + BATCH, manifest.files.length); k++) {
+      const f = statOf(k);
+      part.push(f ? `${f.size},${f.mtimeMs},${f.ino},${f.ctimeMs}` : '-1,-1,-1,-1');
+    }
     yield (i ? ',' : '') + part.join(',');
   }
-  yield '}}}';
+  yield ']}}';
 }
 
 /** Whether a recorded stat tuple and a current one agree on their first `n` fields (size, mtime, inode; ctime too with 4). */
@@ -104,23 +158,47 @@ const RACY_MS = 2000;
  */
 export async function unchangedFiles(repo: Repository, dataPath: string, previousHash: string, previous: Manifest): Promise<(f: ListedFile) => ManifestFile | undefined> {
   const none = () => undefined;
-  const cached = (await readCache(repo))[repo.relative(dataPath)];
-  if (!cached || cached.manifest !== previousHash || cached.at === undefined) return none;
+  const cached = await cachedEntry(repo, dataPath, previousHash, previous);
+  if (!cached || cached.at === undefined) return none;
   const at = cached.at;
-  const byKey = new Map(previous.files.map((f) => [previous.type === 'file' ? '' : f.path, f]));
+  const indexOf = pathIndex(previous);
   const hashes = [...new Set(previous.files.flatMap((f) => f.chunks))];
   const present = await repo.store.hasMany('chunk', hashes);
   const cleaned = await repo.cleanedChunks();
   const gone = new Set(hashes.filter((h, i) => !present[i] && !cleaned.has(h)));
   return (f) => {
     const key = previous.type === 'file' ? '' : f.rel;
-    const c = cached.files[key];
-    const entry = byKey.get(key);
+    const i = indexOf(key);
+    const entry = i === undefined ? undefined : previous.files[i];
+    const c = entry && recordedStat(cached, i!, key);
     if (!c || !entry || c.length < 4) return undefined;
     if (!sameStat(c, [f.size, f.mtimeMs, f.ino, f.ctimeMs], 4)) return undefined;
     if (f.mtimeMs >= at - RACY_MS || f.ctimeMs >= at - RACY_MS) return undefined;
     if (entry.chunks.some((h) => gone.has(h))) return undefined;
     return entry;
+  };
+}
+
+/**
+ * Where a file's key ('' for a single file) is in the manifest: by binary search over its files when they
+ * are sorted by path, as encodeManifest writes them, else through a table (a manifest from elsewhere).
+ */
+function pathIndex(m: Manifest): (key: string) => number | undefined {
+  if (m.type === 'file') return (key) => (key === '' && m.files.length ? 0 : undefined);
+  const files = m.files;
+  if (!files.every((f, i) => i === 0 || files[i - 1]!.path < f.path)) {
+    const table = new Map(files.map((f, i) => [f.path, i]));
+    return (key) => table.get(key);
+  }
+  return (key) => {
+    let lo = 0;
+    let hi = files.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (files[mid]!.path < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < files.length && files[lo]!.path === key ? lo : undefined;
   };
 }
 
@@ -134,27 +212,27 @@ export async function checkWorktreeData(repo: Repository, dataPath: string, mani
   const st = await fs.lstat(dataPath).catch(() => null);
   if (!st) return 'missing';
   if (manifest.type === 'file' ? !st.isFile() : !st.isDirectory()) return 'modified';
-  let now: Record<string, number[]> | null;
+  let listing: Stat[] | null;
   try {
-    now = await statsOf(dataPath, manifest);
+    listing = await listedNow(dataPath, manifest);
   } catch {
     return 'modified'; // e.g. a symlink or device inside a directory snapshot
   }
-  if (!now) return 'modified';
-  const byPath = new Map(manifest.files.map((f) => [manifest.type === 'file' ? '' : f.path, f]));
-  const paths = Object.keys(now);
-  if (paths.length !== byPath.size || paths.some((p) => byPath.get(p)?.size !== now![p]![0])) return 'modified';
-  const cached = (await readCache(repo))[repo.relative(dataPath)];
-  const same = cached?.manifest === manifestHash && paths.every((p) => {
-    const c = cached.files[p];
-    return c !== undefined && sameStat(c, now![p]!);
+  if (!listing) return 'modified';
+  const now = matchListing(manifest, listing);
+  if (now.extra > 0 || manifest.files.some((f, i) => now.at(i)?.size !== f.size)) return 'modified';
+  const key = (f: ManifestFile) => (manifest.type === 'file' ? '' : f.path);
+  const cached = await cachedEntry(repo, dataPath, manifestHash, manifest);
+  const same = cached !== undefined && manifest.files.every((f, i) => {
+    const c = recordedStat(cached, i, key(f));
+    const s = now.at(i)!;
+    return c !== undefined && sameStat(c, [s.size, s.mtimeMs, s.ino, s.ctimeMs]);
   });
   if (same) return 'ok';
   if (opts.rehash === false) return 'stat-changed';
   const since = Date.now();
-  for (const p of paths) {
-    const f = byPath.get(p)!;
-    if (!(await fileMatches(p === '' ? dataPath : path.join(dataPath, ...p.split('/')), f.chunks, f.sizes))) return 'modified';
+  for (const f of manifest.files) {
+    if (!(await fileMatches(targetOf(manifest, dataPath, f), f.chunks, f.sizes))) return 'modified';
   }
   await recordWorktreeStat(repo, dataPath, manifestHash, manifest, since);
   return 'ok';
@@ -192,18 +270,20 @@ async function fileMatches(file: string, chunks: readonly string[], sizes: reado
 export async function assertReplaceable(repo: Repository, dest: string, manifest: Manifest): Promise<void> {
   const top = await fs.lstat(dest).catch(() => null);
   if (!top) return;
-  const cached = (await readCache(repo))[repo.relative(dest)];
-  const before = cached ? await repo.store.get('manifest', cached.manifest).then((b) => decodeManifest(b, `manifest ${cached.manifest}`), () => null) : null;
-  const previous = new Map((before?.files ?? []).map((f) => [before!.type === 'file' ? '' : f.path, f]));
+  const recorded = (await readCache(repo))[repo.relative(dest)];
+  const before = recorded ? await repo.store.get('manifest', recorded.manifest).then((b) => decodeManifest(b, `manifest ${recorded.manifest}`), () => null) : null;
+  const cached = before ? usable(recorded, recorded!.manifest, before) : undefined;
+  const indexOf = before ? pathIndex(before) : () => undefined;
   const changed: string[] = [];
   for (const f of manifest.files) {
     const key = manifest.type === 'file' ? '' : f.path;
     const target = targetOf(manifest, dest, f);
     const st = await fs.lstat(target).catch(() => null);
     if (!st) continue;
-    const old = previous.get(key);
-    const recorded = cached?.files[key];
-    const unchangedByStat = old && recorded && sameStat(recorded, [st.size, st.mtimeMs, st.ino]);
+    const i = indexOf(key);
+    const old = i === undefined ? undefined : before!.files[i];
+    const stat = cached && i !== undefined ? recordedStat(cached, i, key) : undefined;
+    const unchangedByStat = old && stat && sameStat(stat, [st.size, st.mtimeMs, st.ino]);
     if (st.isFile() && (unchangedByStat || (old && (await sameContent(target, old))) || (await sameContent(target, f)))) continue;
     changed.push(repo.relative(target));
   }

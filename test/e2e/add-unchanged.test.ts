@@ -54,6 +54,37 @@ test('a second add of a folder with 2 of 40 files changed reads just those 2, an
   t.deepEqual((await verify({ repo })).problems, []);
 });
 
+test('the stat cache lists stats in manifest order, past names that sort around "/"; a cache of the older per-path form is still read', async (t) => {
+  const { root, repo, first } = await setup(8);
+  // "a.txt" sorts before "a/b" as whole paths, but after "a" as a name: the listing walks in path order.
+  await fs.mkdir(path.join(root, 'ck', 'a'));
+  await fs.writeFile(path.join(root, 'ck', 'a', 'b'), bytesFor('ab', 100));
+  await fs.writeFile(path.join(root, 'ck', 'a.txt'), bytesFor('a.txt', 100));
+  await fs.writeFile(path.join(root, 'ck', 'a-c'), bytesFor('a-c', 100));
+  await ageFiles(root);
+  const second = await add({ repo, path: path.join(root, 'ck') });
+  t.is(second.filesRead, 3, 'the three new files, and only they, are read');
+  const file = path.join(repo.dir, 'worktree-stat.json');
+  const entry = JSON.parse(await fs.readFile(file, 'utf8')).ck;
+  const m = await loadManifest(repo, second.manifest);
+  t.is(entry.stats.length, 4 * m.files.length);
+  for (const [i, f] of m.files.entries()) {
+    const st = await fs.stat(path.join(root, 'ck', ...f.path.split('/')));
+    t.deepEqual(entry.stats.slice(4 * i, 4 * i + 4), [st.size, st.mtimeMs, st.ino, st.ctimeMs], f.path);
+  }
+  const third = await add({ repo, path: path.join(root, 'ck') });
+  t.is(third.filesRead, 0, 'nothing changed, nothing read');
+  // Rewritten as the per-path map of earlier versions: still vouches for every file.
+  entry.files = Object.fromEntries(m.files.map((f, i) => [f.path, entry.stats.slice(4 * i, 4 * i + 4)]));
+  delete entry.stats;
+  await fs.writeFile(file, JSON.stringify({ ck: entry }));
+  await fs.writeFile(path.join(root, 'ck', 'a', 'b'), bytesFor('ab2', 100));
+  const fourth = await add({ repo, path: path.join(root, 'ck') });
+  t.is(fourth.filesRead, 1, 'the older cache vouches for all but the changed file');
+  t.true(first.filesRead === 8 && fourth.manifest !== second.manifest);
+  t.deepEqual((await verify({ repo })).problems, []);
+});
+
 test('a file rewritten with the same size and its mtime put back is still read (its ctime moved)', async (t) => {
   const { root, repo } = await setup(8);
   const f = path.join(root, 'ck', 'd3', 'f3.bin');
