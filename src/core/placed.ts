@@ -105,25 +105,24 @@ export class PlacedChunks implements PlacedLookup {
    * The caller holds the repository lock. Entries whose files all changed since are dropped on the way.
    */
   async record(dataPath: string, manifestHash: string, manifest: Manifest, only?: ReadonlySet<string>): Promise<void> {
-    // Keys and identities side by side, written out as text (entryText): as an object of 400,000 keys and
-    // then one JSON string, the index of a pull of 400,000 small files took ~80 MB at its end.
-    const keys: string[] = [];
-    const ids: number[] = [];
-    for (const f of manifest.files) {
-      const key = keyOf(manifest, f);
-      if (only && !only.has(f.path)) continue;
-      const id = identityOf(fileAt(dataPath, manifest, key));
-      if (id && id[0] === f.size) keys.push(key), ids.push(...id);
-    }
     const rel = this.relative(dataPath);
-    await this.update((entries) => {
+    let prev: Record<string, number[]> | undefined;
+    // Each file's identity is taken as its line is written (docText): as an object of 400,000 keys and
+    // then one JSON string, the index of a pull of 400,000 small files took ~80 MB at its end.
+    function* files(): Generator<[string, number[]]> {
+      for (const f of manifest.files) {
+        if (only && !only.has(f.path)) continue;
+        const key = keyOf(manifest, f);
+        const id = identityOf(fileAt(dataPath, manifest, key));
+        if (id && id[0] === f.size) yield [key, id];
+      }
       // Another part of the same version written there before (pull --include) still counts.
-      const prev = entries[rel];
+      if (prev) for (const [key, id] of Object.entries(prev)) if (!only!.has(key)) yield [key, id];
+    }
+    await this.update((entries) => {
+      if (only && entries[rel]?.manifest === manifestHash) prev = entries[rel]!.files;
       delete entries[rel];
-      if (!only || prev?.manifest !== manifestHash) return;
-      const now = new Set(keys);
-      for (const [key, id] of Object.entries(prev.files)) if (!now.has(key)) keys.push(key), ids.push(...id);
-    }, keys.length ? { rel, manifest: manifestHash, keys, ids } : undefined);
+    }, { rel, manifest: manifestHash, files });
   }
 
   /**
@@ -168,31 +167,37 @@ export class PlacedChunks implements PlacedLookup {
     change(entries);
     if (added) delete entries[added.rel];
     await removeStaleTemps(this.dir); // a writer killed mid-write left its temp beside the index
-    if (!Object.keys(entries).length && !added?.keys.length) await fs.rm(this.file, { force: true });
+    if (!Object.keys(entries).length && !added) await fs.rm(this.file, { force: true });
     else await writeAtomic(this.file, docText(entries, added));
     this.pieces = null;
   }
 }
 
-/** One data path's entry as record builds it: its files' keys, and their identities five numbers each. */
+/** One data path's entry as record writes it: its files' keys with their identities, taken as they are written. */
 interface AddedEntry {
   rel: string;
   manifest: string;
-  keys: string[];
-  ids: number[];
+  files: () => Iterable<[string, number[]]>;
 }
 
-/** The index as JSON text, in pieces: the same text as JSON.stringify of the document with `added` in its entries. */
+/**
+ * The index as JSON text, in pieces: the same text as JSON.stringify of the document with `added` in its
+ * entries (an entry whose files all failed their identity is written empty, and dropped by the next update).
+ */
 function* docText(entries: Record<string, PlacedEntry>, added?: AddedEntry): Generator<string> {
   const doc = JSON.stringify({ format: PLACED_FORMAT, entries } satisfies PlacedDoc);
   if (!added) return yield doc;
   const rest = doc.slice(0, -2); // without the closing braces of entries and the document
   yield `${rest}${rest.endsWith('{') ? '' : ','}${JSON.stringify(added.rel)}:{"manifest":${JSON.stringify(added.manifest)},"files":{`;
-  const BATCH = 4096;
-  for (let i = 0; i < added.keys.length; i += BATCH) {
-    const part: string[] = [];
-    for (let k = i; k < Math.min(i + BATCH, added.keys.length); k++) part.push(`${JSON.stringify(added.keys[k])}:[${added.ids.slice(5 * k, 5 * k + 5).join(',')}]`);
-    yield (i ? ',' : '') + part.join(',');
+  let part: string[] = [];
+  let first = true;
+  for (const [key, id] of added.files()) {
+    part.push(`${JSON.stringify(key)}:[${id.join(',')}]`);
+    if (part.length === 4096) {
+      yield (first ? '' : ',') + part.join(',');
+      (first = false), (part = []);
+    }
   }
+  if (part.length) yield (first ? '' : ',') + part.join(',');
   yield '}}}}';
 }

@@ -3,6 +3,7 @@
 // file is re-read at the manifest's recorded chunk boundaries and each chunk's hash compared, and a
 // match refreshes the cache. The cache lives in .ckptsync/worktree-stat.json and is only ever a hint.
 
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
@@ -100,14 +101,23 @@ function matchListing(manifest: Manifest, listing: Stat[]): { at: (i: number) =>
 export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest, since: number, listed?: ListedFile[]): Promise<void> {
   // Stats taken before the content was read (add's listing) serve as well as new ones: a file changed
   // since then no longer matches them, and is read again.
-  const files = listed ?? (await listedNow(dataPath, manifest).catch(() => null));
-  if (!files) return;
+  // After a checkout each file is stat'ed as its line is written (statNow), rather than listed first: a
+  // listing of 400,000 files held an object per file at the end of a pull.
+  const top = await fs.lstat(dataPath).catch(() => null);
+  if (!top || (manifest.type === 'file' ? !top.isFile() : !top.isDirectory())) return;
+  const statOf = listed ? matchListing(manifest, listed).at : (i: number) => statNow(targetOf(manifest, dataPath, manifest.files[i]!));
   const cache = await readCache(repo);
   const rel = repo.relative(dataPath);
   delete cache[rel];
   // A writer killed mid-write left its temp beside the cache; the next writer clears it.
   await removeStaleTemps(repo.dir);
-  await writeAtomic(cacheFile(repo), cacheText(cache, rel, { manifest: manifestHash, at: since }, manifest, matchListing(manifest, files).at));
+  await writeAtomic(cacheFile(repo), cacheText(cache, rel, { manifest: manifestHash, at: since }, manifest, statOf));
+}
+
+/** A regular file's stat now (not through a symlink); undefined for anything else. */
+function statNow(file: string): Stat | undefined {
+  const st = fsSync.lstatSync(file, { throwIfNoEntry: false });
+  return st?.isFile() ? { rel: '', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs } : undefined;
 }
 
 /** The files at dataPath as listed now (null: not the kind of thing the snapshot is). */
