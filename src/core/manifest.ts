@@ -143,7 +143,8 @@ function decodeManifestOf(data: Buffer, id: string): Manifest {
     // Written as encodeManifest writes: the records after the list's header are unpacked one by one.
     checkCount(head.type, head.count);
     const files: ManifestFile[] = new Array(head.count);
-    const readFile = fileReader(head.type, id, bad);
+    const seen = new Set<string>();
+    const readFile = fileReader(head.type, id, bad, seen);
     let n = 0;
     try {
       if (head.offset < data.length) {
@@ -157,7 +158,7 @@ function decodeManifestOf(data: Buffer, id: string): Manifest {
       throw e instanceof IntegrityError || e instanceof UnsafePathError ? e : invalid();
     }
     if (n !== files.length) throw invalid();
-    checkNoFileUnderFile(files, id);
+    checkNoFileUnderFile(files, id, seen);
     return { format: MANIFEST_FORMAT, type: head.type, files };
   }
   let raw: any;
@@ -174,13 +175,14 @@ function decodeManifestOf(data: Buffer, id: string): Manifest {
   if (!Array.isArray(raw.files)) bad('files must be a list');
   checkCount(raw.type, raw.files.length);
   const files: ManifestFile[] = new Array(raw.files.length);
-  const readFile = fileReader(raw.type, id, bad);
+  const seen = new Set<string>();
+  const readFile = fileReader(raw.type, id, bad, seen);
   for (let i = 0; i < files.length; i++) {
     const f = raw.files[i];
     raw.files[i] = undefined;
     files[i] = readFile(f, i);
   }
-  checkNoFileUnderFile(files, id);
+  checkNoFileUnderFile(files, id, seen);
   return { format: raw.format, type: raw.type, files };
 }
 
@@ -207,8 +209,7 @@ function canonicalHead(data: Buffer): { type: Manifest['type']; count: number; o
  * Checks one raw file record and returns it decoded. Files of a manifest share one record per chunker,
  * and paths are copied out of msgpackr's run of strings (a slice keeps the whole run alive).
  */
-function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never): (f: any, i: number) => ManifestFile {
-  const seen = new Set<string>();
+function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, seen: Set<string>): (f: any, i: number) => ManifestFile {
   const chunkers = new Map<string, Readonly<ChunkerParams>>();
   return (f, i) => {
     if (typeof f !== 'object' || f === null) bad(`file ${i} is not a map`);
@@ -232,7 +233,7 @@ function fileReader(type: Manifest['type'], id: string, bad: (why: string) => ne
       total += s;
     }
     if (total !== f.size) bad(`file ${p}: chunk sizes add up to ${total}, not ${f.size}`);
-    const hex = Buffer.from(f.chunks).toString('hex');
+    const hex = (Buffer.isBuffer(f.chunks) ? f.chunks : Buffer.from(f.chunks)).toString('hex');
     const chunks = Array.from({ length: f.sizes.length }, (_, k) => hex.slice(k * 64, k * 64 + 64));
     const key = `${c.alg}/${c.min}/${c.avg}/${c.max}`;
     let chunker = chunkers.get(key);
@@ -278,13 +279,12 @@ export function checkRelativePath(p: unknown, id = 'manifest'): string {
   return p;
 }
 
-/** "a" and "a/b" cannot both be files. */
-function checkNoFileUnderFile(files: ManifestFile[], id: string): void {
-  const set = new Set(files.map((f) => f.path));
+/** "a" and "a/b" cannot both be files (`paths`: the set of the files' paths). */
+function checkNoFileUnderFile(files: ManifestFile[], id: string, paths: ReadonlySet<string>): void {
   for (const f of files) {
-    const parts = f.path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      if (set.has(parts.slice(0, i).join('/'))) throw new UnsafePathError(`${id} has a file ${parts.slice(0, i).join('/')} that is also a directory`);
+    for (let at = f.path.indexOf('/'); at !== -1; at = f.path.indexOf('/', at + 1)) {
+      const dir = f.path.slice(0, at);
+      if (paths.has(dir)) throw new UnsafePathError(`${id} has a file ${dir} that is also a directory`);
     }
   }
 }
