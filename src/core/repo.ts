@@ -201,8 +201,26 @@ export class Repository {
   async recordCleaned(hashes: string[]): Promise<void> {
     if (!hashes.length) return;
     const known = await this.cleanedChunks();
-    const fresh = [...new Set(hashes)].filter((h) => !known.has(h));
-    if (fresh.length) await fs.appendFile(path.join(this.dir, 'cleaned'), fresh.map((h) => h + '\n').join(''));
+    // Appended 4,096 lines at a time: the lines of a pull of 400,000 small files as one string, and its
+    // bytes, were ~60 MB at once.
+    let fh: fs.FileHandle | undefined;
+    try {
+      let lines: string[] = [];
+      const flush = async () => {
+        fh ??= await fs.open(path.join(this.dir, 'cleaned'), 'a');
+        await fh.write(lines.join('\n') + '\n');
+        lines = [];
+      };
+      for (const h of hashes) {
+        if (known.has(h)) continue;
+        known.add(h);
+        lines.push(h);
+        if (lines.length === 4096) await flush();
+      }
+      if (lines.length) await flush();
+    } finally {
+      await fh?.close();
+    }
   }
 
   /** Where the cached state of a remote lives (what it is known to hold). */
