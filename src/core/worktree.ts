@@ -9,7 +9,7 @@ import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
 import { listFiles, type ListedFile } from './ingest.js';
-import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { decodeManifest, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
 import { writeAtomic } from './store.js';
@@ -189,27 +189,10 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
   };
 }
 
-/**
- * Where a file's key ('' for a single file) is in the manifest: by binary search over its files when they
- * are sorted by path, as encodeManifest writes them, else through a table (a manifest from elsewhere).
- */
+/** Where a file's key ('' for a single file) is in the manifest. */
 function pathIndex(m: Manifest): (key: string) => number | undefined {
   if (m.type === 'file') return (key) => (key === '' && m.files.length ? 0 : undefined);
-  const files = m.files;
-  if (!files.every((f, i) => i === 0 || files[i - 1]!.path < f.path)) {
-    const table = new Map(files.map((f, i) => [f.path, i]));
-    return (key) => table.get(key);
-  }
-  return (key) => {
-    let lo = 0;
-    let hi = files.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (files[mid]!.path < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < files.length && files[lo]!.path === key ? lo : undefined;
-  };
+  return indexByPath(m.files);
 }
 
 export interface CheckOptions {

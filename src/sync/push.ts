@@ -120,8 +120,9 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
   // Small files go in packs (one request for many); the rest whole, or as deltas where that is smaller. A
   // chunk inside a larger file stays whole: a reader writes it into that file as it comes, from any remote
   // (a pack's chunks are read many at a time, before the larger files are open), and it may be a delta's base.
-  const smallFiles = new Set(manifest.files.flatMap((f) => (f.chunks.length === 1 ? f.chunks : [])));
-  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (h) => wanted.get(h)!, (h) => smallFiles.has(h));
+  // (The set is of the larger files' chunks, which are few, rather than of the small files' chunks.)
+  const inLargerFiles = new Set(manifest.files.flatMap((f) => (f.chunks.length > 1 ? f.chunks : [])));
+  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (h) => wanted.get(h)!, (h) => !inLargerFiles.has(h));
   const deltas =
     opts.deltas === false || plan.whole.length === 0
       ? null

@@ -2,7 +2,7 @@
 // history (history is how an old version is restored), and the chunks those manifests name. gc keeps it,
 // clean drops local copies only of it, push counts it as already there.
 
-import { manifestChunks, type Manifest } from '../core/manifest.js';
+import type { Manifest } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { isBadObject, loadManifest, readRemoteManifest } from './manifests.js';
@@ -59,7 +59,7 @@ export async function chunksOfManifests(repo: Repository | null, remote: Remote,
       return;
     }
     out.readable.add(h);
-    for (const c of manifestChunks(m).keys()) out.chunks.add(c);
+    for (const f of m.files) for (const c of f.chunks) out.chunks.add(c);
   });
   return out;
 }
