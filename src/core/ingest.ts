@@ -25,7 +25,7 @@ import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { readFully } from './file-io.js';
 import { hashBytes } from './hash.js';
-import { encodeManifest, indexByPath, manifestFile, withMode, type Manifest, type ManifestFile } from './manifest.js';
+import { encodeManifestParts, indexByPath, manifestFile, withMode, type Manifest, type ManifestFile } from './manifest.js';
 import { nativeStore } from './store-chunk.js';
 import { ObjectWriter } from './object-writer.js';
 import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk, type StoreMode } from './store-by-copy.js';
@@ -306,8 +306,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     throw e;
   }
   const manifest: Manifest = { format: 1, type: isDir ? 'dir' : 'file', files: entries };
-  const encoded = encodeManifest(manifest);
-  const manifestHash = await store.putBytes('manifest', encoded);
+  const manifestHash = await store.putParts('manifest', encodeManifestParts(manifest));
   return { manifest, manifestHash, bytes: progress.bytesDone, bytesNew: progress.bytesNew, chunks, chunksNew: writer.written, files, filesRead: files.length - reused };
 }
 

@@ -73,24 +73,33 @@ const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType:
 const int = (n: number) => (n >= 2 ** 32 ? BigInt(n) : n);
 
 /**
- * The same bytes as packing the whole manifest at once, packed one file record at a time into one buffer
- * sized for them: packing it whole grew packr's buffer up to four times over as it went, hundreds of MB
- * for the 53 MB manifest of 400,000 small files. The buffer's unused tail is never written, so never
- * resident.
+ * The same bytes as packing the whole manifest at once, packed one file record at a time: packing it whole
+ * grew packr's buffer up to four times over as it went, hundreds of MB for the 53 MB manifest of 400,000
+ * small files. encodeManifestParts yields it in pieces of about a megabyte, for a caller that hashes and
+ * writes as it goes (ObjectStore.putParts) and so never holds it whole.
  */
 export function encodeManifest(m: Manifest): Buffer {
+  return Buffer.concat([...encodeManifestParts(m)]);
+}
+
+export function* encodeManifestParts(m: Manifest, partBytes = 1 << 20): Generator<Buffer> {
   const files = [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // The map with an empty files list ends in its array header, 0x90; the real header replaces it.
   const head = packr.pack({ format: MANIFEST_FORMAT, type: m.type, files: [] });
-  const out = Buffer.allocUnsafe(head.length + 4 + files.reduce((n, f) => n + recordBound(f), 0));
-  let at = head.copy(out, 0, 0, head.length - 1);
-  at = writeArrayHeader(out, at, files.length);
+  const first = Buffer.allocUnsafe(head.length + 4);
+  yield first.subarray(0, writeArrayHeader(first, head.copy(first, 0, 0, head.length - 1), files.length));
+  let part = Buffer.allocUnsafe(partBytes);
+  let at = 0;
   for (const f of files) {
+    // Copied out at once: packr reuses its buffer for the next record.
     const record = packr.pack(fileRecord(f), RESET_BUFFER_MODE);
-    if (record.length > out.length - at) throw new Error(`manifest record of ${f.path} is larger than its bound`);
-    at += record.copy(out, at);
+    if (at + record.length > part.length) {
+      if (at) yield part.subarray(0, at);
+      (part = Buffer.allocUnsafe(Math.max(partBytes, record.length))), (at = 0);
+    }
+    at += record.copy(part, at);
   }
-  return out.subarray(0, at);
+  if (at) yield part.subarray(0, at);
 }
 
 function fileRecord(f: ManifestFile) {
@@ -103,9 +112,6 @@ function fileRecord(f: ManifestFile) {
     sizes: f.sizes.map(int),
   };
 }
-
-/** The most bytes fileRecord(f) packs into: its keys and map headers, strings, and each number at 9 bytes. */
-const recordBound = (f: ManifestFile) => 64 + 3 * 9 + 5 + Buffer.byteLength(f.path) + 5 + Buffer.byteLength(f.chunker.alg) + 5 + 32 * f.chunks.length + 5 + 9 * f.sizes.length + 9 * 2;
 
 /** A msgpack array header for `n` items, as packr writes it (fixarray, array 16, array 32). */
 function writeArrayHeader(out: Buffer, at: number, n: number): number {

@@ -2,7 +2,7 @@ import test from 'ava';
 import { Packr } from 'msgpackr';
 import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { decodeManifest, encodeManifest, type Manifest } from '../../src/core/manifest.js';
+import { decodeManifest, encodeManifest, encodeManifestParts, type Manifest } from '../../src/core/manifest.js';
 import { IntegrityError, UnsafePathError } from '../../src/errors.js';
 
 const h = (s: string) => hashBytes(Buffer.from(s));
@@ -76,6 +76,10 @@ test('a manifest packed file by file is the same bytes as packed whole, at every
       files: files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, chunker: { ...DEFAULT_CHUNKER }, chunks: Buffer.from(f.chunks[0]!, 'hex'), sizes: f.sizes })),
     });
     t.true(encodeManifest({ format: 1, type: 'dir', files }).equals(expected), `${n} files`);
+    // In parts of any size (a record is never split), the same bytes.
+    const parts = [...encodeManifestParts({ format: 1, type: 'dir', files }, 1000)];
+    t.true(Buffer.concat(parts).equals(expected), `${n} files in ${parts.length} parts`);
+    if (n > 100) t.true(parts.length > 2 && parts.every((p) => p.length <= 1000), 'parts of at most the size asked for');
   }
   // And with sizes past 2^32 (int64) and many chunks, as in the first test's manifest.
   const big = m.files[0]!;
