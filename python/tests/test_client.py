@@ -160,3 +160,22 @@ def test_relative_destinations_follow_the_current_directory_after_a_chdir(tmp_pa
         r = c.pull("cd/a.bin")
     assert r.path == str(tmp_path / "later" / "a.bin")
     assert (tmp_path / "later" / "a.bin").read_bytes() == data
+
+
+def test_push_of_small_files_goes_in_packs_and_packs_false_sends_each_whole(tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    for i in range(40):
+        write_bytes(tmp_path / "tok" / f"f{i:02d}.json", 2000, seed=i)
+    with Client(remote=str(remote)) as c:
+        c.push(tmp_path / "tok", "run1/tok", packs=False)
+        assert not (remote / "packs").exists()
+        assert sum(1 for p in (remote / "chunks").rglob("*") if p.is_file()) == 40
+        for i in range(40, 80):
+            write_bytes(tmp_path / "tok" / f"f{i:02d}.json", 2000, seed=i)
+        r = c.push(tmp_path / "tok", "run1/tok")
+        assert r.chunks_uploaded == 40
+        assert sum(1 for p in (remote / "packs").rglob("*") if p.is_file()) == 1, "the 40 new files in one pack"
+        assert sum(1 for p in (remote / "chunks").rglob("*") if p.is_file()) == 40
+        out = c.pull("run1/tok", tmp_path / "out")
+        assert sorted(p.name for p in Path(out.path or "").iterdir()) == sorted(p.name for p in (tmp_path / "tok").iterdir())
+        assert all((Path(out.path or "") / p.name).read_bytes() == p.read_bytes() for p in (tmp_path / "tok").iterdir())

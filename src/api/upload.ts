@@ -29,6 +29,10 @@ export interface UploadOptions {
   /** The shared cache whose store holds the snapshot outside a repository (default: as resolve's). */
   cacheDir?: string;
   concurrency?: number;
+  /** As push's: send changed chunks as deltas where smaller (default true). */
+  deltas?: boolean;
+  /** As push's: send runs of small chunks in packs (default true; false keeps the remote readable by layout 2). */
+  packs?: boolean;
   onHashProgress?: (p: IngestProgress) => void;
   onProgress?: (p: TransferProgress) => void;
   signal?: AbortSignal;
@@ -50,7 +54,7 @@ export async function upload(opts: UploadOptions): Promise<PushResult & { bytes:
   try {
     const snap = await ingestPath(store.store, abs, { previous: await previousVersion(store, name, abs), onProgress: opts.onHashProgress });
     await store.withLock(() => store.setRef(name, snap.manifestHash));
-    const pushed = await pushSnapshot(store, remote, name, snap.manifestHash, { force: opts.force, concurrency: opts.concurrency, onProgress: opts.onProgress, signal: opts.signal });
+    const pushed = await pushSnapshot(store, remote, name, snap.manifestHash, { force: opts.force, concurrency: opts.concurrency, deltas: opts.deltas, packs: opts.packs, onProgress: opts.onProgress, signal: opts.signal });
     return { ...pushed, bytes: snap.bytes };
   } finally {
     if (owned) await remote.close();

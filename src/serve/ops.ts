@@ -104,6 +104,8 @@ async function snapshotArgs(a: Args, ctx: OpContext, key: string) {
     force: a.bool('force'),
     cacheDir: a.str('cacheDir'),
     concurrency: a.int('jobs'),
+    deltas: a.bool('deltas'),
+    packs: a.bool('packs'),
     onHashProgress: (p: IngestProgress) => ctx.progress({ phase: 'hash', bytesMoved: p.bytesDone, bytesToMove: p.bytesTotal, bytesSkipped: 0 }),
     onProgress: transfer(ctx),
     signal: ctx.signal,
@@ -131,7 +133,7 @@ export const OPS = {
   async push(args, ctx) {
     const a = new Args(args);
     if (a.int('parts') !== undefined) return pushPartOp(a, ctx);
-    const r = await push({ repo: await needRepo(a, ctx), target: a.reqStr('target'), remote: a.str('remote'), as: a.str('name'), force: a.bool('force'), concurrency: a.int('jobs'), onProgress: transfer(ctx), signal: ctx.signal });
+    const r = await push({ repo: await needRepo(a, ctx), target: a.reqStr('target'), remote: a.str('remote'), as: a.str('name'), force: a.bool('force'), concurrency: a.int('jobs'), deltas: a.bool('deltas'), packs: a.bool('packs'), onProgress: transfer(ctx), signal: ctx.signal });
     return { result: r };
   },
   async pull(args, ctx) {

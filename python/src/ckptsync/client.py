@@ -138,9 +138,9 @@ class Client:
     # -- operations -----------------------------------------------------------------------------------
 
     @overload
-    def push(self, path_or_name: str | os.PathLike[str], name: str | None = None, *, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PushResult: ...
+    def push(self, path_or_name: str | os.PathLike[str], name: str | None = None, *, remote: str | None = None, force: bool = False, packs: bool = True, deltas: bool = True, progress: ProgressArg = None) -> PushResult: ...
     @overload
-    def push(self, path_or_name: str | os.PathLike[str], name: str, *, part: tuple[int, int], attempt: str | None = None, remote: str | None = None, force: bool = False, progress: ProgressArg = None) -> PartPushResult: ...
+    def push(self, path_or_name: str | os.PathLike[str], name: str, *, part: tuple[int, int], attempt: str | None = None, remote: str | None = None, force: bool = False, packs: bool = True, deltas: bool = True, progress: ProgressArg = None) -> PartPushResult: ...
 
     def push(
         self,
@@ -151,6 +151,8 @@ class Client:
         attempt: str | None = None,
         remote: str | None = None,
         force: bool = False,
+        packs: bool = True,
+        deltas: bool = True,
         progress: ProgressArg = None,
     ) -> PushResult | PartPushResult:
         """Uploads a file or directory under ``name`` (default: its base name), or pushes a name or pointer file.
@@ -159,9 +161,12 @@ class Client:
         checkpoint; the name moves once every part is there, to one version holding all their files.
         Every part of one save shares ``attempt`` (default: ``CKPTSYNC_ATTEMPT``, the launcher's run id
         and restart count, else "0").
+
+        ``packs=False`` sends every small file's chunk as an object of its own, as ckptsync did before remote
+        layout 3, so that older readers can still pull it; ``deltas=False`` sends changed chunks whole.
         """
         target = os.fspath(path_or_name)
-        args = {**self._where(remote), "force": force or None}
+        args = {**self._where(remote), "force": force or None, "packs": None if packs else False, "deltas": None if deltas else False}
         if part is not None:
             if name is None:
                 raise TypeError("push(..., part=(k, m)) needs the version's name")
