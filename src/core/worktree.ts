@@ -172,7 +172,10 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
   if (!cached || cached.at === undefined) return none;
   const at = cached.at;
   const indexOf = pathIndex(previous);
-  const hashes = [...new Set(previous.files.flatMap((f) => f.chunks))];
+  const unique = new Set<string>();
+  for (const f of previous.files) for (const h of f.chunks) unique.add(h);
+  const hashes = [...unique];
+  unique.clear();
   const present = await repo.store.hasMany('chunk', hashes);
   const cleaned = await repo.cleanedChunks();
   const gone = new Set(hashes.filter((h, i) => !present[i] && !cleaned.has(h)));

@@ -12,7 +12,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BufferPool } from '../core/buffer-pool.js';
-import { type Manifest, type ManifestFile } from '../core/manifest.js';
+import type { Manifest, ManifestFile } from '../core/manifest.js';
 import { fileDir, openTemp, prepareDest, targetOf, writeTempSync } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
