@@ -9,7 +9,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js';
-import { writeAtomic, type ObjectStore, type PlacedLookup, type PlacedPiece } from './store.js';
+import { joinedInPieces, writeAtomic, type ObjectStore, type PlacedLookup, type PlacedPiece } from './store.js';
 import { removeStaleTemps } from './temps.js';
 
 export const PLACED_FILE = 'placed.json';
@@ -189,15 +189,9 @@ function* docText(entries: Record<string, PlacedEntry>, added?: AddedEntry): Gen
   if (!added) return yield doc;
   const rest = doc.slice(0, -2); // without the closing braces of entries and the document
   yield `${rest}${rest.endsWith('{') ? '' : ','}${JSON.stringify(added.rel)}:{"manifest":${JSON.stringify(added.manifest)},"files":{`;
-  let part: string[] = [];
-  let first = true;
-  for (const [key, id] of added.files()) {
-    part.push(`${JSON.stringify(key)}:[${id.join(',')}]`);
-    if (part.length === 4096) {
-      yield (first ? '' : ',') + part.join(',');
-      (first = false), (part = []);
-    }
+  function* files() {
+    for (const [key, id] of added!.files()) yield `${JSON.stringify(key)}:[${id.join(',')}]`;
   }
-  if (part.length) yield (first ? '' : ',') + part.join(',');
+  yield* joinedInPieces(files(), ',');
   yield '}}}}';
 }

@@ -10,7 +10,7 @@ import { ConfigError, LockHeldError, NotFoundError, UsageError } from '../errors
 import { assertRefName } from '../names.js';
 import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from './refs.js';
 import { PlacedChunks } from './placed.js';
-import { ObjectStore, writeAtomic } from './store.js';
+import { joinedInPieces, ObjectStore, writeAtomic } from './store.js';
 
 export const REPO_DIR = '.ckptsync';
 export const REPO_FORMAT = 1;
@@ -203,21 +203,19 @@ export class Repository {
     const known = await this.cleanedChunks();
     // Appended 4,096 lines at a time: the lines of a pull of 400,000 small files as one string, and its
     // bytes, were ~60 MB at once.
-    let fh: fs.FileHandle | undefined;
-    try {
-      let lines: string[] = [];
-      const flush = async () => {
-        fh ??= await fs.open(path.join(this.dir, 'cleaned'), 'a');
-        await fh.write(lines.join('\n') + '\n');
-        lines = [];
-      };
+    function* fresh() {
       for (const h of hashes) {
         if (known.has(h)) continue;
         known.add(h);
-        lines.push(h);
-        if (lines.length === 4096) await flush();
+        yield h + '\n';
       }
-      if (lines.length) await flush();
+    }
+    let fh: fs.FileHandle | undefined;
+    try {
+      for (const piece of joinedInPieces(fresh(), '')) {
+        fh ??= await fs.open(path.join(this.dir, 'cleaned'), 'a');
+        await fh.write(piece);
+      }
     } finally {
       await fh?.close();
     }

@@ -163,7 +163,6 @@ export class ObjectStore {
     return out;
   }
 
-  /** Reads an object and checks its hash; a mismatch is an IntegrityError naming the object. */
   /**
    * A small chunk of `into.length` bytes read into `into`, synchronously and verified: a push fills a
    * pack's buffer with its thousand small chunks this way, not through the thread pool a thousand times
@@ -191,6 +190,7 @@ export class ObjectStore {
     if (actual !== hash) await this.mismatch('chunk', hash, into.length, longer ? `it is longer than ${into.length} bytes` : actual === null ? `it holds ${n} of its ${into.length} bytes` : `its content hashes to ${actual}`);
   }
 
+  /** Reads an object and checks its hash; a mismatch is an IntegrityError naming the object. */
   async get(kind: ObjectKind, hash: string): Promise<Buffer> {
     let data: Buffer;
     try {
@@ -420,6 +420,22 @@ let tempCounter = crypto.randomBytes(4).readUInt32LE(0);
 /** The path a temp from tempPathFor stands in for (its suffix, which holds no TMP_MARK, cut off). */
 export function targetOfTemp(tmp: string): string {
   return tmp.slice(0, tmp.lastIndexOf(TMP_MARK));
+}
+
+/**
+ * The text of `items` joined with `sep`, in pieces of `size` items: a writer of 400,000 lines (writeAtomic,
+ * an append) never holds them, or one string of them, all at once.
+ */
+export function* joinedInPieces(items: Iterable<string>, sep: string, size = 4096): Generator<string> {
+  let part: string[] = [];
+  let first = true;
+  for (const item of items) {
+    part.push(item);
+    if (part.length < size) continue;
+    yield (first ? '' : sep) + part.join(sep);
+    (first = false), (part = []);
+  }
+  if (part.length) yield (first ? '' : sep) + part.join(sep);
 }
 
 /** Writes a file so that readers see either nothing or all of it; `data` may come in pieces (strings). */

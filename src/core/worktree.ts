@@ -12,7 +12,7 @@ import { listFiles, type ListedFile } from './ingest.js';
 import { decodeManifest, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
-import { writeAtomic } from './store.js';
+import { joinedInPieces, writeAtomic } from './store.js';
 import { removeStaleTemps } from './temps.js';
 
 export type DataState = 'ok' | 'missing' | 'modified' | 'stat-changed';
@@ -135,15 +135,13 @@ async function listedNow(dataPath: string, manifest: Manifest): Promise<Stat[] |
 function* cacheText(others: StatCache, rel: string, head: Omit<StatEntry, 'files' | 'stats'>, manifest: Manifest, statOf: (i: number) => Stat | undefined): Generator<string> {
   const rest = JSON.stringify(others);
   yield `${rest.slice(0, -1)}${rest === '{}' ? '' : ','}${JSON.stringify(rel)}:${JSON.stringify(head).slice(0, -1)},"files":{},"stats":[`;
-  const BATCH = 4096;
-  for (let i = 0; i < manifest.files.length; i += BATCH) {
-    const part: string[] = [];
-    for (let k = i; k < Math.min(i + BATCH, manifest.files.length); k++) {
-      const f = statOf(k);
-      part.push(f ? `${f.size},${f.mtimeMs},${f.ino},${f.ctimeMs}` : '-1,-1,-1,-1');
+  function* stats() {
+    for (let i = 0; i < manifest.files.length; i++) {
+      const f = statOf(i);
+      yield f ? `${f.size},${f.mtimeMs},${f.ino},${f.ctimeMs}` : '-1,-1,-1,-1';
     }
-    yield (i ? ',' : '') + part.join(',');
   }
+  yield* joinedInPieces(stats(), ',');
   yield ']}}';
 }
 

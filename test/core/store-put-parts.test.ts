@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { hashBytes } from '../../src/core/hash.js';
-import { ObjectStore } from '../../src/core/store.js';
+import { joinedInPieces, ObjectStore } from '../../src/core/store.js';
 import { tempDir } from '../helpers.js';
 
 test('putParts stores the parts under the hash of their concatenation, once, and leaves no temp', async (t) => {
@@ -25,4 +25,13 @@ test('putParts stores the parts under the hash of their concatenation, once, and
   }
   await t.throwsAsync(() => store.putParts('manifest', failing()), { message: 'source failed' });
   t.deepEqual(await fs.readdir(path.join(dir, 'store', 'manifests')), [hash]);
+});
+
+test('joinedInPieces is the items joined, in pieces of at most the size asked for', (t) => {
+  for (const n of [0, 1, 3, 4, 5, 9]) {
+    const items = Array.from({ length: n }, (_, i) => `i${i}`);
+    const pieces = [...joinedInPieces(items, ',', 4)];
+    t.is(pieces.join(''), items.join(','), `${n} items`);
+    t.is(pieces.length, Math.ceil(n / 4));
+  }
 });
