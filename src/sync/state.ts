@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Repository } from '../core/repo.js';
 import { writeAtomic } from '../core/store.js';
+import { removeStaleTemps } from '../core/temps.js';
 import type { HeaderCache } from './packs.js';
 
 /** Upload-log entries older than this are not trusted (gc may have removed unreferenced chunks). */
@@ -14,6 +15,7 @@ export const UPLOAD_LOG_TRUST_MS = 60 * 60 * 1000;
 
 export class RemoteState {
   readonly dir: string;
+  private headers?: HeaderCache;
   constructor(repo: Repository, remoteUrl: string) {
     this.dir = repo.remoteStateDir(remoteUrl);
   }
@@ -39,16 +41,26 @@ export class RemoteState {
     await fs.rm(path.join(this.dir, 'uploaded.log'), { force: true });
   }
 
-  /** Pack headers read from this remote (§8c), one file each under `packs/`. */
+  /**
+   * Pack headers read from this remote (§8c), one file each under `packs/`. A writer killed mid-write left
+   * its temp there: the first read or write of this state's cache clears such leftovers.
+   */
   get packHeaders(): HeaderCache {
+    if (this.headers) return this.headers;
     const dir = path.join(this.dir, 'packs');
-    return {
-      read: (pack) => fs.readFile(path.join(dir, pack)).catch(() => null),
+    let swept: Promise<unknown> | undefined;
+    const sweep = () => (swept ??= removeStaleTemps(dir).catch(() => 0));
+    return (this.headers = {
+      read: async (pack) => {
+        await sweep();
+        return fs.readFile(path.join(dir, pack)).catch(() => null);
+      },
       write: async (pack, header) => {
+        await sweep();
         await fs.mkdir(dir, { recursive: true });
         await writeAtomic(path.join(dir, pack), header).catch(() => {}); // a hint: a reader without it reads the remote
       },
-    };
+    });
   }
 }
 

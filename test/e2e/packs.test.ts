@@ -3,6 +3,7 @@
 // written and is named by verify; gc deletes a pack only when none of its chunks is reachable; clean
 // counts packed chunks as held; --no-packs keeps every chunk whole.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
@@ -184,4 +185,26 @@ test('packs › a single read finds a chunk in a pack written after this process
   t.is(index.select(() => true).count, index.count);
   t.truthy(index.locate(hashBytes(bytes)));
   t.is(index.locate(hashBytes(Buffer.from('not there'))), undefined);
+});
+
+test("packs › a header-cache temp left by a killed pull is removed by the next pull; a live writer's is kept", async (t) => {
+  const s = await setup('h', 20);
+  await push({ repo: s.repo, target: 'h', remote: s.remote });
+  const b = await freshRepo();
+  await pull({ repo: b, target: 'h', remote: s.remote, to: path.join(b.root, 'one') });
+  const dir = path.join(b.remoteStateDir(s.remote.displayUrl), 'packs');
+  const [header] = await fs.readdir(dir);
+  const dead = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    child.on('exit', () => resolve(child.pid!));
+  });
+  const leftover = path.join(dir, `${header}.tmp-${dead}-0badcafe`);
+  const live = path.join(dir, `${header}.tmp-${process.pid}-0badf00d`);
+  await fs.writeFile(leftover, 'CKP1');
+  await fs.writeFile(live, 'CKP1');
+  // A new connection, as a new process has: this process's index of the remote's packs is not reused.
+  await pull({ repo: b, target: 'h', remote: await connect({ url: s.url, settings: {} }), to: path.join(b.root, 'two') });
+  t.true(await sameTree(s.data, path.join(b.root, 'two')));
+  t.false(await fs.stat(leftover).then(() => true, () => false), 'the dead writer’s temp is gone');
+  t.true(await fs.stat(live).then(() => true, () => false), 'a live writer’s temp is kept');
 });
