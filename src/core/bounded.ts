@@ -19,9 +19,11 @@ export interface BoundedOptions<T> {
  * Stops starting new work at the first failure (or when signal aborts), waits for what is in flight,
  * then throws that failure.
  */
-export async function runBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, opts: BoundedOptions<T> = {}): Promise<void> {
+export async function runBounded<T>(items: readonly T[] | Iterable<T>, limit: number, fn: (item: T) => Promise<void>, opts: BoundedOptions<T> = {}): Promise<void> {
   const { signal, weigh, maxWeight = Infinity } = opts;
-  let next = 0;
+  // Items may come from a generator, so that a caller with 400,000 of them never holds them all.
+  const source = items[Symbol.iterator]();
+  let ahead = source.next();
   let failure: unknown = null;
   let held = 0;
   let wake: (() => void)[] = [];
@@ -36,12 +38,13 @@ export async function runBounded<T>(items: readonly T[], limit: number, fn: (ite
     for (const r of waiting) r();
   };
   const worker = async () => {
-    while (failure === null && next < items.length) {
+    while (failure === null && !ahead.done) {
       if (signal?.aborted) {
         failure ??= new CancelledError();
         return;
       }
-      const item = items[next++]!;
+      const item = ahead.value;
+      ahead = source.next();
       const w = weigh ? weigh(item) : 0;
       await acquire(w);
       try {
@@ -53,6 +56,7 @@ export async function runBounded<T>(items: readonly T[], limit: number, fn: (ite
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const count = Array.isArray(items) ? items.length : Infinity;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, count)) }, worker));
   if (failure !== null) throw failure;
 }

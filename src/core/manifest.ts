@@ -57,6 +57,18 @@ export function manifestFile(path: string, size: number, mode: number, chunker: 
   return { path, size, mode, chunker, chunks, sizes };
 }
 
+/** How many chunks a file has, without the list a compact entry makes when asked. */
+export function chunkCount(f: ManifestFile): number {
+  return f instanceof OneChunkFile ? 1 : f.chunks.length;
+}
+
+/** A file's chunks in order with their sizes, without the lists a compact entry makes when asked. */
+export function eachChunk(f: ManifestFile, fn: (hash: string, size: number, k: number) => void): void {
+  if (f instanceof OneChunkFile) return fn(f.hash, f.size, 0);
+  const { chunks, sizes } = f;
+  for (let k = 0; k < chunks.length; k++) fn(chunks[k]!, sizes[k]!, k);
+}
+
 /** The same entry with another mode (a spread would drop a compact entry's lists). */
 export function withMode(f: ManifestFile, mode: number): ManifestFile {
   return manifestFile(f.path, f.size, mode, f.chunker, f.chunks, f.sizes);

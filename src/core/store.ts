@@ -122,13 +122,13 @@ export class ObjectStore {
    * checkpoint's ~17,000 chunks alone raised a pull's peak memory by tens of megabytes. Many chunks are
    * looked up by listing their objects/ab directories instead (hasManyListed), when that reads fewer names.
    */
-  async hasMany(kind: ObjectKind, hashes: readonly string[], concurrency = 64): Promise<boolean[]> {
+  async hasMany(kind: ObjectKind, hashes: HashList, concurrency = 64): Promise<boolean[]> {
     if (kind === 'chunk' && hashes.length >= LIST_LOOKUP_MIN) {
       const listed = await this.hasManyListed(hashes);
       if (listed) return listed;
     }
     const out = new Array<boolean>(hashes.length);
-    await runBounded([...hashes.keys()], concurrency, async (i) => void (out[i] = await this.has(kind, hashes[i]!)));
+    await runBounded(Array.from({ length: hashes.length }, (_, i) => i), concurrency, async (i) => void (out[i] = await this.has(kind, hashes.at(i)!)));
     return out;
   }
 
@@ -138,27 +138,31 @@ export class ObjectStore {
    * their ~256 directories a few milliseconds. Null when the store is so large against `hashes` that
    * listing would read many more names than there are hashes (then has() per chunk is cheaper).
    */
-  private async hasManyListed(hashes: readonly string[]): Promise<boolean[] | null> {
-    // The hashes by directory, and one directory's names at a time: all names at once were another copy
-    // of every hash (~45 MB for a store of 400,000 chunks).
-    const byDir = new Map<string, number[]>();
-    hashes.forEach((h, i) => {
-      const d = h.slice(0, 2);
-      const list = byDir.get(d);
-      if (list) list.push(i);
-      else byDir.set(d, [i]);
-    });
-    const dirs = [...byDir.keys()].sort();
-    const out = new Array<boolean>(hashes.length).fill(false);
+  private async hasManyListed(hashes: HashList): Promise<boolean[] | null> {
+    // The hashes' numbers grouped by directory (a counting sort on the first byte), and one directory's
+    // names at a time: all names at once were another copy of every hash (~45 MB for 400,000 chunks).
+    const n = hashes.length;
+    const dirOf = new Uint8Array(n);
+    const counts = new Uint32Array(257);
+    for (let i = 0; i < n; i++) counts[(dirOf[i] = parseInt(hashes.at(i)!.slice(0, 2), 16)) + 1]!++;
+    const dirs: number[] = [];
+    for (let d = 0; d < 256; d++) {
+      if (counts[d + 1]) dirs.push(d);
+      counts[d + 1]! += counts[d]!;
+    }
+    const byDir = new Uint32Array(n);
+    const fill = counts.slice(0, 256);
+    for (let i = 0; i < n; i++) byDir[fill[dirOf[i]!]!++] = i;
+    const out = new Array<boolean>(n).fill(false);
     let read = 0;
     // Listed synchronously: 256 readdirs through the thread pool cost more in round trips than in reading.
-    for (const [i, d] of dirs.entries()) {
-      const here = readdirOrEmptySync(path.join(this.root, 'objects', d));
+    for (const [k, d] of dirs.entries()) {
+      const here = readdirOrEmptySync(path.join(this.root, 'objects', d.toString(16).padStart(2, '0')));
       read += here.length;
       // Names per directory so far, times the directories still to read: give up early on a big store.
-      if ((read / (i + 1)) * dirs.length > LIST_LOOKUP_RATIO * hashes.length) return null;
+      if ((read / (k + 1)) * dirs.length > LIST_LOOKUP_RATIO * n) return null;
       const names = new Set(here);
-      for (const k of byDir.get(d)!) out[k] = names.has(hashes[k]!);
+      for (let j = counts[d]!; j < counts[d + 1]!; j++) out[byDir[j]!] = names.has(hashes.at(byDir[j]!)!);
     }
     return out;
   }
@@ -407,6 +411,12 @@ export function tempPathFor(dest: string): string {
 }
 
 /** The temp name tempPathFor gave `dest` when its count was `n` (tempNumberOf gives `n` back). */
+/** Hashes by position: an array, or a table that makes each hash when asked (ChunkTable). */
+export interface HashList {
+  readonly length: number;
+  at(i: number): string | undefined;
+}
+
 export function tempPathWith(dest: string, n: number): string {
   return `${dest}${TMP_MARK}${process.pid}-${n.toString(16).padStart(8, '0')}`;
 }

@@ -12,7 +12,8 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BufferPool } from '../core/buffer-pool.js';
-import type { Manifest, ManifestFile } from '../core/manifest.js';
+import { chunkCount, eachChunk, type Manifest, type ManifestFile } from '../core/manifest.js';
+import { ChunkTable, Uint32List } from '../core/chunk-table.js';
 import { fileDir, openTemp, prepareDest, targetOf, writeTempSync } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
@@ -56,71 +57,177 @@ interface OpenFile {
 
 interface Piece {
   file: ManifestFile;
+  /** The file's place in the manifest. */
+  index: number;
   offset: number;
+  /** The chunk's id in the pull's ChunkTable. */
+  id: number;
   hash: string;
   size: number;
-  /**
-   * A small file written from a pack (spec §8c) before the other pieces are taken up. Always set at
-   * creation: a property added later moved 100,000 pieces' fields out of line (40 bytes each).
-   */
-  fromPack: boolean;
+}
+
+/** Per-chunk state, one byte a chunk (`flags`, by ChunkTable id). */
+const REPEATED = 1; // the snapshot holds it more than once
+const MISSING = 2; // not in the local store
+const SEEDED = 4; // read from a file on disk, not downloaded
+const IN_LARGER = 8; // part of a file of more than one chunk
+const FROM_PACK = 16; // a small file's chunk read from a pack (spec §8c) before the other pieces
+const NOT_STORED = 32; // written to its files only, not kept in the store (--no-store)
+
+/**
+ * The snapshot's chunks, each once, and where each occurs: occurrence `o` of file `i` is at
+ * `starts[i] + k` for its k-th chunk. Typed arrays by chunk id and by occurrence hold what a pull of
+ * 400,000 small files kept before in a piece object, a map entry and a set entry per chunk (~170 bytes).
+ */
+class SnapshotChunks {
+  readonly table: ChunkTable;
+  readonly flags: Uint8Array;
+  readonly starts: Uint32Array;
+  readonly chunkAt: Uint32Array;
+  /** A chunk's first occurrence, and each occurrence's next one of the same chunk (-1: none). */
+  private readonly first: Int32Array;
+  private readonly next: Int32Array;
+
+  constructor(readonly files: readonly ManifestFile[]) {
+    const starts = new Uint32Array(files.length + 1);
+    for (let i = 0; i < files.length; i++) starts[i + 1] = starts[i]! + chunkCount(files[i]!);
+    const n = starts[files.length]!;
+    const table = new ChunkTable(n);
+    const chunkAt = new Uint32Array(n);
+    let flags = new Uint8Array(n);
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i]!;
+      eachChunk(f, (hash, size, k) => {
+        const before = table.count;
+        const id = table.add(hash, size);
+        chunkAt[starts[i]! + k] = id;
+        if (id < before) flags[id]! |= REPEATED;
+        if (starts[i + 1]! - starts[i]! > 1) flags[id]! |= IN_LARGER;
+      });
+    }
+    flags = flags.slice(0, table.count);
+    const first = new Int32Array(table.count).fill(-1);
+    const next = new Int32Array(n).fill(-1);
+    for (let o = n - 1; o >= 0; o--) {
+      const id = chunkAt[o]!;
+      next[o] = first[id]!;
+      first[id] = o;
+    }
+    this.table = table;
+    this.flags = flags;
+    this.starts = starts;
+    this.chunkAt = chunkAt;
+    this.first = first;
+    this.next = next;
+  }
+
+  has(id: number, flag: number): boolean {
+    return (this.flags[id]! & flag) !== 0;
+  }
+
+  /** The file an occurrence belongs to (binary search over starts). */
+  fileOf(o: number): number {
+    let lo = 0;
+    let hi = this.files.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.starts[mid]! <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Every piece of one chunk, in manifest order. */
+  *piecesOf(id: number): Generator<Piece> {
+    for (let o = this.first[id]!; o !== -1; o = this.next[o]!) yield this.pieceAt(this.fileOf(o), o);
+  }
+
+  /** Every piece in manifest order whose chunk `skip` does not name. */
+  *pieces(skip: (id: number) => boolean): Generator<Piece> {
+    for (let i = 0; i < this.files.length; i++) {
+      let offset = 0;
+      for (let o = this.starts[i]!; o < this.starts[i + 1]!; o++) {
+        const id = this.chunkAt[o]!;
+        if (!skip(id)) yield this.piece(i, offset, id);
+        offset += this.table.sizeOf(id);
+      }
+    }
+  }
+
+  private pieceAt(i: number, o: number): Piece {
+    let offset = 0;
+    for (let q = this.starts[i]!; q < o; q++) offset += this.table.sizeOf(this.chunkAt[q]!);
+    return this.piece(i, offset, this.chunkAt[o]!);
+  }
+
+  private piece(i: number, offset: number, id: number): Piece {
+    return { file: this.files[i]!, index: i, offset, id, hash: this.table.hashOf(id), size: this.table.sizeOf(id) };
+  }
+
+  /** The sum of the sizes of the chunks with every one of `flags` (none: all chunks). */
+  bytesWith(flags = 0): number {
+    let n = 0;
+    for (let id = 0; id < this.table.count; id++) if ((this.flags[id]! & flags) === flags) n += this.table.sizeOf(id);
+    return n;
+  }
+
+  countWith(flags: number): number {
+    let n = 0;
+    for (let id = 0; id < this.table.count; id++) if ((this.flags[id]! & flags) === flags) n++;
+    return n;
+  }
+
+  *idsWith(flags: number): Generator<number> {
+    for (let id = 0; id < this.table.count; id++) if ((this.flags[id]! & flags) === flags) yield id;
+  }
 }
 
 /** Makes every chunk of the manifest present in the local store and writes its files under absDest. */
 export async function fetchAndCheckout(repo: Repository, remote: Remote, manifestHash: string, absDest: string, opts: FetchCheckoutOptions = {}): Promise<FetchResult> {
   const manifest: Manifest = opts.manifest ?? (await loadManifest(repo, manifestHash, remote));
-  // Every chunk occurrence, in manifest order; a chunk that repeats is downloaded at its first occurrence
-  // and later ones wait for it to be stored (its promise in `downloads`), then copy it from the store.
-  const pieces: Piece[] = [];
-  const wanted = new Map<string, number>();
-  const repeated = new Set<string>();
-  for (const file of manifest.files) {
-    let offset = 0;
-    file.chunks.forEach((hash, i) => {
-      const size = file.sizes[i]!;
-      pieces.push({ file, offset, hash, size, fromPack: false });
-      if (wanted.has(hash)) repeated.add(hash);
-      else wanted.set(hash, size);
-      offset += size;
-    });
-  }
-  const missing = await missingFrom(repo, wanted);
-  const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
+  // Every chunk once, and each of its occurrences in manifest order; a chunk that repeats is downloaded at
+  // its first occurrence and later ones wait for it to be stored (its promise in `downloads`), then copy it
+  // from the store.
+  const chunks = new SnapshotChunks(manifest.files);
+  const { table, flags } = chunks;
+  const missingCount = await markMissing(repo, chunks);
+  const bytesTotal = chunks.bytesWith();
   // Chunks that files already on disk hold are read from there rather than downloaded: first where the
   // placed index (§7b) knows them to be, then among the files at the destination (rsync's basis file).
   // Nothing to look at when the destination does not exist (a first pull): no lstat per file.
-  const seeds = new Map<string, SeedPiece>();
-  for (const h of missing) {
-    const piece = await repo.placed.find(h);
-    if (piece) seeds.set(h, piece);
+  const seeds = new Map<number, SeedPiece>();
+  for (const id of chunks.idsWith(MISSING)) {
+    const piece = await repo.placed.find(table.hashOf(id));
+    if (piece) seeds.set(id, piece);
   }
   const destExists = await fs.lstat(absDest).then(() => true, () => false);
-  if (missing.size > seeds.size && destExists) {
-    const unseeded = new Set([...missing].filter((h) => !seeds.has(h)));
-    for (const [h, piece] of await findSeeds(manifest, absDest, unseeded)) seeds.set(h, piece);
+  if (missingCount > seeds.size && destExists) {
+    const unseeded = new Set<string>();
+    for (const id of chunks.idsWith(MISSING)) if (!seeds.has(id)) unseeded.add(table.hashOf(id));
+    for (const [h, piece] of await findSeeds(manifest, absDest, unseeded)) seeds.set(table.idOf(h), piece);
   }
-  const toMove = [...missing].reduce((n, h) => n + (seeds.has(h) ? 0 : wanted.get(h)!), 0);
-  const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missing.size - seeds.size };
+  for (const id of seeds.keys()) flags[id]! |= SEEDED;
+  const toMove = chunks.bytesWith(MISSING) - chunks.bytesWith(MISSING | SEEDED);
+  const progress: TransferProgress = { phase: 'download', bytesMoved: 0, bytesToMove: toMove, bytesSkipped: bytesTotal - toMove, objectsMoved: 0, objectsToMove: missingCount - seeds.size };
   opts.onProgress?.(progress);
   const fileBytes = manifest.files.reduce((n, f) => n + f.size, 0);
   let written = 0;
 
-  const downloads = new Map<string, Promise<void>>();
+  const downloads = new Map<number, Promise<void>>();
   const objects = new ObjectWriter(repo.store);
   const pool = new BufferPool();
   const bases = remoteBases(repo, remote);
   const seedReader = new SeedReader(pool);
   const keep = opts.keepChunks !== false;
-  const notStored: string[] = [];
   let bytesSeeded = 0;
   const swept = new Set<string>();
   const open = new Map<ManifestFile, Promise<OpenFile>>();
-  const complete = new WrittenTemps((f) => targetOf(manifest, absDest, f));
+  const complete = new WrittenTemps((i) => targetOf(manifest, absDest, manifest.files[i]!));
 
   const fileFor = (file: ManifestFile): Promise<OpenFile> => {
     let o = open.get(file);
     if (!o) {
-      o = openTemp(manifest, absDest, file, swept, opts.within).then((t) => ({ ...t, left: file.chunks.length }));
+      o = openTemp(manifest, absDest, file, swept, opts.within).then((t) => ({ ...t, left: chunkCount(file) }));
       o.catch(() => {}); // surfaced where awaited
       open.set(file, o);
     }
@@ -164,15 +271,15 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     let failed!: (e: unknown) => void;
     const done = new Promise<void>((res, rej) => ((stored = res), (failed = rej)));
     done.catch(() => {});
-    if (repeated.has(p.hash)) downloads.set(p.hash, done); // only a later occurrence waits for it
+    if (chunks.has(p.id, REPEATED)) downloads.set(p.id, done); // only a later occurrence waits for it
     try {
       const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
       const { data, release } = await downloadChunk(remote, p.hash, p.size, pool, bases); // verified
       try {
-        const keepIt = keep || repeated.has(p.hash);
+        const keepIt = keep || chunks.has(p.id, REPEATED);
         if (keepIt) objects.writeSync('chunk', p.hash, data);
-        else notStored.push(p.hash);
-        complete.add(p.file, writeTempSync(target, p.file, data));
+        else flags[p.id]! |= NOT_STORED;
+        complete.add(p.index, writeTempSync(target, p.file, data));
       } finally {
         release();
       }
@@ -187,11 +294,11 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     written += p.size;
     opts.onCheckoutProgress?.(written, fileBytes);
   };
-  const isSmall = (p: Piece) => p.file.chunks.length === 1 && p.size <= SMALL_FILE_BYTES && missing.has(p.hash) && !downloads.has(p.hash) && !seeds.has(p.hash);
-  const finish = async (file: ManifestFile, o: OpenFile) => {
+  const isSmall = (p: Piece) => chunkCount(p.file) === 1 && p.size <= SMALL_FILE_BYTES && chunks.has(p.id, MISSING) && !downloads.has(p.id) && !chunks.has(p.id, SEEDED);
+  const finish = async (p: { file: ManifestFile; index: number }, o: OpenFile) => {
     await o.fh.close();
-    complete.add(file, o.tmp);
-    open.delete(file);
+    complete.add(p.index, o.tmp);
+    open.delete(p.file);
   };
 
   // The snapshot's directories that do not exist yet, deepest first: removed again if the pull fails.
@@ -201,28 +308,14 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   try {
     await prepareDest(manifest, absDest, opts.within);
     // Empty files have no chunk to carry them.
-    for (const file of manifest.files) if (file.chunks.length === 0) await finish(file, await fileFor(file));
+    for (const [index, file] of manifest.files.entries()) if (chunkCount(file) === 0) await finish({ file, index }, await fileFor(file));
     // Small files whose chunk is in a pack (spec §8c) first: a run of them is one ranged get, and each file
-    // is written as landSmall does. A packed chunk a larger file needs is read with the rest, below.
-    // A chunk's piece, or its pieces when it repeats (an array per chunk was ~60 bytes each of 400,000).
-    const smallFiles = new Map<string, Piece | Piece[]>();
-    const piecesOf = (h: string): Piece[] => {
-      const ps = smallFiles.get(h);
-      return ps === undefined ? [] : Array.isArray(ps) ? ps : [ps];
-    };
-    for (const p of pieces) {
-      if (!missing.has(p.hash) || seeds.has(p.hash)) continue;
-      const ps = smallFiles.get(p.hash);
-      if (ps === undefined) smallFiles.set(p.hash, p);
-      else if (Array.isArray(ps)) ps.push(p);
-      else smallFiles.set(p.hash, [ps, p]);
-    }
-    for (const h of smallFiles.keys()) if (!piecesOf(h).every((p) => p.file.chunks.length === 1)) smallFiles.delete(h);
-    // Each chunk claimed once, from the first pack that holds it.
+    // is written as landSmall does. A packed chunk a larger file needs is read with the rest, below. Each
+    // chunk is claimed once, from the first pack that holds it.
     const claim = (h: string) => {
-      const ps = piecesOf(h);
-      if (!ps.length || ps[0]!.fromPack) return false;
-      for (const p of ps) p.fromPack = true;
+      const id = table.idOf(h);
+      if (id < 0 || (flags[id]! & (MISSING | SEEDED | IN_LARGER | FROM_PACK)) !== MISSING) return false;
+      flags[id]! |= FROM_PACK;
       return true;
     };
     const packed = (await loadPackIndex(remote, repo)).select(claim);
@@ -230,11 +323,12 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       remote,
       packed,
       async (h, data) => {
+        const id = table.idOf(h);
         if (keep) objects.writeSync('chunk', h, data);
-        else notStored.push(h);
-        for (const p of piecesOf(h)) {
+        else flags[id]! |= NOT_STORED;
+        for (const p of chunks.piecesOf(id)) {
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
-          complete.add(p.file, writeTempSync(target, p.file, [data]));
+          complete.add(p.index, writeTempSync(target, p.file, [data]));
           written += p.size;
         }
         progress.bytesMoved += data.length;
@@ -244,9 +338,8 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       },
       opts,
     );
-    smallFiles.clear();
     await runBounded(
-      pieces.filter((p) => !p.fromPack),
+      chunks.pieces((id) => chunks.has(id, FROM_PACK)),
       opts.concurrency ?? remote.features.defaultConcurrency,
       async (p) => {
         if (isSmall(p)) return landSmall(p);
@@ -255,16 +348,16 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         let release = () => {};
         let fromSeed = false;
         let landed = false;
-        const pending = downloads.get(p.hash);
-        if (missing.has(p.hash) && !pending) {
+        const pending = downloads.get(p.id);
+        if (chunks.has(p.id, MISSING) && !pending) {
           let stored!: () => void;
           let failed!: (e: unknown) => void;
           const done = new Promise<void>((res, rej) => ((stored = res), (failed = rej)));
           done.catch(() => {}); // a waiter sees it; runBounded reports the first failure
-          if (repeated.has(p.hash)) downloads.set(p.hash, done); // one entry per chunk held to the end: only for those that repeat
+          if (chunks.has(p.id, REPEATED)) downloads.set(p.id, done); // one entry per chunk held to the end: only for those that repeat
           try {
-            const keepIt = keep || repeated.has(p.hash);
-            const seed = seeds.get(p.hash);
+            const keepIt = keep || chunks.has(p.id, REPEATED);
+            const seed = seeds.get(p.id);
             // With the addon a seed is copied by one thread-pool job that hashes it as it writes it.
             if (seed && nativeStore) fromSeed = landed = await landSeed(o, p, seed, keepIt);
             else if (seed) {
@@ -283,7 +376,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
               if (nativeStore) landed = await land(o, p, data!, keepIt);
               else if (keepIt) await objects.write('chunk', p.hash, data!, false);
             }
-            if (!keepIt) notStored.push(p.hash);
+            if (!keepIt) flags[p.id]! |= NOT_STORED;
             stored();
           } catch (e) {
             release();
@@ -314,12 +407,12 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         }
         written += p.size;
         opts.onCheckoutProgress?.(written, fileBytes);
-        if (--o.left === 0) await finish(p.file, o);
+        if (--o.left === 0) await finish(p, o);
       },
       { signal: opts.signal, weigh: (p) => p.size, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
     );
     // Recorded before any file lands, so verify never sees an unexplained gap in the store.
-    if (notStored.length) await repo.withLock(() => repo.recordCleaned(notStored));
+    if (chunks.countWith(NOT_STORED)) await repo.withLock(() => repo.recordCleaned(mapped(chunks.idsWith(NOT_STORED), (id) => table.hashOf(id))));
     // Synchronously: one thread-pool round trip per file, one after the other, cost ~0.5 s for 10,000.
     const replaced: string[] = [];
     for (const tmp of complete.paths()) if (replaceFile(tmp, targetOfTemp(tmp))) replaced.push(tmp);
@@ -343,10 +436,9 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   } finally {
     await seedReader.close();
   }
-  return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, bytesSeeded, chunksTotal: wanted.size, chunksDownloaded: progress.objectsMoved };
+  return { manifest, bytesTotal, bytesDownloaded: progress.bytesMoved, bytesSeeded, chunksTotal: table.count, chunksDownloaded: progress.objectsMoved };
 }
 
-/** dir and each of its parents up to and including top. */
 /** The directories of a directory snapshot's files under absDest, each once (absDest included). */
 function directoriesOf(manifest: Manifest, absDest: string): string[] {
   const out = new Set<string>();
@@ -361,33 +453,36 @@ function directoriesOf(manifest: Manifest, absDest: string): string[] {
 }
 
 /**
- * Temp files written and closed, to be renamed into place once every file is. Each is kept as its
- * manifest file and its temp name's count (tempPathWith), not as a path: 400,000 small files held
+ * Temp files written and closed, to be renamed into place once every file is. Each is kept as its file's
+ * place in the manifest and its temp name's count (tempPathWith), not as a path: 400,000 small files held
  * 400,000 paths, ~35 MB.
  */
 class WrittenTemps {
-  private readonly files: ManifestFile[] = [];
-  private readonly counts: number[] = [];
+  private readonly files = new Uint32List();
+  private readonly counts = new Uint32List();
 
-  constructor(private readonly targetOf: (f: ManifestFile) => string) {}
+  constructor(private readonly targetOf: (index: number) => string) {}
 
-  add(file: ManifestFile, tmp: string): void {
-    if (tempPathWith(this.targetOf(file), tempNumberOf(tmp)) !== tmp) throw new Error(`${tmp} is not a temp name of ${file.path}`);
-    this.files.push(file);
+  add(index: number, tmp: string): void {
+    if (tempPathWith(this.targetOf(index), tempNumberOf(tmp)) !== tmp) throw new Error(`${tmp} is not a temp name of file ${index}`);
+    this.files.push(index);
     this.counts.push(tempNumberOf(tmp));
   }
 
   *paths(): Generator<string> {
-    for (let i = 0; i < this.files.length; i++) yield tempPathWith(this.targetOf(this.files[i]!), this.counts[i]!);
+    for (let i = 0; i < this.files.length; i++) yield tempPathWith(this.targetOf(this.files.at(i)), this.counts.at(i));
   }
 }
 
-/**
- * The wanted chunks the store lacks. A function of its own so that the list of every hash and the answer
- * per hash are garbage once it returns: an async function's locals live as long as it runs.
- */
-async function missingFrom(repo: Repository, wanted: Map<string, number>): Promise<Set<string>> {
-  const hashes = [...wanted.keys()];
-  const present = await repo.store.hasMany('chunk', hashes);
-  return new Set(hashes.filter((_, i) => !present[i]));
+function* mapped<T, U>(items: Iterable<T>, fn: (item: T) => U): Generator<U> {
+  for (const item of items) yield fn(item);
+}
+
+/** Marks the chunks the local store lacks (MISSING), and returns how many. */
+async function markMissing(repo: Repository, chunks: SnapshotChunks): Promise<number> {
+  const { table, flags } = chunks;
+  const present = await repo.store.hasMany('chunk', { length: table.count, at: (id) => table.hashOf(id) });
+  let n = 0;
+  for (let id = 0; id < table.count; id++) if (!present[id]) (flags[id]! |= MISSING), n++;
+  return n;
 }
