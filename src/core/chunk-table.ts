@@ -51,6 +51,24 @@ export class ChunkTable {
     return this.idOf(hash) >= 0;
   }
 
+  /** The id here of chunk `id` of another table, or -1: compared as bytes, with no string made. */
+  idOfEntry(other: ChunkTable, id: number): number {
+    this.probe.set(other.words.subarray(id * 8, id * 8 + 8));
+    return this.slots[this.findProbe()]! - 1;
+  }
+
+  /** Every hash, in id order. */
+  *[Symbol.iterator](): Generator<string> {
+    for (let id = 0; id < this.n; id++) yield this.hashOf(id);
+  }
+
+  /** The sum of every chunk's size. */
+  totalSize(): number {
+    let n = 0;
+    for (let id = 0; id < this.n; id++) n += this.sizes[id]!;
+    return n;
+  }
+
   /** The hash of `id`, as lowercase hex (a new string each call). */
   hashOf(id: number): string {
     return this.bytes.toString('hex', id * 32, id * 32 + 32);
@@ -65,9 +83,13 @@ export class ChunkTable {
     return this.bytes[id * 32]!;
   }
 
-  /** The slot holding `hash`, or the empty one where it would go; its bytes are left in `probe`. */
+  /** The slot holding `hash`, or the empty one where it would go (findProbe); its bytes are left in `probe`. */
   private find(hash: string): number {
     if (hash.length !== 64 || this.probeBytes.write(hash, 0, 32, 'hex') !== 32) throw new Error(`not a chunk hash: ${hash.slice(0, 80)}`);
+    return this.findProbe();
+  }
+
+  private findProbe(): number {
     const p = this.probe;
     const mask = this.slots.length - 1;
     // BLAKE3 output is uniform, so its first word is a good enough hash.

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 import { IntegrityError, UnsafePathError } from '../errors.js';
+import { ChunkTable } from './chunk-table.js';
 import { FASTCDC_ALG, SAFETENSORS_ALG, validateChunker, type ChunkerParams } from './chunker.js';
 
 export const MANIFEST_FORMAT = 1;
@@ -337,4 +338,11 @@ export function manifestChunks(m: Manifest): Map<string, number> {
   const out = new Map<string, number>();
   for (const f of m.files) f.chunks.forEach((h, i) => out.set(h, f.sizes[i]!));
   return out;
+}
+
+/** Every distinct chunk of a manifest with its size, as a ChunkTable (ids in manifest order). */
+export function chunkTableOf(m: Manifest): ChunkTable {
+  const table = new ChunkTable(m.files.length);
+  for (const f of m.files) eachChunk(f, (h, size) => table.add(h, size));
+  return table;
 }

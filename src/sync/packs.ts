@@ -108,14 +108,14 @@ export function* packEntries(header: Buffer): Generator<PackEntry> {
 }
 
 /**
- * Which missing chunks a push sends in packs: runs of the small chunks `packable` allows, in the order
+ * Which missing chunks (hashes, or their ids) a push sends in packs: runs of the small chunks `packable` allows, in the order
  * given (manifest order, so that a reader of one folder reads consecutive bytes), each closed at
  * PACK_TARGET_BYTES or PACK_MAX_ENTRIES. A run of one chunk goes whole: a pack would save nothing.
  */
-export function planPacks(missing: readonly string[], sizeOf: (h: string) => number, packable: (h: string) => boolean = () => true): { packs: string[][]; whole: string[] } {
-  const packs: string[][] = [];
-  const whole: string[] = [];
-  let open: string[] = [];
+export function planPacks<K>(missing: Iterable<K>, sizeOf: (h: K) => number, packable: (h: K) => boolean = () => true): { packs: K[][]; whole: K[] } {
+  const packs: K[][] = [];
+  const whole: K[] = [];
+  let open: K[] = [];
   let bytes = 0;
   const close = () => {
     if (open.length > 1) packs.push(open);

@@ -2,7 +2,8 @@
 // "Ordering invariants": chunks before manifest before name). What the remote lacks is worked out
 // from its manifests, not by asking about each chunk.
 
-import { manifestChunks, type Manifest } from '../core/manifest.js';
+import { chunkCount, chunkTableOf, eachChunk, type Manifest } from '../core/manifest.js';
+import type { ChunkTable } from '../core/chunk-table.js';
 import type { Repository } from '../core/repo.js';
 import { BufferPool, type PooledBytes } from '../core/buffer-pool.js';
 import { bufferSource } from '../remote/source.js';
@@ -55,9 +56,9 @@ export interface PushResult {
 
 export async function pushSnapshot(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions = {}): Promise<PushResult> {
   const manifest = await loadManifest(repo, manifestHash);
-  const wanted = manifestChunks(manifest);
-  const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
-  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal, warnings: [] };
+  const wanted = chunkTableOf(manifest);
+  const bytesTotal = wanted.totalSize();
+  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.count, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal, warnings: [] };
 
   const before = await readRemoteRef(remote, name);
   if (before?.doc.target === manifestHash && (await remote.stat(keyOf({ kind: 'manifest', name: manifestHash })))) {
@@ -73,7 +74,7 @@ export async function pushSnapshot(repo: Repository, remote: Remote, name: strin
   }
 }
 
-async function pushUnderLease(repo: Repository, remote: Remote, name: string, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult, beforeTarget: string | null): Promise<PushResult> {
+async function pushUnderLease(repo: Repository, remote: Remote, name: string, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: ChunkTable, result: PushResult, beforeTarget: string | null): Promise<PushResult> {
   await uploadUnderLease(repo, remote, manifest, manifestHash, opts, wanted, result);
   const moved = await moveRemoteRef(remote, name, manifestHash, { expected: opts.force ? undefined : beforeTarget });
   result.changed = moved.changed;
@@ -86,14 +87,14 @@ async function pushUnderLease(repo: Repository, remote: Remote, name: string, ma
  */
 export async function uploadSnapshot(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions = {}): Promise<PushResult> {
   const manifest = await loadManifest(repo, manifestHash);
-  const wanted = manifestChunks(manifest);
-  const bytesTotal = [...wanted.values()].reduce((a, b) => a + b, 0);
-  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.size, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal, warnings: [] };
+  const wanted = chunkTableOf(manifest);
+  const bytesTotal = wanted.totalSize();
+  const result: PushResult = { name, manifest: manifestHash, changed: false, bytesTotal, bytesUploaded: 0, chunksTotal: wanted.count, chunksUploaded: 0, chunksAsDeltas: 0, bytesAlreadyThere: bytesTotal, warnings: [] };
   await uploadUnderLease(repo, remote, manifest, manifestHash, opts, wanted, result);
   return result;
 }
 
-async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: Map<string, number>, result: PushResult): Promise<void> {
+async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Manifest, manifestHash: string, opts: PushOptions, wanted: ChunkTable, result: PushResult): Promise<void> {
   const bytesTotal = result.bytesTotal;
   const state = new RemoteState(repo, remote.displayUrl);
   const listed = await listRemoteManifests(remote);
@@ -103,37 +104,46 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
   for (const [h, why] of read.bad) result.warnings.push(`skipped manifest ${h} on ${remote.displayUrl}: ${why} (run verify --remote)`);
   const present = read.chunks;
   for (const h of await state.uploadedChunks()) present.add(h);
-  const missing = [...wanted.keys()].filter((h) => !present.has(h));
+  // By id in `wanted`, compared as bytes: a list of 400,000 hashes made as strings was ~35 MB.
+  const missing: number[] = [];
+  let bytesToMove = 0;
+  for (let id = 0; id < wanted.count; id++) {
+    if (present.idOfEntry(wanted, id) >= 0) continue;
+    missing.push(id);
+    bytesToMove += wanted.sizeOf(id);
+  }
+  const sizeOf = (h: string) => wanted.sizeOf(wanted.idOf(h));
 
   const progress: TransferProgress = {
     phase: 'upload',
     bytesMoved: 0,
-    bytesToMove: missing.reduce((n, h) => n + wanted.get(h)!, 0),
-    bytesSkipped: bytesTotal - missing.reduce((n, h) => n + wanted.get(h)!, 0),
+    bytesToMove,
+    bytesSkipped: bytesTotal - bytesToMove,
     objectsMoved: 0,
     objectsToMove: missing.length,
   };
   opts.onProgress?.(progress);
   // Verified as read: a corrupt local chunk is never uploaded.
   const pool = new BufferPool();
-  const readChunk = opts.readChunk ? (h: string) => opts.readChunk!(h, pool) : (h: string) => repo.store.getPooled('chunk', h, wanted.get(h)!, pool);
+  const readChunk = opts.readChunk ? (h: string) => opts.readChunk!(h, pool) : (h: string) => repo.store.getPooled('chunk', h, sizeOf(h), pool);
   // Small files go in packs (one request for many); the rest whole, or as deltas where that is smaller. A
   // chunk inside a larger file stays whole: a reader writes it into that file as it comes, from any remote
   // (a pack's chunks are read many at a time, before the larger files are open), and it may be a delta's base.
   // (The set is of the larger files' chunks, which are few, rather than of the small files' chunks.)
-  const inLargerFiles = new Set(manifest.files.flatMap((f) => (f.chunks.length > 1 ? f.chunks : [])));
-  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (h) => wanted.get(h)!, (h) => !inLargerFiles.has(h));
+  const inLargerFiles = new Set<string>();
+  for (const f of manifest.files) if (chunkCount(f) > 1) eachChunk(f, (h) => inLargerFiles.add(h));
+  const plan = opts.packs === false ? { packs: [], whole: missing } : planPacks(missing, (id) => wanted.sizeOf(id), (id) => !inLargerFiles.has(wanted.hashOf(id)));
   const deltas =
     opts.deltas === false || plan.whole.length === 0
       ? null
-      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, read.readable, (m) => loadManifest(repo, m), new Set(plan.whole)), pool);
+      : new DeltaWriter(repo.store, remote, await deltaBases(manifest, read.readable, (m) => loadManifest(repo, m), new Set(plan.whole.map((id) => wanted.hashOf(id)))), pool);
   let bytesSent = 0;
   const log = new UploadLogBatcher(state);
   const sent = (hashes: readonly string[], bytes: number) => {
     bytesSent += bytes;
     for (const h of hashes) {
       log.add(h); // so a killed push resumes without sending it again
-      progress.bytesMoved += wanted.get(h)!;
+      progress.bytesMoved += sizeOf(h);
       progress.objectsMoved++;
     }
     opts.onProgress?.(progress);
@@ -158,8 +168,9 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
         release();
       }
     : (h: string, at: Buffer) => repo.store.readSmallInto(h, at);
-  const putPack = async (hashes: string[]) => {
-    const chunks = hashes.map((hash) => ({ hash, size: wanted.get(hash)! }));
+  const putPack = async (ids: number[]) => {
+    const chunks = ids.map((id) => ({ hash: wanted.hashOf(id), size: wanted.sizeOf(id) }));
+    const hashes = chunks.map((c) => c.hash);
     const size = packSize(chunks.map((c) => c.size));
     const buf = pool.take(size);
     try {
@@ -172,11 +183,11 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
       pool.release(buf);
     }
   };
-  const units: { hashes: string[]; pack: boolean }[] = [...plan.packs.map((hashes) => ({ hashes, pack: true })), ...plan.whole.map((h) => ({ hashes: [h], pack: false }))];
+  const units: { ids: number[]; pack: boolean }[] = [...plan.packs.map((ids) => ({ ids, pack: true })), ...plan.whole.map((id) => ({ ids: [id], pack: false }))];
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
-  const uploading = runBounded(units, opts.concurrency ?? remote.features.defaultConcurrency, (u) => (u.pack ? putPack(u.hashes) : putWhole(u.hashes[0]!)), {
+  const uploading = runBounded(units, opts.concurrency ?? remote.features.defaultConcurrency, (u) => (u.pack ? putPack(u.ids) : putWhole(wanted.hashOf(u.ids[0]!))), {
     signal: opts.signal,
-    weigh: (u) => u.hashes.reduce((n, h) => n + wanted.get(h)!, 0),
+    weigh: (u) => u.ids.reduce((n, id) => n + wanted.sizeOf(id), 0),
     maxWeight: TRANSFER_BYTES_IN_FLIGHT,
   });
   await uploading.catch(async (e) => {

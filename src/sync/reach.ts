@@ -2,7 +2,8 @@
 // history (history is how an old version is restored), and the chunks those manifests name. gc keeps it,
 // clean drops local copies only of it, push counts it as already there.
 
-import type { Manifest } from '../core/manifest.js';
+import { ChunkTable } from '../core/chunk-table.js';
+import { eachChunk, type Manifest } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { isBadObject, loadManifest, readRemoteManifest } from './manifests.js';
@@ -30,8 +31,8 @@ export async function namedManifests(remote: Remote): Promise<NamesReach> {
 }
 
 export interface ManifestsRead {
-  /** Chunks the readable manifests name. */
-  chunks: Set<string>;
+  /** Chunks the readable manifests name (as bytes: a Set of 400,000 hashes was ~45 MB). */
+  chunks: ChunkTable;
   /** The manifests that were read and verified. */
   readable: Set<string>;
   /** Manifests that are missing, corrupt or invalid, with why: their chunks are unknown. */
@@ -47,7 +48,7 @@ export interface ManifestsRead {
  * chunks. Network and permission failures still throw.
  */
 export async function chunksOfManifests(repo: Repository | null, remote: Remote, manifests: Iterable<string>, concurrency = 8): Promise<ManifestsRead> {
-  const out: ManifestsRead = { chunks: new Set(), readable: new Set(), bad: new Map(), missing: new Set() };
+  const out: ManifestsRead = { chunks: new ChunkTable(), readable: new Set(), bad: new Map(), missing: new Set() };
   await runBounded([...manifests], concurrency, async (h) => {
     let m: Manifest;
     try {
@@ -59,7 +60,7 @@ export async function chunksOfManifests(repo: Repository | null, remote: Remote,
       return;
     }
     out.readable.add(h);
-    for (const f of m.files) for (const c of f.chunks) out.chunks.add(c);
+    for (const f of m.files) eachChunk(f, (c) => out.chunks.add(c));
   });
   return out;
 }
