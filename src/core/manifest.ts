@@ -55,6 +55,10 @@ class OneChunkFile implements ManifestFile {
   get hash(): string {
     return this.slab.toString('hex', this.at, this.at + 32);
   }
+  /** The hash's bytes, a view of the slab (for encoding, with no hex string made). */
+  rawHash(): Buffer {
+    return this.slab.subarray(this.at, this.at + 32);
+  }
   get chunks(): readonly string[] {
     return [this.hash];
   }
@@ -173,7 +177,7 @@ function fileRecord(f: ManifestFile) {
     size: int(f.size),
     mode: f.mode & 0o7777,
     chunker: { alg: f.chunker.alg, min: f.chunker.min, avg: f.chunker.avg, max: f.chunker.max },
-    chunks: Buffer.from(f.chunks.join(''), 'hex'),
+    chunks: f instanceof OneChunkFile ? f.rawHash() : Buffer.from(f.chunks.join(''), 'hex'),
     sizes: f.sizes.map(int),
   };
 }

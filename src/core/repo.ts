@@ -199,6 +199,13 @@ export class Repository {
     return out;
   }
 
+  /** The same as a ChunkTable: ~50 bytes a hash rather than a Set's ~130. */
+  async cleanedTable(): Promise<ChunkTable> {
+    const out = new ChunkTable();
+    await this.eachCleaned((h) => out.add(h));
+    return out;
+  }
+
   /** Each hash `cleaned` lists, read a megabyte at a time: after a pull of 400,000 small files it has 400,000 lines. */
   private async eachCleaned(fn: (hash: string) => void): Promise<void> {
     const fh = await fs.open(path.join(this.dir, 'cleaned'), 'r').catch(() => null);
@@ -221,8 +228,7 @@ export class Repository {
   /** Appends the hashes not recorded yet: every default pull records its chunks, and most recur from version to version. */
   async recordCleaned(hashes: Iterable<string>): Promise<void> {
     // The hashes known, as bytes (ChunkTable): a Set of 400,000 strings was ~45 MB.
-    const known = new ChunkTable();
-    await this.eachCleaned((h) => known.add(h));
+    const known = await this.cleanedTable();
     // Appended 4,096 lines at a time: the lines of a pull of 400,000 small files as one string, and its
     // bytes, were ~60 MB at once.
     function* fresh() {

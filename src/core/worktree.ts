@@ -9,7 +9,8 @@ import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
 import { listFiles, type ListedFile } from './ingest.js';
-import { decodeManifest, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
+import { ChunkTable } from './chunk-table.js';
+import { chunkTableOf, decodeManifest, eachChunk, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
 import { joinedInPieces, writeAtomic } from './store.js';
@@ -170,13 +171,12 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
   if (!cached || cached.at === undefined) return none;
   const at = cached.at;
   const indexOf = pathIndex(previous);
-  const unique = new Set<string>();
-  for (const f of previous.files) for (const h of f.chunks) unique.add(h);
-  const hashes = [...unique];
-  unique.clear();
-  const present = await repo.store.hasMany('chunk', hashes);
-  const cleaned = await repo.cleanedChunks();
-  const gone = new Set(hashes.filter((h, i) => !present[i] && !cleaned.has(h)));
+  const gone = await goneChunks(repo, previous);
+  const isGone = (entry: ManifestFile) => {
+    let out = false;
+    if (gone.count) eachChunk(entry, (h) => (out ||= gone.has(h)));
+    return out;
+  };
   return (f) => {
     const key = previous.type === 'file' ? '' : f.rel;
     const i = indexOf(key);
@@ -185,9 +185,23 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
     if (!c || !entry || c.length < 4) return undefined;
     if (!sameStat(c, [f.size, f.mtimeMs, f.ino, f.ctimeMs], 4)) return undefined;
     if (f.mtimeMs >= at - RACY_MS || f.ctimeMs >= at - RACY_MS) return undefined;
-    if (entry.chunks.some((h) => gone.has(h))) return undefined;
+    if (isGone(entry)) return undefined;
     return entry;
   };
+}
+
+/**
+ * The previous version's chunks that are neither in the store nor cleaned on purpose: a file holding one
+ * is read again. A function of its own, so that the table of every chunk and the answer per chunk are
+ * garbage once it returns (a closure would keep them).
+ */
+async function goneChunks(repo: Repository, previous: Manifest): Promise<ChunkTable> {
+  const table = chunkTableOf(previous);
+  const present = await repo.store.hasMany('chunk', { length: table.count, at: (id) => table.hashOf(id) });
+  const cleaned = await repo.cleanedTable();
+  const gone = new ChunkTable();
+  for (let id = 0; id < table.count; id++) if (!present[id] && cleaned.idOfEntry(table, id) < 0) gone.add(table.hashOf(id));
+  return gone;
 }
 
 /** Where a file's key ('' for a single file) is in the manifest. */
