@@ -190,52 +190,113 @@ function writeArrayHeader(out: Buffer, at: number, n: number): number {
 }
 
 export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
-  try {
-    return decodeManifestOf(data, id);
-  } finally {
-    // msgpackr keeps the last buffer it read (and a DataView of it) in module variables: the 58 MB
-    // manifest of 400,000 small files stayed in memory until the next decode. A nil replaces it.
-    packr.unpack(NIL);
-  }
+  const decoder = new ManifestDecoder(id);
+  decoder.push(data);
+  return decoder.end();
 }
 
 const NIL = Buffer.from([0xc0]);
 
-function decodeManifestOf(data: Buffer, id: string): Manifest {
-  if (data.length > MANIFEST_LIMITS.bytes) throw new IntegrityError(`${id} is larger than ${MANIFEST_LIMITS.bytes} bytes`);
+/** Enough bytes to know whether a manifest starts as encodeManifest writes it (canonicalHead). */
+const HEAD_BYTES = 64;
+
+/**
+ * Decodes a manifest from its bytes in pieces as they come (a file read or a download a megabyte at a
+ * time): the 53 MB of a manifest of 400,000 small files are never whole in memory beside its decoded files.
+ * Records are unpacked and checked one at a time; a record cut by the end of a piece waits for the next.
+ * A manifest not written as encodeManifest writes it is gathered whole and decoded at the end.
+ */
+export class ManifestDecoder {
+  private bytes = 0;
+  /** Pieces before the start is known, or all of a manifest decoded whole. */
+  private early: Buffer[] = [];
+  private whole = false;
+  private records: { type: Manifest['type']; files: ManifestFile[]; n: number; read: (f: any, i: number) => ManifestFile; seen: Set<string>; pending: Buffer } | null = null;
+
+  constructor(private readonly id = 'manifest') {}
+
+  push(piece: Buffer): void {
+    try {
+      this.bytes += piece.length;
+      if (this.bytes > MANIFEST_LIMITS.bytes) throw new IntegrityError(`${this.id} is larger than ${MANIFEST_LIMITS.bytes} bytes`);
+      if (this.records) return this.unpack(piece);
+      this.early.push(piece);
+      if (!this.whole && this.bytes >= HEAD_BYTES) this.start();
+    } catch (e) {
+      packr.unpack(NIL);
+      throw e;
+    }
+  }
+
+  end(): Manifest {
+    try {
+      if (!this.records && !this.whole) this.start();
+      if (!this.records) return decodeWhole(Buffer.concat(this.early), this.id);
+      const r = this.records;
+      if (r.pending.length || r.n !== r.files.length) throw this.invalid();
+      checkNoFileUnderFile(r.files, this.id, r.seen);
+      return { format: MANIFEST_FORMAT, type: r.type, files: r.files };
+    } finally {
+      // msgpackr keeps the last buffer it read (and a DataView of it) in module variables: the 58 MB
+      // manifest of 400,000 small files stayed in memory until the next decode. A nil replaces it.
+      packr.unpack(NIL);
+    }
+  }
+
+  private start(): void {
+    const data = Buffer.concat(this.early);
+    const head = canonicalHead(data);
+    if (!head) return void ((this.whole = true), (this.early = [data]));
+    // Written as encodeManifest writes: the records after the list's header are unpacked one by one, and
+    // each raw record dropped as soon as it is checked.
+    checkCount(head.type, head.count, this.bad);
+    const seen = new Set<string>();
+    this.records = { type: head.type, files: new Array(head.count), n: 0, read: fileReader(head.type, this.id, this.bad, seen), seen, pending: Buffer.alloc(0) };
+    this.early = [];
+    this.unpack(data.subarray(head.offset));
+  }
+
+  private unpack(piece: Buffer): void {
+    const r = this.records!;
+    const data = r.pending.length ? Buffer.concat([r.pending, piece]) : piece;
+    let used = 0;
+    try {
+      if (data.length) {
+        packr.unpackMultiple(data, (f: unknown, _start?: number, end?: number) => {
+          if (r.n === r.files.length) throw this.invalid(); // bytes after the last record
+          r.files[r.n] = r.read(f, r.n);
+          r.n++;
+          used = end!;
+        });
+      }
+    } catch (e) {
+      if (e instanceof IntegrityError || e instanceof UnsafePathError) throw e;
+      if (!(e as { incomplete?: boolean }).incomplete) throw this.invalid();
+    }
+    // Its own copy: a view would keep the whole piece.
+    r.pending = Buffer.from(data.subarray(used));
+  }
+
+  private readonly bad = (why: string): never => {
+    throw new IntegrityError(`${this.id} is malformed: ${why}`);
+  };
+
+  private invalid(): IntegrityError {
+    return new IntegrityError(`${this.id} is not valid msgpack (truncated or corrupt)`);
+  }
+}
+
+function checkCount(type: Manifest['type'], n: number, bad: (why: string) => never): void {
+  if (n > MANIFEST_LIMITS.files) bad(`more than ${MANIFEST_LIMITS.files} files`);
+  if (type === 'file' && n !== 1) bad('a file snapshot has exactly one file');
+}
+
+/** A manifest from another encoder (keys in another order, other integer widths), unpacked whole. */
+function decodeWhole(data: Buffer, id: string): Manifest {
   const bad = (why: string): never => {
     throw new IntegrityError(`${id} is malformed: ${why}`);
   };
   const invalid = () => new IntegrityError(`${id} is not valid msgpack (truncated or corrupt)`);
-  const checkCount = (type: Manifest['type'], n: number) => {
-    if (n > MANIFEST_LIMITS.files) bad(`more than ${MANIFEST_LIMITS.files} files`);
-    if (type === 'file' && n !== 1) bad('a file snapshot has exactly one file');
-  };
-  // A manifest of 400,000 small files is 400,000 of everything: its raw unpacked records are read and
-  // dropped one at a time, so they and the decoded manifest are never both whole in memory.
-  const head = canonicalHead(data);
-  if (head) {
-    // Written as encodeManifest writes: the records after the list's header are unpacked one by one.
-    checkCount(head.type, head.count);
-    const files: ManifestFile[] = new Array(head.count);
-    const seen = new Set<string>();
-    const readFile = fileReader(head.type, id, bad, seen);
-    let n = 0;
-    try {
-      if (head.offset < data.length) {
-        packr.unpackMultiple(data.subarray(head.offset), (f: unknown) => {
-          if (n === files.length) throw invalid(); // bytes after the last record
-          files[n] = readFile(f, n);
-          n++;
-        });
-      }
-    } catch (e) {
-      throw e instanceof IntegrityError || e instanceof UnsafePathError ? e : invalid();
-    }
-    if (n !== files.length) throw invalid();
-    checkNoFileUnderFile(files, id, seen);
-    return { format: MANIFEST_FORMAT, type: head.type, files };
-  }
   let raw: any;
   try {
     raw = packr.unpack(data);
@@ -248,7 +309,7 @@ function decodeManifestOf(data: Buffer, id: string): Manifest {
   }
   if (raw.type !== 'file' && raw.type !== 'dir') bad('type must be "file" or "dir"');
   if (!Array.isArray(raw.files)) bad('files must be a list');
-  checkCount(raw.type, raw.files.length);
+  checkCount(raw.type, raw.files.length, bad);
   const files: ManifestFile[] = new Array(raw.files.length);
   const seen = new Set<string>();
   const readFile = fileReader(raw.type, id, bad, seen);

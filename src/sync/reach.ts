@@ -52,7 +52,7 @@ export async function chunksOfManifests(repo: Repository | null, remote: Remote,
   await runBounded([...manifests], concurrency, async (h) => {
     let m: Manifest;
     try {
-      m = repo ? await loadManifest(repo, h, remote) : (await readRemoteManifest(remote, h)).manifest;
+      m = repo ? await loadManifest(repo, h, remote) : await readRemoteManifest(remote, h);
     } catch (e) {
       if (!isBadObject(e)) throw e;
       out.bad.set(h, (e as Error).message);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { Packr } from 'msgpackr';
 import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { decodeManifest, encodeManifest, encodeManifestParts, type Manifest } from '../../src/core/manifest.js';
+import { decodeManifest, encodeManifest, encodeManifestParts, ManifestDecoder, manifestFile, type Manifest } from '../../src/core/manifest.js';
 import { IntegrityError, UnsafePathError } from '../../src/errors.js';
 
 const h = (s: string) => hashBytes(Buffer.from(s));
@@ -15,6 +15,8 @@ const m: Manifest = {
   ],
 };
 const raw = new Packr({ useRecords: false, variableMapSize: true });
+// Compared field by field: a one-chunk file's hash lives at some place in a shared slab.
+const plain = (x: Manifest) => ({ ...x, files: x.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, chunker: f.chunker, chunks: f.chunks, sizes: f.sizes })) });
 
 test('encoding is deterministic and independent of file order; decoding round-trips', (t) => {
   const a = encodeManifest(m);
@@ -97,8 +99,6 @@ test('a manifest read record by record agrees with one read whole: a list short 
   // Keys in another order: not the encoder's bytes, so unpacked whole; the same manifest either way.
   const reordered = raw.pack({ files: raw.unpack(a).files, type: 'dir', format: 1 });
   t.false(reordered.equals(a));
-  // Compared field by field: a one-chunk file's hash lives at some place in a shared slab.
-  const plain = (x: Manifest) => ({ ...x, files: x.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, chunker: f.chunker, chunks: f.chunks, sizes: f.sizes })) });
   t.deepEqual(plain(decodeManifest(reordered)), plain(decodeManifest(a)));
   // The last record cut off at a record boundary: the list is one short of its count.
   const one = encodeManifest({ ...m, files: [m.files[1]!] });
@@ -106,4 +106,23 @@ test('a manifest read record by record agrees with one read whole: a list short 
   t.throws(() => decodeManifest(Buffer.concat([a.subarray(0, a.length - second.length)])), { instanceOf: IntegrityError });
   t.throws(() => decodeManifest(Buffer.concat([one, second])), { instanceOf: IntegrityError });
   t.is(decodeManifest(one).files.length, 1);
+});
+
+test('a manifest decoded from pieces of any size agrees with one decoded whole; cut short or overlong, it is refused', (t) => {
+  const many: Manifest = { ...m, files: [...m.files, ...Array.from({ length: 300 }, (_, i) => manifestFile(`d/f${i}`, 10, 0o644, DEFAULT_CHUNKER, [h(String(i))], [10]))] };
+  const bytes = encodeManifest(many);
+  const reordered = raw.pack({ files: raw.unpack(bytes).files, type: 'dir', format: 1 }); // decoded whole at the end
+  const inPieces = (data: Buffer, size: number) => {
+    const d = new ManifestDecoder('m');
+    for (let at = 0; at < data.length; at += size) d.push(data.subarray(at, at + size));
+    return d.end();
+  };
+  for (const data of [bytes, reordered]) {
+    const whole = plain(decodeManifest(data));
+    t.is(whole.files.length, 302);
+    for (const size of [1, 7, 64, 1000, data.length]) t.deepEqual(plain(inPieces(data, size)), whole, `pieces of ${size}`);
+    for (const size of [1, 100]) t.throws(() => inPieces(data.subarray(0, data.length - 3), size), { instanceOf: IntegrityError }, `cut short, pieces of ${size}`);
+  }
+  t.throws(() => inPieces(Buffer.concat([bytes, bytes.subarray(-40)]), 50), { instanceOf: IntegrityError }, 'bytes after the last record');
+  t.throws(() => inPieces(bytes.subarray(0, 20), 3), { instanceOf: IntegrityError }, 'shorter than any head');
 });
