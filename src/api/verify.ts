@@ -2,7 +2,7 @@
 // as a delta whose base is there whole: spec §8a) and every name points at a manifest that exists.
 
 import { hashBytes } from '../core/hash.js';
-import { decodeManifest, manifestChunks } from '../core/manifest.js';
+import { manifestChunks, readStoredManifest } from '../core/manifest.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { readChunkFromDelta } from '../sync/chunk-deltas.js';
@@ -65,7 +65,7 @@ async function verifyLocal(repo: Repository): Promise<VerifyResult> {
   for await (const h of repo.store.list('manifest')) {
     r.manifests++;
     try {
-      const m = decodeManifest(await repo.store.get('manifest', h), `manifest ${h}`);
+      const m = await readStoredManifest(repo.store, h);
       manifests.add(h);
       if (!named.has(h)) continue;
       for (const c of manifestChunks(m).keys()) {

@@ -27,6 +27,7 @@ import { readFully } from './file-io.js';
 import { hashBytes } from './hash.js';
 import { encodeManifestParts, indexByPath, manifestFile, withMode, type Manifest, type ManifestFile } from './manifest.js';
 import { nativeStore } from './store-chunk.js';
+import { ChunkTable } from './chunk-table.js';
 import { ObjectWriter } from './object-writer.js';
 import { storeByCopy, storeRanges, type ChunkRange, type CopiedChunk, type StoreMode } from './store-by-copy.js';
 import type { ObjectStore } from './store.js';
@@ -395,7 +396,8 @@ function isValidChunker(p: ChunkerParams): boolean {
  */
 class BoundedWriter {
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly seen = new Set<string>();
+  /** Every chunk this ingest stored, as bytes: a Set of 400,000 hashes was ~40 MB at the end of an add. */
+  private readonly seen = new ChunkTable();
   private readonly objects: ObjectWriter;
   private failure: unknown = null;
   private bytesInFlight = 0;

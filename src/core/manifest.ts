@@ -197,6 +197,16 @@ export function decodeManifest(data: Buffer, id = 'manifest'): Manifest {
 
 const NIL = Buffer.from([0xc0]);
 
+/**
+ * A manifest from a local store, decoded as it is read a megabyte at a time and verified against its hash
+ * (ObjectStore.readPieces): its bytes are never whole in memory beside its decoded files.
+ */
+export async function readStoredManifest(store: { readPieces(kind: 'manifest', hash: string, take: (piece: Buffer) => void): Promise<void> }, hash: string): Promise<Manifest> {
+  const decoder = new ManifestDecoder(`manifest ${hash}`);
+  await store.readPieces('manifest', hash, (piece) => decoder.push(piece));
+  return decoder.end();
+}
+
 /** Enough bytes to know whether a manifest starts as encodeManifest writes it (canonicalHead). */
 const HEAD_BYTES = 64;
 

@@ -8,7 +8,7 @@
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { decodeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { readStoredManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { joinedInPieces, writeAtomic, type ObjectStore, type PlacedLookup, type PlacedPiece } from './store.js';
 import { removeStaleTemps } from './temps.js';
 
@@ -94,7 +94,7 @@ export class PlacedChunks implements PlacedLookup {
 
   private async manifestOf(hash: string): Promise<Manifest | null> {
     try {
-      return decodeManifest(await this.store.get('manifest', hash));
+      return await readStoredManifest(this.store, hash);
     } catch {
       return null;
     }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { assertRefName } from '../names.js';
 import type { IngestResult } from './ingest.js';
-import { decodeManifest, type Manifest } from './manifest.js';
+import { readStoredManifest, type Manifest } from './manifest.js';
 import { formatPointer, parsePointer, POINTER_SUFFIX } from './pointer.js';
 import type { Repository } from './repo.js';
 import { writeAtomic } from './store.js';
@@ -48,7 +48,7 @@ export async function previousSnapshot(repo: Repository, name: string, abs: stri
   for (const find of [fromRef, fromPointer]) {
     const hash = await find().catch(() => undefined);
     if (!hash) continue;
-    const manifest = await repo.store.get('manifest', hash).then((data) => decodeManifest(data, `manifest ${hash}`)).catch(() => undefined);
+    const manifest = await readStoredManifest(repo.store, hash).catch(() => undefined);
     if (manifest) return { hash, manifest };
   }
   return undefined;

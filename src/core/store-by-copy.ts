@@ -11,6 +11,12 @@ import fs from 'node:fs/promises';
 import { hashChunk, storeChunk } from './store-chunk.js';
 import type { ObjectWriter } from './object-writer.js';
 
+/** The chunks an ingest has stored so far: a Set of hashes, or a ChunkTable. */
+export interface SeenChunks {
+  has(hash: string): boolean;
+  add(hash: string): unknown;
+}
+
 /** Chunks stored at once, each holding one of libuv's four threads (and a 256 KiB buffer) meanwhile. */
 const CONCURRENCY = 4;
 
@@ -50,7 +56,7 @@ export async function storeByCopy(
   objects: ObjectWriter,
   file: string,
   lengths: readonly number[],
-  seen: Set<string>,
+  seen: SeenChunks,
   onChunk: (c: CopiedChunk) => void,
   mode: StoreMode = 'store',
 ): Promise<string[]> {
@@ -70,7 +76,7 @@ export async function storeRanges(
   objects: ObjectWriter,
   file: string,
   ranges: Iterable<ChunkRange> | AsyncIterable<ChunkRange>,
-  seen: Set<string>,
+  seen: SeenChunks,
   onChunk: (c: CopiedChunk) => void,
   mode: StoreMode = 'store',
 ): Promise<string[]> {

@@ -10,7 +10,7 @@ import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
 import { listFiles, type ListedFile } from './ingest.js';
 import { ChunkTable } from './chunk-table.js';
-import { chunkTableOf, decodeManifest, eachChunk, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
+import { chunkTableOf, eachChunk, readStoredManifest, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
 import { joinedInPieces, writeAtomic } from './store.js';
@@ -279,7 +279,7 @@ export async function assertReplaceable(repo: Repository, dest: string, manifest
   const top = await fs.lstat(dest).catch(() => null);
   if (!top) return;
   const recorded = (await readCache(repo))[repo.relative(dest)];
-  const before = recorded ? await repo.store.get('manifest', recorded.manifest).then((b) => decodeManifest(b, `manifest ${recorded.manifest}`), () => null) : null;
+  const before = recorded ? await readStoredManifest(repo.store, recorded.manifest).catch(() => null) : null;
   const cached = before ? usable(recorded, recorded!.manifest, before) : undefined;
   const indexOf = before ? pathIndex(before) : () => undefined;
   const changed: string[] = [];

@@ -2,7 +2,7 @@
 
 import { IntegrityError, NotFoundError, UnsafePathError } from '../errors.js';
 import { createHasher } from '../core/hash.js';
-import { ManifestDecoder, MANIFEST_LIMITS, type Manifest } from '../core/manifest.js';
+import { ManifestDecoder, MANIFEST_LIMITS, readStoredManifest, type Manifest } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
 import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
@@ -13,9 +13,7 @@ import { listObjects } from './listing.js';
 export async function loadManifest(repo: Repository, hash: string, remote?: Remote): Promise<Manifest> {
   // Decoded as its bytes come, a megabyte at a time: a manifest of 400,000 small files is 53 MB.
   if (!(await repo.store.has('manifest', hash)) && remote) return readRemoteManifest(remote, hash, repo.store);
-  const decoder = new ManifestDecoder(`manifest ${hash}`);
-  await repo.store.readPieces('manifest', hash, (piece) => decoder.push(piece));
-  return decoder.end();
+  return readStoredManifest(repo.store, hash);
 }
 
 /**

@@ -6,7 +6,7 @@ import { chunkCount, chunkTableOf, eachChunk, type Manifest } from '../core/mani
 import type { ChunkTable } from '../core/chunk-table.js';
 import type { Repository } from '../core/repo.js';
 import { BufferPool, type PooledBytes } from '../core/buffer-pool.js';
-import { bufferSource } from '../remote/source.js';
+import { bufferSource, fileRangeSource } from '../remote/source.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { listRemoteManifests, loadManifest } from './manifests.js';
@@ -200,7 +200,10 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
   result.chunksUploaded = progress.objectsMoved;
 
   if (!read.readable.has(manifestHash)) {
-    await remote.put(keyOf({ kind: 'manifest', name: manifestHash }), bufferSource(await repo.store.get('manifest', manifestHash)));
+    // Verified, then sent from its file: the manifest of 400,000 small files is 53 MB.
+    let bytes = 0;
+    await repo.store.readPieces('manifest', manifestHash, (piece) => void (bytes += piece.length));
+    await remote.put(keyOf({ kind: 'manifest', name: manifestHash }), fileRangeSource(repo.store.pathOf('manifest', manifestHash), 0, bytes));
   }
   await state.clearUploadLog();
 }
