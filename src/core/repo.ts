@@ -225,18 +225,17 @@ export class Repository {
     }
   }
 
-  /** Appends the hashes not recorded yet: every default pull records its chunks, and most recur from version to version. */
+  /**
+   * Appends the hashes not recorded yet: every default pull records its chunks, and most recur from
+   * version to version. `hashes` MUST be distinct (each is looked up among the lines already there only).
+   */
   async recordCleaned(hashes: Iterable<string>): Promise<void> {
     // The hashes known, as bytes (ChunkTable): a Set of 400,000 strings was ~45 MB.
     const known = await this.cleanedTable();
     // Appended 4,096 lines at a time: the lines of a pull of 400,000 small files as one string, and its
     // bytes, were ~60 MB at once.
     function* fresh() {
-      for (const h of hashes) {
-        const before = known.count;
-        if (known.add(h) < before) continue;
-        yield h + '\n';
-      }
+      for (const h of hashes) if (!known.has(h)) yield h + '\n';
     }
     let fh: fs.FileHandle | undefined;
     try {

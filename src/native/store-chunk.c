@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -308,6 +309,24 @@ static napi_value exchange(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * glibc's malloc, tuned for a long run of many small files: buffers of 128 KiB and more are always
+ * mapped and unmapped (by default the threshold climbs to 32 MiB after the first such free, and freed
+ * buffers then stay in the heap), and threads share at most two arenas. A pull of 400,000 small files
+ * peaked at 233 MiB, and at 209 with this. Returns whether it applied.
+ */
+static napi_value tuneMalloc(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+#ifdef __GLIBC__
+  int ok = mallopt(M_MMAP_THRESHOLD, 128 << 10) == 1 && mallopt(M_ARENA_MAX, 2) == 1;
+#else
+  int ok = 0;
+#endif
+  napi_get_boolean(env, ok, &out);
+  return out;
+}
+
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void) { return 8; }
 
 __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_env env, napi_value exports) {
@@ -320,5 +339,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
   napi_set_named_property(env, exports, "readChunk", fn);
   napi_create_function(env, "exchange", NAPI_AUTO_LENGTH, exchange, NULL, &fn);
   napi_set_named_property(env, exports, "exchange", fn);
+  napi_create_function(env, "tuneMalloc", NAPI_AUTO_LENGTH, tuneMalloc, NULL, &fn);
+  napi_set_named_property(env, exports, "tuneMalloc", fn);
   return exports;
 }
