@@ -28,13 +28,22 @@ export class ChunkTable {
 
   /** The hash's id, added with `size` if it is new (a known hash keeps its first size). */
   add(hash: string, size = 0): number {
-    const slot = this.find(hash);
+    this.parse(hash);
+    return this.insert(size);
+  }
+
+  /** add() of a hash given as its 32 raw bytes. */
+  addRaw(raw: Uint8Array, size = 0): number {
+    this.probeBytes.set(raw.subarray(0, 32));
+    return this.insert(size);
+  }
+
+  /** The id of the hash in `probe`, added if new. */
+  private insert(size: number): number {
+    if (this.n === this.sizes.length) this.grow(this.n * 2);
+    const slot = this.findProbe();
     const held = this.slots[slot]!;
     if (held) return held - 1;
-    if (this.n === this.sizes.length) {
-      this.grow(this.n * 2);
-      return this.add(hash, size);
-    }
     const id = this.n++;
     this.words.set(this.probe, id * 8);
     this.sizes[id] = size;
@@ -44,7 +53,8 @@ export class ChunkTable {
 
   /** The hash's id, or -1 when the table does not hold it. */
   idOf(hash: string): number {
-    return this.slots[this.find(hash)]! - 1;
+    this.parse(hash);
+    return this.slots[this.findProbe()]! - 1;
   }
 
   has(hash: string): boolean {
@@ -74,6 +84,15 @@ export class ChunkTable {
     return this.bytes.toString('hex', id * 32, id * 32 + 32);
   }
 
+  /** hashOf, and the hash's bytes (a view): the table holds decoded manifests' one-chunk hashes (manifest.ts). */
+  hexAt(id: number): string {
+    return this.hashOf(id);
+  }
+
+  rawAt(id: number): Buffer {
+    return this.bytes.subarray(id * 32, id * 32 + 32);
+  }
+
   sizeOf(id: number): number {
     return this.sizes[id]!;
   }
@@ -83,12 +102,12 @@ export class ChunkTable {
     return this.bytes[id * 32]!;
   }
 
-  /** The slot holding `hash`, or the empty one where it would go (findProbe); its bytes are left in `probe`. */
-  private find(hash: string): number {
+  /** Puts the bytes of a hex hash in `probe`. */
+  private parse(hash: string): void {
     if (hash.length !== 64 || this.probeBytes.write(hash, 0, 32, 'hex') !== 32) throw new Error(`not a chunk hash: ${hash.slice(0, 80)}`);
-    return this.findProbe();
   }
 
+  /** The slot holding the hash in `probe`, or the empty one where it would go. */
   private findProbe(): number {
     const p = this.probe;
     const mask = this.slots.length - 1;

@@ -42,7 +42,7 @@ class OneChunkFile implements ManifestFile {
     readonly path: string,
     readonly size: number,
     private readonly kind: FileKind,
-    private readonly slab: Buffer,
+    private readonly holder: HashHolder,
     private readonly at: number,
   ) {}
   get mode(): number {
@@ -53,11 +53,11 @@ class OneChunkFile implements ManifestFile {
   }
   /** The chunk's hash (a new string each call). */
   get hash(): string {
-    return this.slab.toString('hex', this.at, this.at + 32);
+    return this.holder.hexAt(this.at);
   }
-  /** The hash's bytes, a view of the slab (for encoding, with no hex string made). */
+  /** The hash's bytes, a view of where they are held (for encoding, with no hex string made). */
   rawHash(): Buffer {
-    return this.slab.subarray(this.at, this.at + 32);
+    return this.holder.rawAt(this.at);
   }
   get chunks(): readonly string[] {
     return [this.hash];
@@ -86,15 +86,30 @@ function kindOf(chunker: ChunkerParams, mode: number): FileKind {
   return kind;
 }
 
-/** Hashes of one-chunk files, 2,048 to a slab. */
-const SLAB_BYTES = 64 << 10;
-let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-let slabAt = 0;
-function slabFor(write: (into: Buffer, at: number) => void): [Buffer, number] {
-  if (slabAt === SLAB_BYTES) (slab = Buffer.allocUnsafeSlow(SLAB_BYTES)), (slabAt = 0);
-  write(slab, slabAt);
-  slabAt += 32;
-  return [slab, slabAt - 32];
+/** Where one-chunk files' hashes are held as bytes: a slab of built entries, or a decoded manifest's ChunkTable (at: the id). */
+interface HashHolder {
+  hexAt(at: number): string;
+  rawAt(at: number): Buffer;
+}
+
+/** Hashes of one-chunk files built one by one (ingest), 2,048 to a slab. */
+class HashSlab implements HashHolder {
+  static current = new HashSlab();
+  readonly bytes = Buffer.allocUnsafeSlow(64 << 10);
+  used = 0;
+  hexAt(at: number): string {
+    return this.bytes.toString('hex', at, at + 32);
+  }
+  rawAt(at: number): Buffer {
+    return this.bytes.subarray(at, at + 32);
+  }
+  /** Room for one more hash: its slab and offset. */
+  static next(): [HashSlab, number] {
+    let slab = HashSlab.current;
+    if (slab.used === slab.bytes.length) HashSlab.current = slab = new HashSlab();
+    slab.used += 32;
+    return [slab, slab.used - 32];
+  }
 }
 
 const isHash = (h: string) => h.length === 64 && /^[0-9a-f]{64}$/.test(h);
@@ -102,17 +117,19 @@ const isHash = (h: string) => h.length === 64 && /^[0-9a-f]{64}$/.test(h);
 /** A manifest file entry; one of a single chunk takes the compact form. */
 export function manifestFile(path: string, size: number, mode: number, chunker: ChunkerParams, chunks: readonly string[], sizes: readonly number[]): ManifestFile {
   if (chunks.length === 1 && sizes.length === 1 && sizes[0] === size && isHash(chunks[0]!)) {
-    const [into, at] = slabFor((b, at) => b.write(chunks[0]!, at, 32, 'hex'));
-    return new OneChunkFile(path, size, kindOf(chunker, mode), into, at);
+    const [slab, at] = HashSlab.next();
+    slab.bytes.write(chunks[0]!, at, 32, 'hex');
+    return new OneChunkFile(path, size, kindOf(chunker, mode), slab, at);
   }
   return { path, size, mode, chunker, chunks, sizes };
 }
 
-/** One chunk's entry from its hash's 32 raw bytes (a decoded record), with no hex string made. */
-function oneChunkFile(path: string, size: number, mode: number, chunker: ChunkerParams, raw: Uint8Array): ManifestFile {
-  const [into, at] = slabFor((b, at) => b.set(raw.subarray(0, 32), at));
-  return new OneChunkFile(path, size, kindOf(chunker, mode), into, at);
-}
+/**
+ * Each decoded manifest's chunks, by its files list: its one-chunk files hold their hashes there, and
+ * chunkTableOf answers with it instead of building another (a list of other files, as selectFiles
+ * makes, has none).
+ */
+const decodedTables = new WeakMap<readonly ManifestFile[], ChunkTable>();
 
 /** How many chunks a file has, without the list a compact entry makes when asked. */
 export function chunkCount(f: ManifestFile): number {
@@ -221,7 +238,7 @@ export class ManifestDecoder {
   /** Pieces before the start is known, or all of a manifest decoded whole. */
   private early: Buffer[] = [];
   private whole = false;
-  private records: { type: Manifest['type']; files: ManifestFile[]; n: number; read: (f: any, i: number) => ManifestFile; seen: Set<string>; pending: Buffer } | null = null;
+  private records: { type: Manifest['type']; files: ManifestFile[]; n: number; read: (f: any, i: number) => ManifestFile; table: ChunkTable; seen: Set<string>; pending: Buffer } | null = null;
 
   constructor(private readonly id = 'manifest') {}
 
@@ -245,6 +262,7 @@ export class ManifestDecoder {
       const r = this.records;
       if (r.pending.length || r.n !== r.files.length) throw this.invalid();
       checkNoFileUnderFile(r.files, this.id, r.seen);
+      decodedTables.set(r.files, r.table);
       return { format: MANIFEST_FORMAT, type: r.type, files: r.files };
     } finally {
       // msgpackr keeps the last buffer it read (and a DataView of it) in module variables: the 58 MB
@@ -261,7 +279,8 @@ export class ManifestDecoder {
     // each raw record dropped as soon as it is checked.
     checkCount(head.type, head.count, this.bad);
     const seen = new Set<string>();
-    this.records = { type: head.type, files: new Array(head.count), n: 0, read: fileReader(head.type, this.id, this.bad, seen), seen, pending: Buffer.alloc(0) };
+    const table = new ChunkTable(head.count);
+    this.records = { type: head.type, files: new Array(head.count), n: 0, read: fileReader(head.type, this.id, this.bad, seen, table), table, seen, pending: Buffer.alloc(0) };
     this.early = [];
     this.unpack(data.subarray(head.offset));
   }
@@ -322,13 +341,15 @@ function decodeWhole(data: Buffer, id: string): Manifest {
   checkCount(raw.type, raw.files.length, bad);
   const files: ManifestFile[] = new Array(raw.files.length);
   const seen = new Set<string>();
-  const readFile = fileReader(raw.type, id, bad, seen);
+  const table = new ChunkTable(raw.files.length);
+  const readFile = fileReader(raw.type, id, bad, seen, table);
   for (let i = 0; i < files.length; i++) {
     const f = raw.files[i];
     raw.files[i] = undefined;
     files[i] = readFile(f, i);
   }
   checkNoFileUnderFile(files, id, seen);
+  decodedTables.set(files, table);
   return { format: raw.format, type: raw.type, files };
 }
 
@@ -355,7 +376,7 @@ function canonicalHead(data: Buffer): { type: Manifest['type']; count: number; o
  * Checks one raw file record and returns it decoded. Files of a manifest share one record per chunker,
  * and paths are copied out of msgpackr's run of strings (a slice keeps the whole run alive).
  */
-function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, seen: Set<string>): (f: any, i: number) => ManifestFile {
+function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, seen: Set<string>, table: ChunkTable): (f: any, i: number) => ManifestFile {
   const chunkers = new Map<string, Readonly<ChunkerParams>>();
   return (f, i) => {
     if (typeof f !== 'object' || f === null) bad(`file ${i} is not a map`);
@@ -382,7 +403,8 @@ function fileReader(type: Manifest['type'], id: string, bad: (why: string) => ne
     const key = `${c.alg}/${c.min}/${c.avg}/${c.max}`;
     let chunker = chunkers.get(key);
     if (!chunker) chunkers.set(key, (chunker = Object.freeze({ alg: flatString(c.alg) as ChunkerParams['alg'], min: c.min, avg: c.avg, max: c.max })));
-    if (f.sizes.length === 1) return oneChunkFile(p, f.size, f.mode, chunker!, f.chunks);
+    if (f.sizes.length === 1) return new OneChunkFile(p, f.size, kindOf(chunker!, f.mode), table, table.addRaw(f.chunks, f.size));
+    for (let k = 0; k < f.sizes.length; k++) table.addRaw(f.chunks.subarray(k * 32, k * 32 + 32), f.sizes[k]);
     const hex = (Buffer.isBuffer(f.chunks) ? f.chunks : Buffer.from(f.chunks)).toString('hex');
     const chunks = Array.from({ length: f.sizes.length }, (_, k) => hex.slice(k * 64, k * 64 + 64));
     return manifestFile(p, f.size, f.mode, chunker!, chunks, f.sizes);
@@ -468,8 +490,13 @@ export function manifestChunks(m: Manifest): Map<string, number> {
   return out;
 }
 
-/** Every distinct chunk of a manifest with its size, as a ChunkTable (ids in manifest order). */
+/**
+ * Every distinct chunk of a manifest with its size, as a ChunkTable (ids in order of first occurrence).
+ * For a decoded manifest it is the table its one-chunk files keep their hashes in: read it, add nothing.
+ */
 export function chunkTableOf(m: Manifest): ChunkTable {
+  const decoded = decodedTables.get(m.files);
+  if (decoded) return decoded;
   const table = new ChunkTable(m.files.length);
   for (const f of m.files) eachChunk(f, (h, size) => table.add(h, size));
   return table;

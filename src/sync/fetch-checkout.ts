@@ -12,8 +12,8 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BufferPool } from '../core/buffer-pool.js';
-import { chunkCount, eachChunk, type Manifest, type ManifestFile } from '../core/manifest.js';
-import { ChunkTable, Uint32List } from '../core/chunk-table.js';
+import { chunkCount, chunkTableOf, eachChunk, type Manifest, type ManifestFile } from '../core/manifest.js';
+import { Uint32List, type ChunkTable } from '../core/chunk-table.js';
 import { fileDir, openTemp, prepareDest, targetOf, writeTempSync } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
@@ -73,6 +73,7 @@ const SEEDED = 4; // read from a file on disk, not downloaded
 const IN_LARGER = 8; // part of a file of more than one chunk
 const FROM_PACK = 16; // a small file's chunk read from a pack (spec §8c) before the other pieces
 const NOT_STORED = 32; // written to its files only, not kept in the store (--no-store)
+const SEEN = 64; // met at least once while the occurrences are listed
 
 /**
  * The snapshot's chunks, each once, and where each occurs: occurrence `o` of file `i` is at
@@ -80,6 +81,7 @@ const NOT_STORED = 32; // written to its files only, not kept in the store (--no
  * 400,000 small files kept before in a piece object, a map entry and a set entry per chunk (~170 bytes).
  */
 class SnapshotChunks {
+  readonly files: readonly ManifestFile[];
   readonly table: ChunkTable;
   readonly flags: Uint8Array;
   readonly starts: Uint32Array;
@@ -88,24 +90,24 @@ class SnapshotChunks {
   private readonly first: Int32Array;
   private readonly next: Int32Array;
 
-  constructor(readonly files: readonly ManifestFile[]) {
+  constructor(manifest: Manifest) {
+    const files = (this.files = manifest.files);
     const starts = new Uint32Array(files.length + 1);
     for (let i = 0; i < files.length; i++) starts[i + 1] = starts[i]! + chunkCount(files[i]!);
     const n = starts[files.length]!;
-    const table = new ChunkTable(n);
+    // A decoded manifest's own table (its one-chunk files hold their hashes there): read, not added to.
+    const table = chunkTableOf(manifest);
     const chunkAt = new Uint32Array(n);
-    let flags = new Uint8Array(n);
+    const flags = new Uint8Array(table.count);
     for (let i = 0; i < files.length; i++) {
       const f = files[i]!;
-      eachChunk(f, (hash, size, k) => {
-        const before = table.count;
-        const id = table.add(hash, size);
+      eachChunk(f, (hash, _size, k) => {
+        const id = table.idOf(hash);
         chunkAt[starts[i]! + k] = id;
-        if (id < before) flags[id]! |= REPEATED;
+        flags[id]! |= flags[id]! & SEEN ? REPEATED : SEEN;
         if (starts[i + 1]! - starts[i]! > 1) flags[id]! |= IN_LARGER;
       });
     }
-    flags = flags.slice(0, table.count);
     const first = new Int32Array(table.count).fill(-1);
     const next = new Int32Array(n).fill(-1);
     for (let o = n - 1; o >= 0; o--) {
@@ -188,7 +190,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   // Every chunk once, and each of its occurrences in manifest order; a chunk that repeats is downloaded at
   // its first occurrence and later ones wait for it to be stored (its promise in `downloads`), then copy it
   // from the store.
-  const chunks = new SnapshotChunks(manifest.files);
+  const chunks = new SnapshotChunks(manifest);
   const { table, flags } = chunks;
   const missingCount = await markMissing(repo, chunks);
   const bytesTotal = chunks.bytesWith();
