@@ -186,7 +186,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const files = isDir ? await listFiles(target) : [listed(path.basename(target), target, st)];
 
   const progress: IngestProgress = { bytesDone: 0, bytesTotal: files.reduce((n, f) => n + f.size, 0), bytesNew: 0 };
-  const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress);
+  const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress, undefined, files.length);
   let chunks = 0;
   let reused = 0;
   const entries: ManifestFile[] = new Array(files.length);
@@ -232,8 +232,9 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     if (choice === 'auto' && CUTTERS.some((c) => c.may(data.subarray(0, 12), n))) return false;
     if (n > 0) {
       const hash = hashBytes(data);
-      entries[k] = manifestFile(f.rel, n, f.mode, chunker, [hash], [n]);
+      // Stored first: the entry's hash goes into the writer's table of chunks seen, and storeSync skips a chunk seen.
       if (opts.storeChunks !== false) writer.storeSync(hash, data);
+      entries[k] = manifestFile(f.rel, n, f.mode, chunker, [hash], [n], writer.seen);
       chunks++;
     } else entries[k] = manifestFile(f.rel, 0, f.mode, chunker, [], []);
     progress.bytesDone += n;
@@ -247,7 +248,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     }
     const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before(f.rel));
     const entry = { chunks: [] as string[], sizes: [] as number[], size: 0 };
-    const done = () => (entries[k] = manifestFile(f.rel, entry.size, f.mode, chunker, entry.chunks, entry.sizes));
+    const done = () => (entries[k] = manifestFile(f.rel, entry.size, f.mode, chunker, entry.chunks, entry.sizes, writer.seen));
     // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
     // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
     // chunks it shares with the last version (most of them) are never written at all; push --from-file
@@ -396,8 +397,11 @@ function isValidChunker(p: ChunkerParams): boolean {
  */
 class BoundedWriter {
   private readonly inFlight = new Set<Promise<void>>();
-  /** Every chunk this ingest stored, as bytes: a Set of 400,000 hashes was ~40 MB at the end of an add. */
-  private readonly seen = new ChunkTable();
+  /**
+   * Every chunk this ingest stored, as bytes (a Set of 400,000 hashes was ~40 MB at the end of an add);
+   * its one-chunk entries keep their hashes here too (manifestFile), after the chunk is stored.
+   */
+  readonly seen: ChunkTable;
   private readonly objects: ObjectWriter;
   private failure: unknown = null;
   private bytesInFlight = 0;
@@ -410,8 +414,10 @@ class BoundedWriter {
     // read slab, so 16 MiB held ~20 MiB more (1 GiB add: 115 -> 95 MiB; FastCDC on both cores
     // 157 -> 136 MiB) for no measurable speed.
     private readonly limitBytes = 4 << 20,
+    expectedChunks = 64,
   ) {
     this.objects = new ObjectWriter(store);
+    this.seen = new ChunkTable(expectedChunks);
   }
 
   /** Queues the chunk for writing unless this ingest already saw it. */

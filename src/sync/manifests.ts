@@ -2,7 +2,8 @@
 
 import { IntegrityError, NotFoundError, UnsafePathError } from '../errors.js';
 import { createHasher } from '../core/hash.js';
-import { ManifestDecoder, MANIFEST_LIMITS, readStoredManifest, type Manifest } from '../core/manifest.js';
+import type { ChunkTable } from '../core/chunk-table.js';
+import { ManifestDecoder, MANIFEST_LIMITS, readStoredManifest, readStoredManifestChunks, type Manifest } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
 import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
@@ -16,6 +17,15 @@ export async function loadManifest(repo: Repository, hash: string, remote?: Remo
   return readStoredManifest(repo.store, hash);
 }
 
+/** loadManifest of the manifest's chunks only: every record checked, no file entry built (what a push needs of a remote's manifests). */
+export async function loadManifestChunks(repo: Repository, hash: string, remote?: Remote): Promise<ChunkTable> {
+  if (!(await repo.store.has('manifest', hash)) && remote) {
+    const decoder = new ManifestDecoder(`manifest ${hash}`, true);
+    return downloadInto(remote, hash, decoder, () => decoder.endChunks(), repo.store);
+  }
+  return readStoredManifestChunks(repo.store, hash);
+}
+
 /**
  * Downloads a manifest, decoding it as it comes, and verifies it (its hash, then its format); with
  * `store`, it is also written there (temp file, renamed once verified). Nothing is returned or kept
@@ -23,6 +33,20 @@ export async function loadManifest(repo: Repository, hash: string, remote?: Remo
  */
 export async function readRemoteManifest(remote: Remote, hash: string, store?: ObjectStore): Promise<Manifest> {
   const decoder = new ManifestDecoder(`manifest ${hash}`);
+  return downloadInto(remote, hash, decoder, () => decoder.end(), store);
+}
+
+/** readRemoteManifest of the manifest's chunks only, stored nowhere. */
+export async function readRemoteManifestChunks(remote: Remote, hash: string): Promise<ChunkTable> {
+  const decoder = new ManifestDecoder(`manifest ${hash}`, true);
+  return downloadInto(remote, hash, decoder, () => decoder.endChunks());
+}
+
+/**
+ * Feeds a manifest's download to `decoder` (and to `store`) as it comes, and returns what `end` makes of it
+ * once it hashes to `hash`; it is placed in `store` only after that (a malformed manifest is not kept).
+ */
+async function downloadInto<T>(remote: Remote, hash: string, decoder: ManifestDecoder, end: () => T, store?: ObjectStore): Promise<T> {
   const hasher = createHasher();
   let failed: { e: unknown } | null = null;
   let bytes = 0;
@@ -48,9 +72,9 @@ export async function readRemoteManifest(remote: Remote, hash: string, store?: O
     const actual = hasher.digest();
     if (actual !== hash) throw new IntegrityError(`manifest ${hash} on ${remote.displayUrl} is corrupt (its content hashes to ${actual})`, { hash });
     if (failed) throw failed.e;
-    const manifest = decoder.end();
+    const out = end();
     await written?.place();
-    return manifest;
+    return out;
   } finally {
     await written?.discard();
   }

@@ -2,7 +2,7 @@ import test from 'ava';
 import { Packr } from 'msgpackr';
 import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { decodeManifest, encodeManifest, encodeManifestParts, ManifestDecoder, manifestFile, type Manifest } from '../../src/core/manifest.js';
+import { chunkTableOf, decodeManifest, encodeManifest, encodeManifestParts, ManifestDecoder, manifestFile, type Manifest } from '../../src/core/manifest.js';
 import { IntegrityError, UnsafePathError } from '../../src/errors.js';
 
 const h = (s: string) => hashBytes(Buffer.from(s));
@@ -125,4 +125,24 @@ test('a manifest decoded from pieces of any size agrees with one decoded whole; 
   }
   t.throws(() => inPieces(Buffer.concat([bytes, bytes.subarray(-40)]), 50), { instanceOf: IntegrityError }, 'bytes after the last record');
   t.throws(() => inPieces(bytes.subarray(0, 20), 3), { instanceOf: IntegrityError }, 'shorter than any head');
+});
+
+test('a chunks-only decode gives the same chunks as a full one, and refuses the same malformed manifests', (t) => {
+  const many: Manifest = { ...m, files: [...m.files, ...Array.from({ length: 50 }, (_, i) => manifestFile(`d/f${i}`, 10, 0o644, DEFAULT_CHUNKER, [h(String(i % 7))], [10]))] };
+  const chunksOf = (data: Buffer) => {
+    const d = new ManifestDecoder('m', true);
+    for (let at = 0; at < data.length; at += 100) d.push(data.subarray(at, at + 100));
+    return d.endChunks();
+  };
+  for (const data of [encodeManifest(many), raw.pack({ files: raw.unpack(encodeManifest(many)).files, type: 'dir', format: 1 })]) {
+    const table = chunksOf(data);
+    const full = chunkTableOf(decodeManifest(data));
+    t.deepEqual([...table], [...full]);
+    t.deepEqual([...table].map((_, id) => table.sizeOf(id)), [...full].map((_, id) => full.sizeOf(id)));
+  }
+  t.throws(() => new ManifestDecoder('m', true).end(), { message: /endChunks/ });
+  const dup = hostile((o) => o.files.push(o.files[0]));
+  t.throws(() => chunksOf(dup), { instanceOf: IntegrityError, message: /duplicate path/ });
+  const under = encodeManifest({ ...m, files: [...m.files, manifestFile('a.json/x', 3, 0o644, DEFAULT_CHUNKER, [h('3')], [3])] });
+  t.throws(() => chunksOf(under), { instanceOf: UnsafePathError });
 });
