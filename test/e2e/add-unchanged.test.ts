@@ -157,3 +157,21 @@ test("a stat cache temp left by a killed writer is removed by the next add; a li
   await t.throwsAsync(fs.access(leftover), undefined, 'the dead writer\'s temp is gone');
   await t.notThrowsAsync(fs.access(live), 'a live writer\'s temp is left alone');
 });
+
+test('re-adding one folder rewrites its stat cache entry and keeps the other folders\' entries as they were', async (t) => {
+  const { root, repo } = await setup(8);
+  await fs.mkdir(path.join(root, 'other'));
+  for (let i = 0; i < 3; i++) await fs.writeFile(path.join(root, 'other', `o${i}.bin`), bytesFor(`o${i}`, 1000));
+  await ageFiles(root);
+  await add({ repo, path: path.join(root, 'other') });
+  const file = path.join(repo.dir, 'worktree-stat.json');
+  const before = JSON.parse(await fs.readFile(file, 'utf8'));
+  await fs.writeFile(path.join(root, 'ck', 'd1', 'f1.bin'), bytesFor('changed', 4096));
+  await ageFiles(root);
+  t.is((await add({ repo, path: path.join(root, 'ck') })).filesRead, 1);
+  const after = JSON.parse(await fs.readFile(file, 'utf8'));
+  t.deepEqual(Object.keys(after).sort(), ['ck', 'other']);
+  t.deepEqual(after.other, before.other, 'the other folder\'s entry, read past and written back unchanged');
+  t.notDeepEqual(after.ck, before.ck);
+  t.is((await add({ repo, path: path.join(root, 'other') })).filesRead, 0, 'and it still vouches for its files');
+});
