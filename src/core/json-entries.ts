@@ -3,7 +3,7 @@
 // path, and the entry of a folder of 400,000 files is ~22 MB of numbers: rewriting the cache after an add
 // needs every entry but that one, and parsing the whole file for them took ~40 MB at the end of an add.
 
-import fs from 'node:fs';
+import { piecesOf } from './file-io.js';
 
 const [QUOTE, BACKSLASH, COLON, COMMA, OPEN, CLOSE, OPEN_LIST, CLOSE_LIST] = [...'"\\:,{}[]'].map((c) => c.charCodeAt(0));
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
@@ -26,7 +26,7 @@ export async function objectEntries(file: string, keep: (key: string) => boolean
     kept = null;
   };
   try {
-    for await (const piece of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const piece of piecesOf(file)) {
       let from = 0; // where the kept part of this piece starts
       for (let i = 0; i < piece.length; i++) {
         const b = piece[i]!;

@@ -11,7 +11,7 @@ import { IntegrityError, NotFoundError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
 import { runBounded } from './bounded.js';
 import { createHasher, hashBytes } from './hash.js';
-import { readFully } from './file-io.js';
+import { piecesOf, readFully } from './file-io.js';
 import { hashChunk, readHashed, type AlsoWrite, type StoredChunk } from './store-chunk.js';
 import { removeStaleTemps, TMP_MARK } from './temps.js';
 
@@ -241,21 +241,21 @@ export class ObjectStore {
 
   /**
    * An object's bytes a megabyte at a time, for a reader that decodes as it goes (a manifest): `take` sees
-   * each piece, and the hash is checked at the end, as get() checks it (a corrupt object is removed). An
-   * error from `take` is thrown only once the bytes are known to be the object's: a corrupt file is
-   * reported as corrupt, not as whatever its bytes failed to decode as.
+   * each piece (valid only during the call), and the hash is checked at the end, as get() checks it (a
+   * corrupt object is removed). An error from `take` is thrown only once the bytes are known to be the
+   * object's: a corrupt file is reported as corrupt, not as whatever its bytes failed to decode as.
    */
   async readPieces(kind: ObjectKind, hash: string, take: (piece: Buffer) => void): Promise<void> {
     const hasher = createHasher();
     let bytes = 0;
     let failed: { e: unknown } | null = null;
     try {
-      for await (const piece of createReadStream(this.pathOf(kind, hash), { highWaterMark: 1 << 20 })) {
-        hasher.update(piece as Buffer);
-        bytes += (piece as Buffer).length;
+      for await (const piece of piecesOf(this.pathOf(kind, hash))) {
+        hasher.update(piece);
+        bytes += piece.length;
         if (failed) continue;
         try {
-          take(piece as Buffer);
+          take(piece);
         } catch (e) {
           failed = { e };
         }
