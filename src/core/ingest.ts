@@ -308,7 +308,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     throw e;
   }
   const manifest: Manifest = { format: 1, type: isDir ? 'dir' : 'file', files: entries };
-  const manifestHash = await store.putParts('manifest', encodeManifestParts(manifest));
+  const manifestHash = await store.putParts('manifest', encodeManifestParts(manifest, undefined, true));
   return { manifest, manifestHash, bytes: progress.bytesDone, bytesNew: progress.bytesNew, chunks, chunksNew: writer.written, files, filesRead: files.length - reused };
 }
 

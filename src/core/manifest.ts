@@ -172,7 +172,8 @@ export function encodeManifest(m: Manifest): Buffer {
   return Buffer.concat([...encodeManifestParts(m)]);
 }
 
-export function* encodeManifestParts(m: Manifest, partBytes = 1 << 20): Generator<Buffer> {
+/** `reuse`: each part is written into the same buffer, valid until the next is asked for (putParts takes them so). */
+export function* encodeManifestParts(m: Manifest, partBytes = 1 << 20, reuse = false): Generator<Buffer> {
   const files = [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // The map with an empty files list ends in its array header, 0x90; the real header replaces it.
   const head = packr.pack({ format: MANIFEST_FORMAT, type: m.type, files: [] });
@@ -185,7 +186,8 @@ export function* encodeManifestParts(m: Manifest, partBytes = 1 << 20): Generato
     const record = packr.pack(fileRecord(f), RESET_BUFFER_MODE);
     if (at + record.length > part.length) {
       if (at) yield part.subarray(0, at);
-      (part = Buffer.allocUnsafe(Math.max(partBytes, record.length))), (at = 0);
+      if (!reuse || record.length > part.length) part = Buffer.allocUnsafe(Math.max(partBytes, record.length));
+      at = 0;
     }
     at += record.copy(part, at);
   }

@@ -232,7 +232,7 @@ export class Repository {
   async recordCleaned(hashes: Iterable<string>): Promise<void> {
     // The hashes known, as bytes (ChunkTable): a Set of 400,000 strings was ~45 MB.
     const known = await this.cleanedTable();
-    // Appended 4,096 lines at a time: the lines of a pull of 400,000 small files as one string, and its
+    // Appended 1,024 lines at a time: the lines of a pull of 400,000 small files as one string, and its
     // bytes, were ~60 MB at once.
     function* fresh() {
       for (const h of hashes) if (!known.has(h)) yield h + '\n';

@@ -146,3 +146,17 @@ test('a chunks-only decode gives the same chunks as a full one, and refuses the 
   const under = encodeManifest({ ...m, files: [...m.files, manifestFile('a.json/x', 3, 0o644, DEFAULT_CHUNKER, [h('3')], [3])] });
   t.throws(() => chunksOf(under), { instanceOf: UnsafePathError });
 });
+
+test('parts written into one reused buffer, each taken before the next, are the manifest\'s bytes', (t) => {
+  const many: Manifest = { ...m, files: [...m.files, ...Array.from({ length: 40 }, (_, i) => manifestFile(`d/f${i}`, 10, 0o644, DEFAULT_CHUNKER, [h(String(i))], [10]))] };
+  const taken: Buffer[] = [];
+  const places: [ArrayBufferLike, number][] = [];
+  for (const part of encodeManifestParts(many, 200, true)) {
+    taken.push(Buffer.from(part));
+    if (!places.some(([b, at]) => b === part.buffer && at === part.byteOffset)) places.push([part.buffer, part.byteOffset]);
+  }
+  t.true(Buffer.concat(taken).equals(encodeManifest(many)));
+  t.true(taken.length > 4);
+  // The head, the records' buffer, and one more for the first record larger than 200 bytes (the 5-chunk file's).
+  t.true(places.length <= 3, `${places.length} places for ${taken.length} parts`);
+});
