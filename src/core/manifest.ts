@@ -32,10 +32,11 @@ export interface ManifestFile {
 }
 
 /**
- * A file of one chunk, as most files of a folder of small files are: it holds its chunk's hash as 32 bytes
- * in a shared slab, and makes the one-item lists when asked. Two arrays and a 64-character string per
- * file were ~190 of the ~310 bytes each of 400,000 small files held in memory. The lists are getters, so
- * copy it with withMode, not a spread.
+ * A file of one chunk, as most files of a folder of small files are: its chunk's hash is held as bytes
+ * elsewhere (an id in a decoded manifest's or an ingest's ChunkTable, or a place in a slab), and it makes
+ * the one-item lists when asked. Two arrays and a 64-character string per file were ~190 of the ~310
+ * bytes each of 400,000 small files held in memory. The lists are getters, so copy it with withMode, not
+ * a spread.
  */
 class OneChunkFile implements ManifestFile {
   constructor(

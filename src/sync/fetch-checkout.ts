@@ -60,7 +60,7 @@ interface Piece {
   /** The file's place in the manifest. */
   index: number;
   offset: number;
-  /** The chunk's id in the pull's ChunkTable. */
+  /** The chunk's id in the snapshot's ChunkTable (chunkTableOf). */
   id: number;
   hash: string;
   size: number;
