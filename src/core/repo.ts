@@ -10,6 +10,7 @@ import { ConfigError, LockHeldError, NotFoundError, UsageError } from '../errors
 import { assertRefName } from '../names.js';
 import { decodeRef, encodeRef, newEntry, withMove, type RefDocument } from './refs.js';
 import { ChunkTable } from './chunk-table.js';
+import { piecesOf } from './file-io.js';
 import { PlacedChunks } from './placed.js';
 import { joinedInPieces, ObjectStore, writeAtomic } from './store.js';
 
@@ -208,21 +209,15 @@ export class Repository {
 
   /** Each hash `cleaned` lists, read a megabyte at a time: after a pull of 400,000 small files it has 400,000 lines. */
   private async eachCleaned(fn: (hash: string) => void): Promise<void> {
-    const fh = await fs.open(path.join(this.dir, 'cleaned'), 'r').catch(() => null);
-    if (!fh) return;
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      let rest = '';
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        const lines = (rest + buf.toString('latin1', 0, bytesRead)).split('\n');
-        rest = bytesRead ? lines.pop()! : '';
-        for (const l of lines) if (/^[0-9a-f]{64}$/.test(l)) fn(l);
-        if (!bytesRead) return;
-      }
-    } finally {
-      await fh.close();
+    const file = path.join(this.dir, 'cleaned');
+    if (!(await fs.access(file, fs.constants.R_OK).then(() => true, () => false))) return; // none recorded yet
+    let rest = '';
+    for await (const piece of piecesOf(file)) {
+      const lines = (rest + piece.toString('latin1')).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) if (/^[0-9a-f]{64}$/.test(l)) fn(l);
     }
+    if (/^[0-9a-f]{64}$/.test(rest)) fn(rest);
   }
 
   /**

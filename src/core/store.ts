@@ -3,7 +3,6 @@
 // against its hash whenever read. A second copy of an object is never stored.
 
 import crypto from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -403,9 +402,9 @@ export class ObjectStore {
   private async hashWhole(kind: ObjectKind, hash: string): Promise<{ hash: string; bytes: number }> {
     const hasher = createHasher();
     let bytes = 0;
-    for await (const piece of createReadStream(this.pathOf(kind, hash), { highWaterMark: 1 << 20 })) {
-      hasher.update(piece as Buffer);
-      bytes += (piece as Buffer).length;
+    for await (const piece of piecesOf(this.pathOf(kind, hash))) {
+      hasher.update(piece);
+      bytes += piece.length;
     }
     return { hash: hasher.digest(), bytes };
   }
