@@ -117,7 +117,7 @@ function compare(a: string, b: string, ma: Manifest, mb: Manifest): DiffResult {
 function filesByPath(ma: Manifest, mb: Manifest): { fa: Map<string, ManifestFile>; fb: Map<string, ManifestFile> } {
   const fa = new Map(ma.files.map((f) => [f.path, f]));
   // A single-file snapshot's only file is the same file whatever it was called.
-  if (ma.type === 'file' && mb.type === 'file') return { fa, fb: new Map([[ma.files[0]!.path, mb.files[0]!]]) };
+  if (ma.type === 'file' && mb.type === 'file') return { fa, fb: new Map([[ma.files.at(0)!.path, mb.files.at(0)!]]) };
   return { fa, fb: new Map(mb.files.map((f) => [f.path, f])) };
 }
 

@@ -93,7 +93,7 @@ export async function pull(opts: PullOptions): Promise<PullResult> {
     const m = whole && opts.include?.length ? selectFiles(whole, opts.include, what) : whole;
     if (dest && m && opts.tensors?.length) {
       if (m.files.length !== 1) throw new UsageError(`--tensors slices one safetensors file; ${what} holds ${m.files.length} files: choose one with --include`);
-      const s = await writeTensorSlice(repo, remote, m.files[0]!, opts.tensors, dest.path, { keepChunks: store !== 'none' });
+      const s = await writeTensorSlice(repo, remote, m.files.at(0)!, opts.tensors, dest.path, { keepChunks: store !== 'none' });
       const partialOf = { files: 1, filesTotal: whole!.files.length, tensors: s.tensors, tensorsTotal: s.tensorsTotal };
       return { name: t.name, manifest, path: dest.path, bytesTotal: s.bytesRead, bytesDownloaded: s.bytesDownloaded, bytesSeeded: 0, chunksTotal: s.chunksRead, chunksDownloaded: s.chunksDownloaded, partial: partialOf };
     }

@@ -58,7 +58,7 @@ export async function readRange(opts: ReadOptions): Promise<ReadResult> {
   if (!Number.isSafeInteger(opts.offset) || opts.offset < 0) throw new UsageError('offset must be a whole number >= 0');
   if (!Number.isSafeInteger(opts.length) || opts.length < 0 || opts.length > MAX_READ_BYTES) throw new UsageError(`length must be a whole number from 0 to ${MAX_READ_BYTES}`);
   return withSnapshot(opts, async ({ manifest, m, cache, remote }) => {
-    const f = opts.file === undefined && m.type === 'file' ? m.files[0] : m.files.find((x) => x.path === opts.file);
+    const f = opts.file === undefined && m.type === 'file' ? m.files.at(0) : m.files.find((x) => x.path === opts.file);
     if (!f) throw new NotFoundError(`${opts.name} has no file ${opts.file ?? '(a directory checkpoint: name one of its files)'}`, { name: opts.name });
     const end = Math.min(f.size, opts.offset + opts.length);
     const result: ReadResult = { manifest, data: Buffer.alloc(0), chunksRead: 0, chunksDownloaded: 0, bytesDownloaded: 0 };

@@ -194,7 +194,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   /** The chunker of the previous version's file at this path, if it had one. */
   const before = (rel: string) => {
     const i = previousAt(rel);
-    return i === undefined ? undefined : opts.previous!.files[i]!.chunker;
+    return i === undefined ? undefined : opts.previous!.files.at(i)!.chunker;
   };
   /** Takes file k's entry from the previous version when the stat cache vouches for it (opts.unchanged). */
   const reuse = (k: number): boolean => {

@@ -7,6 +7,9 @@ import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 import { IntegrityError, UnsafePathError } from '../errors.js';
 import { ChunkTable } from './chunk-table.js';
 import { FASTCDC_ALG, SAFETENSORS_ALG, validateChunker, type ChunkerParams } from './chunker.js';
+import { eachChunk, kindOf, manifestFile, OneChunkFile, PackedFiles, pathAt, type FileList, type ManifestFile } from './manifest-files.js';
+
+export { chunkCount, eachChunk, manifestFile, PackedFiles, pathAt, withMode, type FileList, type ManifestFile } from './manifest-files.js';
 
 export const MANIFEST_FORMAT = 1;
 /** Caps that keep a hostile manifest from exhausting memory. */
@@ -18,145 +21,11 @@ export const MANIFEST_LIMITS = {
   fileBytes: 2 ** 50,
 };
 
-export interface ManifestFile {
-  /** '/'-separated path relative to the snapshot root; for a single-file snapshot, its base name. */
-  path: string;
-  size: number;
-  /** Permission bits (e.g. 0o644). */
-  mode: number;
-  chunker: ChunkerParams;
-  /** Chunk hashes in file order (lowercase hex). */
-  readonly chunks: readonly string[];
-  /** Chunk sizes, parallel to chunks. */
-  readonly sizes: readonly number[];
-}
-
-/**
- * A file of one chunk, as most files of a folder of small files are: its chunk's hash is held as bytes
- * elsewhere (an id in a decoded manifest's or an ingest's ChunkTable, or a place in a slab), and it makes
- * the one-item lists when asked. Two arrays and a 64-character string per file were ~190 of the ~310
- * bytes each of 400,000 small files held in memory. The lists are getters, so copy it with withMode, not
- * a spread.
- */
-class OneChunkFile implements ManifestFile {
-  constructor(
-    readonly path: string,
-    readonly size: number,
-    private readonly kind: FileKind,
-    private readonly holder: HashHolder,
-    private readonly at: number,
-  ) {}
-  get mode(): number {
-    return this.kind.mode;
-  }
-  get chunker(): ChunkerParams {
-    return this.kind.chunker;
-  }
-  /** The chunk's hash (a new string each call). */
-  get hash(): string {
-    return this.holder.hexAt(this.at);
-  }
-  /** The hash's bytes, a view of where they are held (for encoding, with no hex string made). */
-  rawHash(): Buffer {
-    return this.holder.rawAt(this.at);
-  }
-  get chunks(): readonly string[] {
-    return [this.hash];
-  }
-  get sizes(): readonly number[] {
-    return [this.size];
-  }
-}
-
-/** What many files share, held once for all of them. */
-interface FileKind {
-  readonly chunker: ChunkerParams;
-  readonly mode: number;
-}
-
-const kinds = new Map<ChunkerParams, Map<number, FileKind>>();
-function kindOf(chunker: ChunkerParams, mode: number): FileKind {
-  let byMode = kinds.get(chunker);
-  // Kept for the few chunkers seen (decoded ones are shared per manifest); past 64, each file gets its own.
-  if (!byMode && kinds.size < 64) kinds.set(chunker, (byMode = new Map()));
-  let kind = byMode?.get(mode);
-  if (!kind) {
-    kind = { chunker, mode };
-    byMode?.set(mode, kind);
-  }
-  return kind;
-}
-
-/** Where one-chunk files' hashes are held as bytes: a slab of built entries, or a decoded manifest's ChunkTable (at: the id). */
-interface HashHolder {
-  hexAt(at: number): string;
-  rawAt(at: number): Buffer;
-}
-
-/** Hashes of one-chunk files built one by one (ingest), 2,048 to a slab. */
-class HashSlab implements HashHolder {
-  static current = new HashSlab();
-  readonly bytes = Buffer.allocUnsafeSlow(64 << 10);
-  used = 0;
-  hexAt(at: number): string {
-    return this.bytes.toString('hex', at, at + 32);
-  }
-  rawAt(at: number): Buffer {
-    return this.bytes.subarray(at, at + 32);
-  }
-  /** Room for one more hash: its slab and offset. */
-  static next(): [HashSlab, number] {
-    let slab = HashSlab.current;
-    if (slab.used === slab.bytes.length) HashSlab.current = slab = new HashSlab();
-    slab.used += 32;
-    return [slab, slab.used - 32];
-  }
-}
-
-const isHash = (h: string) => h.length === 64 && /^[0-9a-f]{64}$/.test(h);
-
-/**
- * A manifest file entry; one of a single chunk takes the compact form, its hash held in `table` when
- * given (an ingest's table of the chunks it stored: one copy of each hash), else in a slab.
- */
-export function manifestFile(path: string, size: number, mode: number, chunker: ChunkerParams, chunks: readonly string[], sizes: readonly number[], table?: ChunkTable): ManifestFile {
-  if (chunks.length === 1 && sizes.length === 1 && sizes[0] === size && isHash(chunks[0]!)) {
-    if (table) return new OneChunkFile(path, size, kindOf(chunker, mode), table, table.add(chunks[0]!, size));
-    const [slab, at] = HashSlab.next();
-    slab.bytes.write(chunks[0]!, at, 32, 'hex');
-    return new OneChunkFile(path, size, kindOf(chunker, mode), slab, at);
-  }
-  return { path, size, mode, chunker, chunks, sizes };
-}
-
-/**
- * Each decoded manifest's chunks, by its files list: its one-chunk files hold their hashes there, and
- * chunkTableOf answers with it instead of building another (a list of other files, as selectFiles
- * makes, has none).
- */
-const decodedTables = new WeakMap<readonly ManifestFile[], ChunkTable>();
-
-/** How many chunks a file has, without the list a compact entry makes when asked. */
-export function chunkCount(f: ManifestFile): number {
-  return f instanceof OneChunkFile ? 1 : f.chunks.length;
-}
-
-/** A file's chunks in order with their sizes, without the lists a compact entry makes when asked. */
-export function eachChunk(f: ManifestFile, fn: (hash: string, size: number, k: number) => void): void {
-  if (f instanceof OneChunkFile) return fn(f.hash, f.size, 0);
-  const { chunks, sizes } = f;
-  for (let k = 0; k < chunks.length; k++) fn(chunks[k]!, sizes[k]!, k);
-}
-
-/** The same entry with another mode (a spread would drop a compact entry's lists). */
-export function withMode(f: ManifestFile, mode: number): ManifestFile {
-  return manifestFile(f.path, f.size, mode, f.chunker, f.chunks, f.sizes);
-}
 
 export interface Manifest {
   format: number;
   type: 'file' | 'dir';
-  files: ManifestFile[];
+  files: FileList;
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number', mapsAsObjects: true });
@@ -175,7 +44,8 @@ export function encodeManifest(m: Manifest): Buffer {
 
 /** `reuse`: each part is written into the same buffer, valid until the next is asked for (putParts takes them so). */
 export function* encodeManifestParts(m: Manifest, partBytes = 1 << 20, reuse = false): Generator<Buffer> {
-  const files = [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // A decoded manifest's files are in order already (and are not made into entries all at once).
+  const files = m.files instanceof PackedFiles && m.files.sorted ? m.files : [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   // The map with an empty files list ends in its array header, 0x90; the real header replaces it.
   const head = packr.pack({ format: MANIFEST_FORMAT, type: m.type, files: [] });
   const first = Buffer.allocUnsafe(head.length + 4);
@@ -257,7 +127,7 @@ export class ManifestDecoder {
   /** Pieces before the start is known, or all of a manifest decoded whole. */
   private early: Buffer[] = [];
   private whole = false;
-  private records: { type: Manifest['type']; files: ManifestFile[]; count: number; n: number; read: (f: any, i: number) => ManifestFile | null; table: ChunkTable; seen: Set<string>; pending: Buffer } | null = null;
+  private records: { type: Manifest['type']; files: PackedFiles; count: number; n: number; read: (f: any, i: number) => void; pending: Buffer } | null = null;
 
   /**
    * `chunksOnly`: every record is checked as always, but no file entry is built, only the table of chunks
@@ -300,10 +170,9 @@ export class ManifestDecoder {
       }
       const r = this.records;
       if (r.pending.length || r.n !== r.count) throw this.invalid();
-      checkNoFileUnderFile(this.id, r.seen);
-      if (this.chunksOnly) return { table: r.table };
-      decodedTables.set(r.files, r.table);
-      return { manifest: { format: MANIFEST_FORMAT, type: r.type, files: r.files }, table: r.table };
+      checkUnsorted(this.id, r.files);
+      if (this.chunksOnly) return { table: r.files.table };
+      return { manifest: { format: MANIFEST_FORMAT, type: r.type, files: r.files }, table: r.files.table };
     } finally {
       // msgpackr keeps the last buffer it read (and a DataView of it) in module variables: the 58 MB
       // manifest of 400,000 small files stayed in memory until the next decode. A nil replaces it.
@@ -318,10 +187,10 @@ export class ManifestDecoder {
     // Written as encodeManifest writes: the records after the list's header are unpacked one by one, and
     // each raw record dropped as soon as it is checked.
     checkCount(head.type, head.count, this.bad);
-    const seen = new Set<string>();
-    const table = new ChunkTable(head.count);
-    const files = this.chunksOnly ? [] : new Array<ManifestFile>(head.count);
-    this.records = { type: head.type, files, count: head.count, n: 0, read: fileReader(head.type, this.id, this.bad, seen, table, !this.chunksOnly), table, seen, pending: Buffer.alloc(0) };
+    // A chunks-only decode builds the files too (~30 bytes a file, dropped at the end): a manifest whose
+    // paths are out of order is checked for duplicates only once all are known (checkUnsorted).
+    const files = new PackedFiles(new ChunkTable(head.count), head.count);
+    this.records = { type: head.type, files, count: head.count, n: 0, read: fileReader(head.type, this.id, this.bad, files), pending: Buffer.alloc(0) };
     this.early = [];
     this.unpack(data.subarray(head.offset));
   }
@@ -334,8 +203,7 @@ export class ManifestDecoder {
       if (data.length) {
         packr.unpackMultiple(data, (f: unknown, _start?: number, end?: number) => {
           if (r.n === r.count) throw this.invalid(); // bytes after the last record
-          const file = r.read(f, r.n);
-          if (file) r.files[r.n] = file;
+          r.read(f, r.n);
           r.n++;
           used = end!;
         });
@@ -381,17 +249,14 @@ function decodeWhole(data: Buffer, id: string): Manifest {
   if (raw.type !== 'file' && raw.type !== 'dir') bad('type must be "file" or "dir"');
   if (!Array.isArray(raw.files)) bad('files must be a list');
   checkCount(raw.type, raw.files.length, bad);
-  const files: ManifestFile[] = new Array(raw.files.length);
-  const seen = new Set<string>();
-  const table = new ChunkTable(raw.files.length);
-  const readFile = fileReader(raw.type, id, bad, seen, table, true);
-  for (let i = 0; i < files.length; i++) {
+  const files = new PackedFiles(new ChunkTable(raw.files.length), raw.files.length);
+  const readFile = fileReader(raw.type, id, bad, files);
+  for (let i = 0; i < raw.files.length; i++) {
     const f = raw.files[i];
     raw.files[i] = undefined;
-    files[i] = readFile(f, i);
+    readFile(f, i);
   }
-  checkNoFileUnderFile(id, seen);
-  decodedTables.set(files, table);
+  checkUnsorted(id, files);
   return { format: raw.format, type: raw.type, files };
 }
 
@@ -415,19 +280,30 @@ function canonicalHead(data: Buffer): { type: Manifest['type']; count: number; o
 }
 
 /**
- * Checks one raw file record and returns it decoded. Files of a manifest share one record per chunker,
- * and paths are copied out of msgpackr's run of strings (a slice keeps the whole run alive).
+ * Checks one raw file record and adds it to `files`. Files of a manifest share one record per chunker.
+ * While the paths come in increasing order (as encodeManifest writes them) a duplicate is the one before,
+ * and a file under another file is found with the stack of earlier paths that are prefixes of this one:
+ * the paths under "a/" come right after "a" and the paths that start with "a". Out of order, both are
+ * checked at the end (checkUnsorted).
  */
-function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, seen: Set<string>, table: ChunkTable, entries: true): (f: any, i: number) => ManifestFile;
-function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, seen: Set<string>, table: ChunkTable, entries: boolean): (f: any, i: number) => ManifestFile | null;
-function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, seen: Set<string>, table: ChunkTable, entries: boolean): (f: any, i: number) => ManifestFile | null {
+function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, files: PackedFiles): (f: any, i: number) => void {
+  const { table } = files;
   const chunkers = new Map<string, Readonly<ChunkerParams>>();
+  let previous: string | undefined;
+  const prefixes: string[] = [];
   return (f, i) => {
     if (typeof f !== 'object' || f === null) bad(`file ${i} is not a map`);
-    const p = flatString(checkRelativePath(f.path, id));
+    const p = checkRelativePath(f.path, id);
     if (type === 'file' && p.includes('/')) bad('a file snapshot path has no directories');
-    if (seen.has(p)) bad(`duplicate path ${p}`);
-    seen.add(p);
+    if (previous === p) bad(`duplicate path ${p}`);
+    if (files.sorted && previous !== undefined && previous > p) files.sorted = false;
+    if (files.sorted) {
+      while (prefixes.length && !p.startsWith(prefixes.at(-1)!)) prefixes.pop();
+      const under = prefixes.at(-1);
+      if (under !== undefined && p.startsWith(under + '/')) throw new UnsafePathError(`${id} has a file ${under} that is also a directory`);
+      prefixes.push(p);
+    }
+    previous = p;
     if (!isCount(f.size, MANIFEST_LIMITS.fileBytes)) bad(`file ${p} has an invalid size`);
     if (!isCount(f.mode, 0o7777)) bad(`file ${p} has an invalid mode`);
     const c = f.chunker;
@@ -447,21 +323,35 @@ function fileReader(type: Manifest['type'], id: string, bad: (why: string) => ne
     const key = `${c.alg}/${c.min}/${c.avg}/${c.max}`;
     let chunker = chunkers.get(key);
     if (!chunker) chunkers.set(key, (chunker = Object.freeze({ alg: flatString(c.alg) as ChunkerParams['alg'], min: c.min, avg: c.avg, max: c.max })));
-    if (f.sizes.length === 1) {
-      const at = table.addRaw(f.chunks, f.size);
-      return entries ? new OneChunkFile(p, f.size, kindOf(chunker!, f.mode), table, at) : null;
-    }
-    for (let k = 0; k < f.sizes.length; k++) table.addRaw(f.chunks.subarray(k * 32, k * 32 + 32), f.sizes[k]);
-    if (!entries) return null;
+    // One hash, one length: a decoded one-chunk file's size is its chunk's size in the table.
+    const add = (k: number) => {
+      const id = table.addRaw(f.chunks.subarray(k * 32, k * 32 + 32), f.sizes[k]);
+      if (table.sizeOf(id) !== f.sizes[k]) bad(`file ${p}: chunk ${table.hexAt(id)} has ${f.sizes[k]} bytes here and ${table.sizeOf(id)} elsewhere`);
+      return id;
+    };
+    if (f.sizes.length === 1) return files.pushOne(p, kindOf(chunker!, f.mode), add(0));
+    for (let k = 0; k < f.sizes.length; k++) add(k);
     const hex = (Buffer.isBuffer(f.chunks) ? f.chunks : Buffer.from(f.chunks)).toString('hex');
     const chunks = Array.from({ length: f.sizes.length }, (_, k) => hex.slice(k * 64, k * 64 + 64));
-    return manifestFile(p, f.size, f.mode, chunker!, chunks, f.sizes);
+    files.pushOther(manifestFile(flatString(p), f.size, f.mode, chunker!, chunks, f.sizes));
   };
 }
 
 /** A copy of `s` that holds only its own characters (a sliced string keeps its whole parent alive). */
 function flatString(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/** For files out of path order: no duplicate path, and no file under another (in order, fileReader checked both). */
+function checkUnsorted(id: string, files: PackedFiles): void {
+  if (files.sorted) return;
+  const paths = new Set<string>();
+  for (let i = 0; i < files.length; i++) {
+    const p = files.pathAt(i);
+    if (paths.has(p)) throw new IntegrityError(`${id} is malformed: duplicate path ${p}`);
+    paths.add(p);
+  }
+  checkNoFileUnderFile(id, paths);
 }
 
 /**
@@ -510,9 +400,11 @@ function checkNoFileUnderFile(id: string, paths: ReadonlySet<string>): void {
  * Where a path is among files: by binary search when they are sorted by path, as encodeManifest writes
  * them, else through a table (a manifest from elsewhere). A table of 400,000 paths was ~25 MB.
  */
-export function indexByPath(files: readonly ManifestFile[]): (p: string) => number | undefined {
-  if (!files.every((f, i) => i === 0 || files[i - 1]!.path < f.path)) {
-    const table = new Map(files.map((f, i) => [f.path, i]));
+export function indexByPath(files: FileList): (p: string) => number | undefined {
+  const sorted = files instanceof PackedFiles ? files.sorted : files.every((f, i) => i === 0 || files.at(i - 1)!.path < f.path);
+  if (!sorted) {
+    const table = new Map<string, number>();
+    for (let i = 0; i < files.length; i++) table.set(pathAt(files, i), i);
     return (p) => table.get(p);
   }
   return (p) => {
@@ -520,10 +412,10 @@ export function indexByPath(files: readonly ManifestFile[]): (p: string) => numb
     let hi = files.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (files[mid]!.path < p) lo = mid + 1;
+      if (pathAt(files, mid) < p) lo = mid + 1;
       else hi = mid;
     }
-    return lo < files.length && files[lo]!.path === p ? lo : undefined;
+    return lo < files.length && pathAt(files, lo) === p ? lo : undefined;
   };
 }
 
@@ -543,8 +435,7 @@ export function manifestChunks(m: Manifest): Map<string, number> {
  * For a decoded manifest it is the table its one-chunk files keep their hashes in: read it, add nothing.
  */
 export function chunkTableOf(m: Manifest): ChunkTable {
-  const decoded = decodedTables.get(m.files);
-  if (decoded) return decoded;
+  if (m.files instanceof PackedFiles) return m.files.table;
   const table = new ChunkTable(m.files.length);
   for (const f of m.files) eachChunk(f, (h, size) => table.add(h, size));
   return table;

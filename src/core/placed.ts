@@ -8,7 +8,7 @@
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readStoredManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { chunkTableOf, readStoredManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { joinedInPieces, writeAtomic, type ObjectStore, type PlacedLookup, type PlacedPiece } from './store.js';
 import { removeStaleTemps } from './temps.js';
 
@@ -130,8 +130,8 @@ export class PlacedChunks implements PlacedLookup {
    * pulled files, and the new files hold them too), else any entry there is dropped. Holds no lock itself.
    */
   async noteWritten(dataPath: string, manifestHash: string, manifest: Manifest): Promise<void> {
-    const hashes = [...new Set(manifest.files.flatMap((f) => f.chunks))];
-    if ((await this.store.hasMany('chunk', hashes)).every(Boolean)) await this.drop(dataPath);
+    const table = chunkTableOf(manifest);
+    if ((await this.store.hasMany('chunk', { length: table.count, at: (id) => table.hashOf(id) })).every(Boolean)) await this.drop(dataPath);
     else await this.record(dataPath, manifestHash, manifest);
   }
 

@@ -11,7 +11,7 @@ import { hashBytes } from './hash.js';
 import { objectEntries } from './json-entries.js';
 import { listFiles, type ListedFile } from './ingest.js';
 import { ChunkTable } from './chunk-table.js';
-import { chunkTableOf, eachChunk, readStoredManifest, indexByPath, type Manifest, type ManifestFile } from './manifest.js';
+import { chunkTableOf, eachChunk, readStoredManifest, indexByPath, PackedFiles, pathAt, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
 import type { Repository } from './repo.js';
 import { joinedInPieces, writeAtomic } from './store.js';
@@ -73,21 +73,22 @@ type Stat = Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>;
  * is encodeManifest's) and are walked side by side; a path table is built only when one is not sorted.
  */
 function matchListing(manifest: Manifest, listing: Stat[]): { at: (i: number) => Stat | undefined; extra: number } {
-  const key = (f: ManifestFile) => (manifest.type === 'file' ? '' : f.path);
+  const { files } = manifest;
+  const key = (i: number) => (manifest.type === 'file' ? '' : pathAt(files, i));
   const rel = (s: Stat) => (manifest.type === 'file' ? '' : s.rel);
-  const sorted = <T>(xs: readonly T[], k: (x: T) => string) => xs.every((x, i) => i === 0 || k(xs[i - 1]!) < k(x));
-  const found: (Stat | undefined)[] = new Array(manifest.files.length);
+  const filesSorted = files instanceof PackedFiles ? files.sorted : files.every((_, i) => i === 0 || key(i - 1) < key(i));
+  const found: (Stat | undefined)[] = new Array(files.length);
   let matched = 0;
-  if (sorted(manifest.files, key) && sorted(listing, rel)) {
-    for (let i = 0, j = 0; i < manifest.files.length; i++) {
-      const p = key(manifest.files[i]!);
+  if (filesSorted && listing.every((s, j) => j === 0 || rel(listing[j - 1]!) < rel(s))) {
+    for (let i = 0, j = 0; i < files.length; i++) {
+      const p = key(i);
       while (j < listing.length && rel(listing[j]!) < p) j++;
       if (j < listing.length && rel(listing[j]!) === p) (found[i] = listing[j++]), matched++;
     }
   } else {
     const byRel = new Map(listing.map((s) => [rel(s), s]));
-    manifest.files.forEach((f, i) => {
-      found[i] = byRel.get(key(f));
+    files.forEach((_, i) => {
+      found[i] = byRel.get(key(i));
       if (found[i]) matched++;
     });
   }
@@ -107,7 +108,7 @@ export async function recordWorktreeStat(repo: Repository, dataPath: string, man
   // listing of 400,000 files held an object per file at the end of a pull.
   const top = await fs.lstat(dataPath).catch(() => null);
   if (!top || (manifest.type === 'file' ? !top.isFile() : !top.isDirectory())) return;
-  const statOf = listed ? matchListing(manifest, listed).at : (i: number) => statNow(targetOf(manifest, dataPath, manifest.files[i]!));
+  const statOf = listed ? matchListing(manifest, listed).at : (i: number) => statNow(targetOf(manifest, dataPath, manifest.files.at(i)!));
   const rel = repo.relative(dataPath);
   // The other data paths' entries: this one's old entry (~22 MB for 400,000 files) is read past, not parsed.
   const cache = ((await objectEntries(cacheFile(repo), (key) => key !== rel)) ?? {}) as StatCache;
@@ -181,7 +182,7 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
   return (f) => {
     const key = previous.type === 'file' ? '' : f.rel;
     const i = indexOf(key);
-    const entry = i === undefined ? undefined : previous.files[i];
+    const entry = i === undefined ? undefined : previous.files.at(i);
     const c = entry && recordedStat(cached, i!, key);
     if (!c || !entry || c.length < 4) return undefined;
     if (!sameStat(c, [f.size, f.mtimeMs, f.ino, f.ctimeMs], 4)) return undefined;
@@ -290,7 +291,7 @@ export async function assertReplaceable(repo: Repository, dest: string, manifest
     const st = await fs.lstat(target).catch(() => null);
     if (!st) continue;
     const i = indexOf(key);
-    const old = i === undefined ? undefined : before!.files[i];
+    const old = i === undefined ? undefined : before!.files.at(i);
     const stat = cached && i !== undefined ? recordedStat(cached, i, key) : undefined;
     const unchangedByStat = old && stat && sameStat(stat, [st.size, st.mtimeMs, st.ino]);
     if (st.isFile() && (unchangedByStat || (old && (await sameContent(target, old))) || (await sameContent(target, f)))) continue;

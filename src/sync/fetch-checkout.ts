@@ -12,7 +12,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { BufferPool } from '../core/buffer-pool.js';
-import { chunkCount, chunkTableOf, eachChunk, type Manifest, type ManifestFile } from '../core/manifest.js';
+import { chunkCount, chunkTableOf, eachChunk, PackedFiles, type FileList, type Manifest, type ManifestFile } from '../core/manifest.js';
 import { Uint32List, type ChunkTable } from '../core/chunk-table.js';
 import { fileDir, openTemp, prepareDest, targetOf, writeTempSync } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
@@ -81,7 +81,7 @@ const SEEN = 64; // met at least once while the occurrences are listed
  * 400,000 small files kept before in a piece object, a map entry and a set entry per chunk (~170 bytes).
  */
 class SnapshotChunks {
-  readonly files: readonly ManifestFile[];
+  readonly files: FileList;
   readonly table: ChunkTable;
   readonly flags: Uint8Array;
   readonly starts: Uint32Array;
@@ -92,21 +92,24 @@ class SnapshotChunks {
 
   constructor(manifest: Manifest) {
     const files = (this.files = manifest.files);
+    // A decoded manifest's one-chunk files name their chunk by id (no entry made for them).
+    const oneChunkId = (i: number) => (files instanceof PackedFiles ? files.oneChunkId(i) : -1);
     const starts = new Uint32Array(files.length + 1);
-    for (let i = 0; i < files.length; i++) starts[i + 1] = starts[i]! + chunkCount(files[i]!);
+    for (let i = 0; i < files.length; i++) starts[i + 1] = starts[i]! + (oneChunkId(i) >= 0 ? 1 : chunkCount(files.at(i)!));
     const n = starts[files.length]!;
     // A decoded manifest's own table (its one-chunk files hold their hashes there): read, not added to.
     const table = chunkTableOf(manifest);
     const chunkAt = new Uint32Array(n);
     const flags = new Uint8Array(table.count);
+    const note = (i: number, k: number, id: number) => {
+      chunkAt[starts[i]! + k] = id;
+      flags[id]! |= flags[id]! & SEEN ? REPEATED : SEEN;
+      if (starts[i + 1]! - starts[i]! > 1) flags[id]! |= IN_LARGER;
+    };
     for (let i = 0; i < files.length; i++) {
-      const f = files[i]!;
-      eachChunk(f, (hash, _size, k) => {
-        const id = table.idOf(hash);
-        chunkAt[starts[i]! + k] = id;
-        flags[id]! |= flags[id]! & SEEN ? REPEATED : SEEN;
-        if (starts[i + 1]! - starts[i]! > 1) flags[id]! |= IN_LARGER;
-      });
+      const one = oneChunkId(i);
+      if (one >= 0) note(i, 0, one);
+      else eachChunk(files.at(i)!, (hash, _size, k) => note(i, k, table.idOf(hash)));
     }
     const first = new Int32Array(table.count).fill(-1);
     const next = new Int32Array(n).fill(-1);
@@ -163,7 +166,7 @@ class SnapshotChunks {
   }
 
   private piece(i: number, offset: number, id: number): Piece {
-    return { file: this.files[i]!, index: i, offset, id, hash: this.table.hashOf(id), size: this.table.sizeOf(id) };
+    return { file: this.files.at(i)!, index: i, offset, id, hash: this.table.hashOf(id), size: this.table.sizeOf(id) };
   }
 
   /** The sum of the sizes of the chunks with every one of `flags` (none: all chunks). */
@@ -223,15 +226,16 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const keep = opts.keepChunks !== false;
   let bytesSeeded = 0;
   const swept = new Set<string>();
-  const open = new Map<ManifestFile, Promise<OpenFile>>();
-  const complete = new WrittenTemps((i) => targetOf(manifest, absDest, manifest.files[i]!));
+  // By the file's place in the manifest: a decoded manifest makes a new entry each time one is asked for.
+  const open = new Map<number, Promise<OpenFile>>();
+  const complete = new WrittenTemps((i) => targetOf(manifest, absDest, manifest.files.at(i)!));
 
-  const fileFor = (file: ManifestFile): Promise<OpenFile> => {
-    let o = open.get(file);
+  const fileFor = (file: ManifestFile, index: number): Promise<OpenFile> => {
+    let o = open.get(index);
     if (!o) {
       o = openTemp(manifest, absDest, file, swept, opts.within).then((t) => ({ ...t, left: chunkCount(file) }));
       o.catch(() => {}); // surfaced where awaited
-      open.set(file, o);
+      open.set(index, o);
     }
     return o;
   };
@@ -300,7 +304,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const finish = async (p: { file: ManifestFile; index: number }, o: OpenFile) => {
     await o.fh.close();
     complete.add(p.index, o.tmp);
-    open.delete(p.file);
+    open.delete(p.index);
   };
 
   // The snapshot's directories that do not exist yet, deepest first: removed again if the pull fails.
@@ -310,7 +314,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   try {
     await prepareDest(manifest, absDest, opts.within);
     // Empty files have no chunk to carry them.
-    for (const [index, file] of manifest.files.entries()) if (chunkCount(file) === 0) await finish({ file, index }, await fileFor(file));
+    for (const [index, file] of manifest.files.entries()) if (chunkCount(file) === 0) await finish({ file, index }, await fileFor(file, index));
     // Small files whose chunk is in a pack (spec §8c) first: a run of them is one ranged get, and each file
     // is written as landSmall does. A packed chunk a larger file needs is read with the rest, below. Each
     // chunk is claimed once, from the first pack that holds it.
@@ -345,7 +349,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       opts.concurrency ?? remote.features.defaultConcurrency,
       async (p) => {
         if (isSmall(p)) return landSmall(p);
-        const o = await fileFor(p.file);
+        const o = await fileFor(p.file, p.index);
         let data: Buffer[] | undefined;
         let release = () => {};
         let fromSeed = false;

@@ -48,7 +48,7 @@ test('pytorch-zip › every large tensor record starts a chunk and is cut every 
   const layout = await pytorchZipLayout(file, size);
   t.truthy(layout);
   const r = await ingestPath(new ObjectStore(path.join(dir, 'store')), file);
-  const entry = r.manifest.files[0]!;
+  const entry = r.manifest.files.at(0)!;
   t.is(entry.chunker.alg, PYTORCH_ZIP_ALG);
   t.true(entry.sizes.every((s) => s <= DEFAULT_PYTORCH_ZIP_CHUNKER.max));
   const cuts = boundaries(entry.sizes);
@@ -86,7 +86,7 @@ test('pytorch-zip › a zip with a compressed record is cut with FastCDC', async
   await fs.writeFile(file, buf);
   t.is(await pytorchZipLayout(file, buf.length), null);
   const r = await ingestPath(new ObjectStore(path.join(dir, 'store')), file);
-  t.is(r.manifest.files[0]!.chunker.alg, FASTCDC_ALG);
+  t.is(r.manifest.files.at(0)!.chunker.alg, FASTCDC_ALG);
 });
 
 /** A minimal GGUF v3 file: metadata (with a string array and general.alignment), tensor infos, aligned data. */
@@ -129,8 +129,8 @@ test('gguf › chunks start at every tensor and changing one tensor leaves the o
   t.truthy(layout);
   const store = new ObjectStore(path.join(dir, 'store'));
   const ra = await ingestPath(store, path.join(dir, 'a.gguf'));
-  t.is(ra.manifest.files[0]!.chunker.alg, GGUF_ALG);
-  const cuts = boundaries(ra.manifest.files[0]!.sizes);
+  t.is(ra.manifest.files.at(0)!.chunker.alg, GGUF_ALG);
+  const cuts = boundaries(ra.manifest.files.at(0)!.sizes);
   for (const [i, s] of a.starts.entries()) if (sizes[i]! >= 65536) t.true(cuts.has(s), `tensor ${i} starts a chunk`);
   const rb = await ingestPath(store, path.join(dir, 'b.gguf'));
   t.is(rb.bytesNew, 1 << 20);
@@ -147,7 +147,7 @@ test('gguf › a file with a bad magic or an unknown value type is cut with Fast
   await fs.writeFile(path.join(dir, 'y.gguf'), b.bytes);
   t.is(await ggufLayout(path.join(dir, 'y.gguf'), b.bytes.length), null);
   const r = await ingestPath(new ObjectStore(path.join(dir, 'store')), path.join(dir, 'y.gguf'));
-  t.is(r.manifest.files[0]!.chunker.alg, FASTCDC_ALG);
+  t.is(r.manifest.files.at(0)!.chunker.alg, FASTCDC_ALG);
 });
 
 test('segments › a long record header stands alone so no chunk exceeds max', (t) => {

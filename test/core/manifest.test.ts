@@ -2,7 +2,7 @@ import test from 'ava';
 import { Packr } from 'msgpackr';
 import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { chunkTableOf, decodeManifest, encodeManifest, encodeManifestParts, ManifestDecoder, manifestFile, type Manifest } from '../../src/core/manifest.js';
+import { chunkTableOf, decodeManifest, encodeManifest, encodeManifestParts, indexByPath, ManifestDecoder, manifestFile, PackedFiles, pathAt, type Manifest } from '../../src/core/manifest.js';
 import { IntegrityError, UnsafePathError } from '../../src/errors.js';
 
 const h = (s: string) => hashBytes(Buffer.from(s));
@@ -10,8 +10,8 @@ const m: Manifest = {
   format: 1,
   type: 'dir',
   files: [
-    { path: 'shards/b.safetensors', size: 5_000_000_000, mode: 0o644, chunker: DEFAULT_CHUNKER, chunks: ['1', '2', '3', '4', '5'].map(h), sizes: Array(5).fill(1_000_000_000) },
-    { path: 'a.json', size: 3, mode: 0o600, chunker: DEFAULT_CHUNKER, chunks: [h('3')], sizes: [3] },
+    { path: 'shards/b.safetensors', size: 5_000_000_000, mode: 0o644, chunker: DEFAULT_CHUNKER, chunks: ['1', '2', '3', '4', '5'].map((x) => h(`b${x}`)), sizes: Array(5).fill(1_000_000_000) },
+    { path: 'a.json', size: 3, mode: 0o600, chunker: DEFAULT_CHUNKER, chunks: [h('a')], sizes: [3] },
   ],
 };
 const raw = new Packr({ useRecords: false, variableMapSize: true });
@@ -24,7 +24,7 @@ test('encoding is deterministic and independent of file order; decoding round-tr
   t.true(a.equals(b));
   const back = decodeManifest(a);
   t.deepEqual(back.files.map((f) => f.path), ['a.json', 'shards/b.safetensors']);
-  t.deepEqual(back.files[1], m.files[0]);
+  t.deepEqual(back.files.at(1), m.files.at(0));
   t.true(encodeManifest(back).equals(a));
   // Sizes of 2^32 and more are int64 (0xd3), as the spec says.
   t.true(a.includes(Buffer.from([0xd3, 0, 0, 0, 1, 0x2a, 0x05, 0xf2, 0])));
@@ -66,6 +66,10 @@ test('absurd sizes, counts and mismatched chunk lists are refused', (t) => {
   t.notThrows(() => decodeManifest(hostile((o) => (o.files[0].chunker = { alg: 'gguf-tensors', min: 1, avg: 2, max: 3 }))));
   t.throws(() => decodeManifest(hostile((o) => o.files.push(o.files[0]))), { instanceOf: IntegrityError });
   t.throws(() => decodeManifest(hostile((o) => (o.type = 'file'))), { instanceOf: IntegrityError });
+  // One hash, one length: the same chunk with two sizes, in two one-chunk files or a one-chunk file and a larger one.
+  const twice = (o: any) => ((o.files[1].chunks = o.files[0].chunks), (o.files[1].size = o.files[1].sizes[0] = 7), (o.files[1].sizes.length = 1));
+  t.throws(() => decodeManifest(hostile(twice)), { instanceOf: IntegrityError, message: /has 7 bytes here and 3 elsewhere/ });
+  t.throws(() => decodeManifest(hostile((o) => (o.files[0].chunks = o.files[1].chunks.subarray(0, 32)))), { instanceOf: IntegrityError, message: /has 1000000000 bytes here and 3 elsewhere/ });
 });
 
 test('a manifest packed file by file is the same bytes as packed whole, at every array header size', (t) => {
@@ -84,14 +88,14 @@ test('a manifest packed file by file is the same bytes as packed whole, at every
     if (n > 100) t.true(parts.length > 2 && parts.every((p) => p.length <= 1000), 'parts of at most the size asked for');
   }
   // And with sizes past 2^32 (int64) and many chunks, as in the first test's manifest.
-  const big = m.files[0]!;
+  const big = m.files.at(0)!;
   t.true(encodeManifest({ format: 1, type: 'file', files: [big] }).equals(whole.pack({ format: 1, type: 'file', files: [{ ...big, size: BigInt(big.size), chunker: { ...DEFAULT_CHUNKER }, chunks: Buffer.from(big.chunks.join(''), 'hex'), sizes: big.sizes }] })));
 });
 
 test('decoded files share one chunker record per distinct chunker', (t) => {
-  const back = decodeManifest(encodeManifest({ format: 1, type: 'dir', files: [m.files[1]!, { ...m.files[1]!, path: 'b.json' }] }));
-  t.is(back.files[0]!.chunker, back.files[1]!.chunker);
-  t.deepEqual(back.files[0]!.chunker, DEFAULT_CHUNKER);
+  const back = decodeManifest(encodeManifest({ format: 1, type: 'dir', files: [m.files.at(1)!, { ...m.files.at(1)!, path: 'b.json' }] }));
+  t.is(back.files.at(0)!.chunker, back.files.at(1)!.chunker);
+  t.deepEqual(back.files.at(0)!.chunker, DEFAULT_CHUNKER);
 });
 
 test('a manifest read record by record agrees with one read whole: a list short of its count or with a record past it is refused', (t) => {
@@ -101,8 +105,8 @@ test('a manifest read record by record agrees with one read whole: a list short 
   t.false(reordered.equals(a));
   t.deepEqual(plain(decodeManifest(reordered)), plain(decodeManifest(a)));
   // The last record cut off at a record boundary: the list is one short of its count.
-  const one = encodeManifest({ ...m, files: [m.files[1]!] });
-  const second = raw.pack(raw.unpack(encodeManifest({ ...m, files: [m.files[0]!] })).files[0]);
+  const one = encodeManifest({ ...m, files: [m.files.at(1)!] });
+  const second = raw.pack(raw.unpack(encodeManifest({ ...m, files: [m.files.at(0)!] })).files[0]);
   t.throws(() => decodeManifest(Buffer.concat([a.subarray(0, a.length - second.length)])), { instanceOf: IntegrityError });
   t.throws(() => decodeManifest(Buffer.concat([one, second])), { instanceOf: IntegrityError });
   t.is(decodeManifest(one).files.length, 1);
@@ -143,7 +147,7 @@ test('a chunks-only decode gives the same chunks as a full one, and refuses the 
   t.throws(() => new ManifestDecoder('m', true).end(), { message: /endChunks/ });
   const dup = hostile((o) => o.files.push(o.files[0]));
   t.throws(() => chunksOf(dup), { instanceOf: IntegrityError, message: /duplicate path/ });
-  const under = encodeManifest({ ...m, files: [...m.files, manifestFile('a.json/x', 3, 0o644, DEFAULT_CHUNKER, [h('3')], [3])] });
+  const under = encodeManifest({ ...m, files: [...m.files, manifestFile('a.json/x', 3, 0o644, DEFAULT_CHUNKER, [h('a')], [3])] });
   t.throws(() => chunksOf(under), { instanceOf: UnsafePathError });
 });
 
@@ -159,4 +163,44 @@ test('parts written into one reused buffer, each taken before the next, are the 
   t.true(taken.length > 4);
   // The head, the records' buffer, and one more for the first record larger than 200 bytes (the 5-chunk file's).
   t.true(places.length <= 3, `${places.length} places for ${taken.length} parts`);
+});
+
+test('decoded files are packed, in order or not: each entry, lookup by path and re-encoding agree with the files given', (t) => {
+  const one = (p: string, i: number) => manifestFile(p, 10 + (i % 3), 0o644 + (i % 2), DEFAULT_CHUNKER, [h(String(i % 3))], [10 + (i % 3)]);
+  const files = ['a', 'a-x', 'a.b/c', 'b/c/d', 'é/ü', 'z'].map(one);
+  const given: Manifest = { format: 1, type: 'dir', files: [...files, { ...m.files.at(0)!, path: 'big' }, { path: 'empty', size: 0, mode: 0o600, chunker: DEFAULT_CHUNKER, chunks: [], sizes: [] }] };
+  const bytes = encodeManifest(given);
+  const shuffled = raw.pack({ format: 1, type: 'dir', files: [...raw.unpack(bytes).files].reverse() });
+  for (const [data, sorted] of [[bytes, true], [shuffled, false]] as const) {
+    const back = decodeManifest(data);
+    t.true(back.files instanceof PackedFiles);
+    t.is((back.files as PackedFiles).sorted, sorted);
+    const expected = plain({ ...given, files: [...given.files].sort((x, y) => (x.path < y.path ? -1 : 1)) }).files;
+    const got = plain(back).files;
+    t.deepEqual(sorted ? got : [...got].reverse(), expected);
+    t.deepEqual([...back.files.entries()].map(([i, f]) => [i, f.path]), back.files.map((f, i) => [i, pathAt(back.files, i)]));
+    t.is(back.files.at(-1)!.path, back.files.at(back.files.length - 1)!.path);
+    t.is(back.files.at(back.files.length), undefined);
+    const index = indexByPath(back.files);
+    for (const [i, f] of back.files.entries()) t.is(index(f.path), i);
+    t.is(index('a/'), undefined);
+    t.true(encodeManifest(back).equals(bytes));
+  }
+});
+
+test('a duplicate path, or a file under another file, is refused whether the paths come in order or not', (t) => {
+  const rec = raw.unpack(encodeManifest(m)).files[1];
+  const withPaths = (paths: string[], whole: boolean) => {
+    const files = paths.map((path) => ({ ...rec, path }));
+    return whole ? raw.pack({ files, type: 'dir', format: 1 }) : raw.pack({ format: 1, type: 'dir', files });
+  };
+  for (const whole of [false, true]) {
+    for (const paths of [['a', 'a'], ['b', 'a', 'b'], ['a', 'b', 'c', 'a']]) {
+      t.throws(() => decodeManifest(withPaths(paths, whole)), { instanceOf: IntegrityError, message: /duplicate path/ }, paths.join());
+    }
+    for (const paths of [['a', 'a-x', 'a/b'], ['a', 'a-x', 'a.b', 'a/b/c'], ['x/a', 'x/a/b/c'], ['a/b', 'a'], ['z', 'a/b', 'a']]) {
+      t.throws(() => decodeManifest(withPaths(paths, whole)), { instanceOf: UnsafePathError, message: /is also a directory/ }, paths.join());
+    }
+    for (const paths of [['a', 'a-x', 'a.b/c', 'ab/c'], ['b', 'a/b', 'a-b']]) t.notThrows(() => decodeManifest(withPaths(paths, whole)), paths.join());
+  }
 });

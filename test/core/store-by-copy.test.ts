@@ -324,7 +324,7 @@ test('store-by-copy › add of a new safetensors file stores exactly the chunks 
   const data = await fs.readFile(file);
   const store = new ObjectStore(path.join(d, 'store'));
   const r = await ingestPath(store, file);
-  const entry = r.manifest.files[0]!;
+  const entry = r.manifest.files.at(0)!;
   t.is(entry.chunker.alg, 'safetensors');
   t.is(entry.size, data.length);
   let pos = 0;

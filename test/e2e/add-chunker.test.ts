@@ -16,7 +16,7 @@ const tensors = [...transformerLayout(8 << 20), largeTensor('model.big.weight', 
 
 /** The one file of a stored single-file snapshot. */
 async function fileOf(repo: Repository, manifest: string): Promise<ManifestFile> {
-  return decodeManifest(await repo.store.get('manifest', manifest)).files[0]!;
+  return decodeManifest(await repo.store.get('manifest', manifest)).files.at(0)!;
 }
 
 async function setup() {
