@@ -4,6 +4,7 @@
 
 import type { ChunkTable } from './chunk-table.js';
 import type { ChunkerParams } from './chunker.js';
+import { PathSlabs } from './path-slabs.js';
 
 export interface ManifestFile {
   /** '/'-separated path relative to the snapshot root; for a single-file snapshot, its base name. */
@@ -150,9 +151,6 @@ export interface FileList extends Iterable<ManifestFile> {
   reduce<U>(fn: (acc: U, f: ManifestFile, i: number) => U, initial: U): U;
 }
 
-/** Path bytes are kept in slabs of this size; a path's place is its slab's number << SLAB_BITS | its offset. */
-const SLAB_BITS = 20;
-
 /**
  * A decoded manifest's files as columns: each path as UTF-8 bytes in shared slabs, and for a file of one
  * chunk its chunk's id in the manifest's ChunkTable and its kind (chunker, mode) as a number; other files
@@ -164,10 +162,7 @@ export class PackedFiles implements FileList {
   length = 0;
   /** Whether the paths are in strictly increasing order (as encodeManifest writes them): set by the decoder. */
   sorted = true;
-  private readonly slabs: Buffer[] = [];
-  private used = 0;
-  private readonly place: Uint32Array;
-  private readonly bytes: Uint16Array;
+  private readonly paths: PathSlabs;
   /** A one-chunk file's chunk id, or ~n for others[n]. */
   private readonly ref: Int32Array;
   private readonly kindAt: Uint16Array;
@@ -180,8 +175,7 @@ export class PackedFiles implements FileList {
     readonly table: ChunkTable,
     capacity: number,
   ) {
-    this.place = new Uint32Array(capacity);
-    this.bytes = new Uint16Array(capacity);
+    this.paths = new PathSlabs(capacity);
     this.ref = new Int32Array(capacity);
     this.kindAt = new Uint16Array(capacity);
   }
@@ -204,26 +198,13 @@ export class PackedFiles implements FileList {
   }
 
   private pushPath(p: string): void {
-    const n = Buffer.byteLength(p);
-    let slab = this.slabs.at(-1);
-    if (!slab || this.used + n > slab.length) {
-      // The first slab fits a small manifest; later ones are whole slabs.
-      const size = this.slabs.length ? 1 << SLAB_BITS : Math.min(1 << SLAB_BITS, Math.max(4096, this.place.length * 24));
-      this.slabs.push((slab = Buffer.allocUnsafeSlow(Math.max(size, n))));
-      this.used = 0;
-    }
-    slab.write(p, this.used);
-    this.place[this.length] = ((this.slabs.length - 1) << SLAB_BITS) | this.used;
-    this.bytes[this.length] = n;
-    this.used += n;
-    this.length++;
+    if (this.length === this.ref.length) throw new Error(`more files than the ${this.ref.length} a packed list was made for`);
+    this.length = this.paths.push(p) + 1;
   }
 
   /** File i's path. */
   pathAt(i: number): string {
-    const at = this.place[i]!;
-    const offset = at & ((1 << SLAB_BITS) - 1);
-    return this.slabs[at >>> SLAB_BITS]!.toString('utf8', offset, offset + this.bytes[i]!);
+    return this.paths.at(i);
   }
 
   /** File i's chunk id in the table when it is a file of one chunk, else -1. */
