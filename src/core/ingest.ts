@@ -25,7 +25,7 @@ import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { readFully } from './file-io.js';
 import { hashBytes } from './hash.js';
-import { encodeManifestParts, indexByPath, manifestFile, withMode, type Manifest, type ManifestFile } from './manifest.js';
+import { chunkCount, encodeManifestParts, indexByPath, manifestFile, PackedFiles, withMode, type Manifest, type ManifestFile } from './manifest.js';
 import { PathSlabs } from './path-slabs.js';
 import { nativeStore } from './store-chunk.js';
 import { ChunkTable } from './chunk-table.js';
@@ -111,6 +111,18 @@ export interface ListedFile {
 
 const listed = (rel: string, abs: string, st: import('node:fs').Stats): ListedFile => ({ rel, abs, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
 
+/** The paths of a listFiles listing, by the listing (its files' entries are packed over them). */
+const listingPaths = new WeakMap<readonly ListedFile[], PathSlabs>();
+
+/** The files' paths in their order: a listing's own, or new ones. */
+function pathsOf(files: readonly ListedFile[]): PathSlabs {
+  const known = listingPaths.get(files);
+  if (known) return known;
+  const paths = new PathSlabs(files.length);
+  for (const f of files) paths.push(f.rel);
+  return paths;
+}
+
 /** A listing's paths, and its files' numbers, five per file (size, mode, mtimeMs, ctimeMs, ino), in one list of doubles. */
 class ListingTable {
   readonly paths = new PathSlabs(1024);
@@ -165,6 +177,7 @@ class DirectoryFile implements ListedFile {
 export async function listFiles(root: string): Promise<ListedFile[]> {
   const out: ListedFile[] = [];
   const table = new ListingTable(root);
+  listingPaths.set(out, table.paths);
   const walk = (dir: string, prefix: string) => {
     const ents = fsSync.readdirSync(dir, { withFileTypes: true });
     // A folder sorts as its name and a '/': whole paths then come in encodeManifest's order ("a.txt"
@@ -195,7 +208,8 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress, undefined, files.length);
   let chunks = 0;
   let reused = 0;
-  const entries: ManifestFile[] = new Array(files.length);
+  // Packed over the listing's own paths: an entry object and a path string per file were ~100 bytes.
+  const entries = PackedFiles.over(pathsOf(files));
   const previousAt = indexByPath(opts.previous?.files ?? []);
   /** The chunker of the previous version's file at this path, if it had one. */
   const before = (rel: string) => {
@@ -207,9 +221,9 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     const f = files[k]!;
     const same = opts.unchanged?.(f);
     if (!same) return false;
-    entries[k] = same.mode === f.mode ? same : withMode(same, f.mode); // shared with the previous manifest
+    entries.set(k, same.mode === f.mode ? same : withMode(same, f.mode)); // its hash shared with the previous manifest
     reused++;
-    chunks += same.chunks.length;
+    chunks += chunkCount(same);
     progress.bytesDone += same.size;
     return true;
   };
@@ -240,9 +254,9 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       const hash = hashBytes(data);
       // Stored first: the entry's hash goes into the writer's table of chunks seen, and storeSync skips a chunk seen.
       if (opts.storeChunks !== false) writer.storeSync(hash, data);
-      entries[k] = manifestFile(f.rel, n, f.mode, chunker, [hash], [n], writer.seen);
+      entries.set(k, manifestFile(f.rel, n, f.mode, chunker, [hash], [n], writer.seen));
       chunks++;
-    } else entries[k] = manifestFile(f.rel, 0, f.mode, chunker, [], []);
+    } else entries.set(k, manifestFile(f.rel, 0, f.mode, chunker, [], []));
     progress.bytesDone += n;
     return true;
   };
@@ -254,7 +268,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     }
     const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before(f.rel));
     const entry = { chunks: [] as string[], sizes: [] as number[], size: 0 };
-    const done = () => (entries[k] = manifestFile(f.rel, entry.size, f.mode, chunker, entry.chunks, entry.sizes, writer.seen));
+    const done = () => entries.set(k, manifestFile(f.rel, entry.size, f.mode, chunker, entry.chunks, entry.sizes, writer.seen));
     // Chunks go into the store off the main thread (store-by-copy.ts): planned cuts as planned,
     // FastCDC's as the chunker finds them. A new version of a file is hashed first, so that the
     // chunks it shares with the last version (most of them) are never written at all; push --from-file
@@ -430,7 +444,7 @@ class BoundedWriter {
   async add(hash: string, chunk: RawChunk): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.seen.has(hash)) return;
-    this.seen.add(hash);
+    this.seen.add(hash, chunk.data.length);
     while (this.inFlight.size > 0 && (this.inFlight.size >= this.limit || this.bytesInFlight >= this.limitBytes)) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
     const release = chunk.hold();
@@ -458,7 +472,7 @@ class BoundedWriter {
   storeSync(hash: string, data: Uint8Array): void {
     if (this.failure) throw this.failure;
     if (this.seen.has(hash)) return;
-    this.seen.add(hash);
+    this.seen.add(hash, data.length);
     if (!this.objects.writeSync('chunk', hash, data)) return;
     this.written++;
     this.progress.bytesNew += data.length;

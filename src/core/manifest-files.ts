@@ -2,7 +2,7 @@
 // file of one chunk, and PackedFiles, a decoded manifest's files held as columns rather than as an object
 // each. manifest.ts encodes and decodes them.
 
-import type { ChunkTable } from './chunk-table.js';
+import { ChunkTable } from './chunk-table.js';
 import type { ChunkerParams } from './chunker.js';
 import { PathSlabs } from './path-slabs.js';
 
@@ -30,10 +30,14 @@ export class OneChunkFile implements ManifestFile {
   constructor(
     readonly path: string,
     readonly size: number,
-    private readonly kind: FileKind,
+    readonly kind: FileKind,
     private readonly holder: HashHolder,
     private readonly at: number,
   ) {}
+  /** Where its hash is held, and at which place there (PackedFiles keeps the two). */
+  heldIn(): [HashHolder, number] {
+    return [this.holder, this.at];
+  }
   get mode(): number {
     return this.kind.mode;
   }
@@ -152,54 +156,113 @@ export interface FileList extends Iterable<ManifestFile> {
 }
 
 /**
- * A decoded manifest's files as columns: each path as UTF-8 bytes in shared slabs, and for a file of one
- * chunk its chunk's id in the manifest's ChunkTable and its kind (chunker, mode) as a number; other files
- * (several chunks, or none) are kept as entries. ~30 bytes a small file, where an entry object, its path
- * string and its slot in an array took ~104: 400,000 small files held ~42 MB so. An entry is made when
- * asked for (at, iteration), each time anew: index files by number, not by entry.
+ * A manifest's files as columns: each path as UTF-8 bytes in shared slabs (PathSlabs), and for a file of
+ * one chunk its chunk's id in a ChunkTable and its kind (chunker, mode) as numbers; other files (several
+ * chunks, or none) are kept as entries. ~7 bytes a small file besides its path, where an entry object, its
+ * path string and its slot in an array took ~104: 400,000 small files held ~42 MB so. An entry is made
+ * when asked for (at, iteration), each time anew: index files by number, not by entry.
+ * A decoded manifest's list is filled in order (pushOne, pushOther); a list built by add is made over
+ * its listing's paths and filled in any order (set).
  */
 export class PackedFiles implements FileList {
   length = 0;
-  /** Whether the paths are in strictly increasing order (as encodeManifest writes them): set by the decoder. */
-  sorted = true;
-  private readonly paths: PathSlabs;
-  /** A one-chunk file's chunk id, or ~n for others[n]. */
+  private order: boolean | undefined;
+  /** A one-chunk file's chunk id in holders[holderAt[i]], or ~n for others[n]; UNSET before set. */
   private readonly ref: Int32Array;
+  private readonly holderAt: Uint8Array;
+  private readonly holders: ChunkTable[] = [];
   private readonly kindAt: Uint16Array;
   private readonly kinds: FileKind[] = [];
   private readonly kindIds = new Map<FileKind, number>();
   private readonly others: ManifestFile[] = [];
 
-  constructor(
-    /** The manifest's chunks; one-chunk files refer to theirs by id. */
-    readonly table: ChunkTable,
+  private constructor(
+    private readonly paths: PathSlabs,
     capacity: number,
+    /** A decoded manifest's chunks, each once (chunkTableOf answers with it); undefined for a built list. */
+    readonly table: ChunkTable | undefined,
   ) {
-    this.paths = new PathSlabs(capacity);
-    this.ref = new Int32Array(capacity);
+    this.ref = new Int32Array(capacity).fill(UNSET);
+    this.holderAt = new Uint8Array(capacity);
     this.kindAt = new Uint16Array(capacity);
+  }
+
+  /** An empty list for a decoder to push `capacity` files to, in order; their chunks are in `table`. */
+  static decoding(table: ChunkTable, capacity: number): PackedFiles {
+    const files = new PackedFiles(new PathSlabs(capacity), capacity, table);
+    files.order = true;
+    return files;
+  }
+
+  /** A list of the files at `paths`, in that order, each to be given once with set(). */
+  static over(paths: PathSlabs): PackedFiles {
+    const files = new PackedFiles(paths, paths.length, undefined);
+    files.length = paths.length;
+    return files;
+  }
+
+  /**
+   * Whether the paths are in strictly increasing order (as encodeManifest writes them): set by a decoder
+   * as it checks them, found on first asking for a built list.
+   */
+  get sorted(): boolean {
+    if (this.order === undefined) {
+      let previous = this.length ? this.pathAt(0) : '';
+      this.order = true;
+      for (let i = 1; i < this.length && this.order; i++) {
+        const p = this.pathAt(i);
+        this.order = previous < p;
+        previous = p;
+      }
+    }
+    return this.order;
+  }
+
+  set sorted(v: boolean) {
+    this.order = v;
   }
 
   /** Adds a file of one chunk, `id` in the table (its size is the chunk's). */
   pushOne(path: string, kind: FileKind, id: number): void {
-    let k = this.kindIds.get(kind);
-    if (k === undefined && this.kinds.length < 0x10000) this.kindIds.set(kind, (k = this.kinds.push(kind) - 1));
-    if (k === undefined) return this.pushOther(new OneChunkFile(path, this.table.sizeOf(id), kind, this.table, id));
-    this.kindAt[this.length] = k;
-    this.ref[this.length] = id;
-    this.pushPath(path);
+    this.setOne(this.pushPath(path), kind, this.table!, id);
   }
 
   /** Adds any other file, kept as it is. */
   pushOther(f: ManifestFile): void {
-    this.ref[this.length] = ~this.others.length;
-    this.others.push(f);
-    this.pushPath(f.path);
+    this.setOther(this.pushPath(f.path), f);
   }
 
-  private pushPath(p: string): void {
+  /** Gives file i (of a list made over its paths) its entry: a one-chunk file held in a ChunkTable is packed, another kept as it is. */
+  set(i: number, f: ManifestFile): void {
+    if (this.ref[i] !== UNSET) throw new Error(`file ${i} of a packed list was given twice`);
+    if (f instanceof OneChunkFile) {
+      const [holder, at] = f.heldIn();
+      // Its size is read back from the table: kept as an entry should the table hold another.
+      if (holder instanceof ChunkTable && holder.sizeOf(at) === f.size) return this.setOne(i, f.kind, holder, at);
+    }
+    this.setOther(i, f);
+  }
+
+  private setOne(i: number, kind: FileKind, holder: ChunkTable, id: number): void {
+    let k = this.kindIds.get(kind);
+    if (k === undefined && this.kinds.length < 0x10000) this.kindIds.set(kind, (k = this.kinds.push(kind) - 1));
+    let h = this.holders.lastIndexOf(holder);
+    if (h === -1 && this.holders.length < 0x100) h = this.holders.push(holder) - 1;
+    if (k === undefined || h === -1) return this.setOther(i, new OneChunkFile(this.pathAt(i), holder.sizeOf(id), kind, holder, id));
+    this.kindAt[i] = k;
+    this.holderAt[i] = h;
+    this.ref[i] = id;
+  }
+
+  private setOther(i: number, f: ManifestFile): void {
+    this.ref[i] = ~this.others.length;
+    this.others.push(f);
+  }
+
+  private pushPath(p: string): number {
     if (this.length === this.ref.length) throw new Error(`more files than the ${this.ref.length} a packed list was made for`);
     this.length = this.paths.push(p) + 1;
+    return this.length - 1;
   }
 
   /** File i's path. */
@@ -207,18 +270,20 @@ export class PackedFiles implements FileList {
     return this.paths.at(i);
   }
 
-  /** File i's chunk id in the table when it is a file of one chunk, else -1. */
+  /** File i's chunk id in `table` when it is a file of one chunk held there (a decoded manifest's), else -1. */
   oneChunkId(i: number): number {
     const r = this.ref[i]!;
-    return r >= 0 ? r : -1;
+    return r >= 0 && r !== UNSET && this.holders[this.holderAt[i]!] === this.table ? r : -1;
   }
 
   at(i: number): ManifestFile | undefined {
     if (i < 0) i += this.length;
     if (!(i >= 0 && i < this.length)) return undefined;
     const r = this.ref[i]!;
+    if (r === UNSET) throw new Error(`file ${i} of a packed list was never given`);
     if (r < 0) return this.others[~r]!;
-    return new OneChunkFile(this.pathAt(i), this.table.sizeOf(r), this.kinds[this.kindAt[i]!]!, this.table, r);
+    const holder = this.holders[this.holderAt[i]!]!;
+    return new OneChunkFile(this.pathAt(i), holder.sizeOf(r), this.kinds[this.kindAt[i]!]!, holder, r);
   }
 
   *[Symbol.iterator](): IterableIterator<ManifestFile> {
@@ -270,6 +335,9 @@ export class PackedFiles implements FileList {
     return acc;
   }
 }
+
+/** ref of a file not given yet (an id is never this large: a manifest has at most a million files). */
+const UNSET = 0x7fffffff;
 
 /** File i's path, without making its entry when the list is packed. */
 export function pathAt(files: FileList, i: number): string {

@@ -171,8 +171,8 @@ export class ManifestDecoder {
       const r = this.records;
       if (r.pending.length || r.n !== r.count) throw this.invalid();
       checkUnsorted(this.id, r.files);
-      if (this.chunksOnly) return { table: r.files.table };
-      return { manifest: { format: MANIFEST_FORMAT, type: r.type, files: r.files }, table: r.files.table };
+      if (this.chunksOnly) return { table: r.files.table! };
+      return { manifest: { format: MANIFEST_FORMAT, type: r.type, files: r.files }, table: r.files.table! };
     } finally {
       // msgpackr keeps the last buffer it read (and a DataView of it) in module variables: the 58 MB
       // manifest of 400,000 small files stayed in memory until the next decode. A nil replaces it.
@@ -189,7 +189,7 @@ export class ManifestDecoder {
     checkCount(head.type, head.count, this.bad);
     // A chunks-only decode builds the files too (~30 bytes a file, dropped at the end): a manifest whose
     // paths are out of order is checked for duplicates only once all are known (checkUnsorted).
-    const files = new PackedFiles(new ChunkTable(head.count), head.count);
+    const files = PackedFiles.decoding(new ChunkTable(head.count), head.count);
     this.records = { type: head.type, files, count: head.count, n: 0, read: fileReader(head.type, this.id, this.bad, files), pending: Buffer.alloc(0) };
     this.early = [];
     this.unpack(data.subarray(head.offset));
@@ -249,7 +249,7 @@ function decodeWhole(data: Buffer, id: string): Manifest {
   if (raw.type !== 'file' && raw.type !== 'dir') bad('type must be "file" or "dir"');
   if (!Array.isArray(raw.files)) bad('files must be a list');
   checkCount(raw.type, raw.files.length, bad);
-  const files = new PackedFiles(new ChunkTable(raw.files.length), raw.files.length);
+  const files = PackedFiles.decoding(new ChunkTable(raw.files.length), raw.files.length);
   const readFile = fileReader(raw.type, id, bad, files);
   for (let i = 0; i < raw.files.length; i++) {
     const f = raw.files[i];
@@ -287,7 +287,7 @@ function canonicalHead(data: Buffer): { type: Manifest['type']; count: number; o
  * checked at the end (checkUnsorted).
  */
 function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, files: PackedFiles): (f: any, i: number) => void {
-  const { table } = files;
+  const table = files.table!;
   const chunkers = new Map<string, Readonly<ChunkerParams>>();
   let previous: string | undefined;
   const prefixes: string[] = [];
@@ -435,7 +435,7 @@ export function manifestChunks(m: Manifest): Map<string, number> {
  * For a decoded manifest it is the table its one-chunk files keep their hashes in: read it, add nothing.
  */
 export function chunkTableOf(m: Manifest): ChunkTable {
-  if (m.files instanceof PackedFiles) return m.files.table;
+  if (m.files instanceof PackedFiles && m.files.table) return m.files.table;
   const table = new ChunkTable(m.files.length);
   for (const f of m.files) eachChunk(f, (h, size) => table.add(h, size));
   return table;

@@ -11,10 +11,10 @@ import fs from 'node:fs/promises';
 import { hashChunk, storeChunk } from './store-chunk.js';
 import type { ObjectWriter } from './object-writer.js';
 
-/** The chunks an ingest has stored so far: a Set of hashes, or a ChunkTable. */
+/** The chunks an ingest has stored so far: a Set of hashes, or a ChunkTable (which keeps each one's size). */
 export interface SeenChunks {
   has(hash: string): boolean;
-  add(hash: string): unknown;
+  add(hash: string, size: number): unknown;
 }
 
 /** Chunks stored at once, each holding one of libuv's four threads (and a 256 KiB buffer) meanwhile. */
@@ -110,7 +110,7 @@ export async function storeRanges(
     let isNew = false;
     if (seen.has(hash)) await fs.rm(tmp, { force: true });
     else {
-      seen.add(hash);
+      seen.add(hash, size);
       isNew = await objects.commit(tmp, hash);
     }
     hashes[i] = hash;

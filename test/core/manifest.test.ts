@@ -2,7 +2,9 @@ import test from 'ava';
 import { Packr } from 'msgpackr';
 import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { chunkTableOf, decodeManifest, encodeManifest, encodeManifestParts, indexByPath, ManifestDecoder, manifestFile, PackedFiles, pathAt, type Manifest } from '../../src/core/manifest.js';
+import { chunkTableOf, decodeManifest, encodeManifest, encodeManifestParts, indexByPath, ManifestDecoder, manifestFile, PackedFiles, pathAt, withMode, type Manifest } from '../../src/core/manifest.js';
+import { ChunkTable } from '../../src/core/chunk-table.js';
+import { PathSlabs } from '../../src/core/path-slabs.js';
 import { IntegrityError, UnsafePathError } from '../../src/errors.js';
 
 const h = (s: string) => hashBytes(Buffer.from(s));
@@ -203,4 +205,30 @@ test('a duplicate path, or a file under another file, is refused whether the pat
     }
     for (const paths of [['a', 'a-x', 'a.b/c', 'ab/c'], ['b', 'a/b', 'a-b']]) t.notThrows(() => decodeManifest(withPaths(paths, whole)), paths.join());
   }
+});
+
+test('a list packed over given paths takes entries in any order, from several tables, and encodes as the same files in an array do', (t) => {
+  const seen = new ChunkTable();
+  const decoded = decodeManifest(encodeManifest({ format: 1, type: 'dir', files: [manifestFile('c', 5, 0o644, DEFAULT_CHUNKER, [h('c')], [5])] })).files;
+  const given = [
+    manifestFile('a', 4, 0o644, DEFAULT_CHUNKER, [h('a')], [4], seen),
+    m.files.at(0)!, // five chunks: kept as it is
+    decoded.at(0)!, // held in the decoded manifest's table
+    withMode(decoded.at(0)!, 0o600), // its hash in a slab
+    manifestFile('e', 0, 0o644, DEFAULT_CHUNKER, [], []),
+  ].map((f, i) => (i === 3 ? manifestFile('d', f.size, f.mode, f.chunker, f.chunks, f.sizes) : i === 1 ? { ...f, path: 'b' } : f));
+  const paths = new PathSlabs();
+  for (const f of given) paths.push(f.path);
+  const packed = PackedFiles.over(paths);
+  t.throws(() => packed.at(2), { message: /never given/ });
+  for (const i of [4, 2, 0, 3, 1]) packed.set(i, given[i]!);
+  t.throws(() => packed.set(1, given[1]!), { message: /given twice/ });
+  t.true(packed.sorted);
+  t.deepEqual(plain({ format: 1, type: 'dir', files: packed }), plain({ format: 1, type: 'dir', files: given }));
+  t.true(encodeManifest({ format: 1, type: 'dir', files: packed }).equals(encodeManifest({ format: 1, type: 'dir', files: given })));
+  t.is(packed.oneChunkId(0), -1); // a built list has no table of its own: ids are not the manifest's
+  t.is(chunkTableOf({ format: 1, type: 'dir', files: packed }).count, 7); // a, five, and c (twice)
+  const reversed = new PathSlabs();
+  for (const p of ['b', 'a']) reversed.push(p);
+  t.false(PackedFiles.over(reversed).sorted);
 });
