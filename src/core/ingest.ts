@@ -93,7 +93,7 @@ export interface IngestResult {
   chunks: number;
   chunksNew: number;
   /** The files as listed, with their stats from before they were read (for the stat cache). */
-  files: ListedFile[];
+  files: Listing;
   /** Files read; the others were taken unread from the previous version (`unchanged`). */
   filesRead: number;
 }
@@ -109,45 +109,75 @@ export interface ListedFile {
   ino: number;
 }
 
-const listed = (rel: string, abs: string, st: import('node:fs').Stats): ListedFile => ({ rel, abs, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
+export const listed = (rel: string, abs: string, st: import('node:fs').Stats): ListedFile => ({ rel, abs, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
 
-/** The paths of a listFiles listing, by the listing (its files' entries are packed over them). */
-const listingPaths = new WeakMap<readonly ListedFile[], PathSlabs>();
-
-/** The files' paths in their order: a listing's own, or new ones. */
-function pathsOf(files: readonly ListedFile[]): PathSlabs {
-  const known = listingPaths.get(files);
-  if (known) return known;
-  const paths = new PathSlabs(files.length);
-  for (const f of files) paths.push(f.rel);
-  return paths;
+/** A snapshot's files as listed, in path order: each file made when asked for (at), or read by number. */
+export interface Listing {
+  readonly length: number;
+  at(k: number): ListedFile;
+  relAt(k: number): string;
+  sizeAt(k: number): number;
+  /** The paths, as PackedFiles takes them. */
+  paths(): PathSlabs;
 }
 
-/** A listing's paths, and its files' numbers, five per file (size, mode, mtimeMs, ctimeMs, ino), in one list of doubles. */
-class ListingTable {
-  readonly paths = new PathSlabs(1024);
-  readonly nums: number[] = [];
-  constructor(readonly root: string) {}
+/** A listing of files given one by one (a single file's). */
+export function listingOf(files: readonly ListedFile[]): Listing {
+  return {
+    length: files.length,
+    at: (k) => files[k]!,
+    relAt: (k) => files[k]!.rel,
+    sizeAt: (k) => files[k]!.size,
+    paths() {
+      const paths = new PathSlabs(files.length);
+      for (const f of files) paths.push(f.rel);
+      return paths;
+    },
+  };
 }
 
 /**
- * A file listed under a directory: its number in the listing's table, where its path and stat numbers
- * are. Its path is read from there and its absolute path joined when asked for, rather than kept. A
- * listing of 400,000 files holds them all at once: with its own path and numbers (three of them boxed)
- * each file cost ~190 bytes, then ~150 with a folder's prefix and a name concatenated, now ~110.
+ * A folder's files: their paths, and five numbers per file (size, mode, mtimeMs, ctimeMs, ino) in one list
+ * of doubles. A listing of 400,000 files is held whole through an add: with an object, a path and numbers
+ * (three of them boxed) each file cost ~190 bytes, then ~150 with a folder's prefix and a name
+ * concatenated and an object per file, now ~60.
  */
+class FolderListing implements Listing {
+  private readonly names = new PathSlabs(1024);
+  readonly nums: number[] = [];
+  constructor(readonly root: string) {}
+  get length(): number {
+    return this.names.length;
+  }
+  push(rel: string, st: import('node:fs').Stats): void {
+    this.names.push(rel);
+    this.nums.push(st.size, st.mode & 0o777, st.mtimeMs, st.ctimeMs, st.ino);
+  }
+  at(k: number): ListedFile {
+    if (!(k >= 0 && k < this.length)) throw new RangeError(`no file ${k} in a listing of ${this.length}`);
+    return new DirectoryFile(this, k);
+  }
+  relAt(k: number): string {
+    return this.names.at(k);
+  }
+  sizeAt(k: number): number {
+    return this.nums[k * 5]!;
+  }
+  paths(): PathSlabs {
+    return this.names;
+  }
+}
+
+/** A file of a folder's listing, as asked for: its numbers are read there, its absolute path joined. */
 class DirectoryFile implements ListedFile {
   private readonly at: number;
+  readonly rel: string;
   constructor(
-    private readonly table: ListingTable,
-    rel: string,
-    st: import('node:fs').Stats,
+    private readonly table: FolderListing,
+    k: number,
   ) {
-    this.at = table.paths.push(rel) * 5;
-    table.nums.push(st.size, st.mode & 0o777, st.mtimeMs, st.ctimeMs, st.ino);
-  }
-  get rel(): string {
-    return this.table.paths.at(this.at / 5);
+    this.at = k * 5;
+    this.rel = table.relAt(k);
   }
   get size(): number {
     return this.table.nums[this.at]!;
@@ -174,10 +204,8 @@ class DirectoryFile implements ListedFile {
  * Listed and stat'ed synchronously: through the thread pool, 10,000 small files cost 10,000 round trips
  * (~150 ms of a 1%-changed re-add with 64 stats in flight); statSync costs a few microseconds each.
  */
-export async function listFiles(root: string): Promise<ListedFile[]> {
-  const out: ListedFile[] = [];
-  const table = new ListingTable(root);
-  listingPaths.set(out, table.paths);
+export async function listFiles(root: string): Promise<Listing> {
+  const out = new FolderListing(root);
   const walk = (dir: string, prefix: string) => {
     const ents = fsSync.readdirSync(dir, { withFileTypes: true });
     // A folder sorts as its name and a '/': whole paths then come in encodeManifest's order ("a.txt"
@@ -188,7 +216,7 @@ export async function listFiles(root: string): Promise<ListedFile[]> {
       const abs = path.join(dir, e.name);
       if (e.name === REPO_DIR) continue;
       if (e.isDirectory()) walk(abs, prefix + e.name + '/');
-      else if (e.isFile()) out.push(new DirectoryFile(table, prefix + e.name, fsSync.statSync(abs)));
+      else if (e.isFile()) out.push(prefix + e.name, fsSync.statSync(abs));
       else throw new UsageError(`cannot snapshot ${abs}: only regular files and directories are supported (symlinks and devices are not)`);
     }
   };
@@ -202,14 +230,16 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   if (st.isSymbolicLink()) throw new UsageError(`${target} is a symlink; add the file it points at`);
   const isDir = st.isDirectory();
   if (!isDir && !st.isFile()) throw new UsageError(`${target} is not a regular file or directory`);
-  const files = isDir ? await listFiles(target) : [listed(path.basename(target), target, st)];
+  const files = isDir ? await listFiles(target) : listingOf([listed(path.basename(target), target, st)]);
+  let bytesTotal = 0;
+  for (let k = 0; k < files.length; k++) bytesTotal += files.sizeAt(k);
 
-  const progress: IngestProgress = { bytesDone: 0, bytesTotal: files.reduce((n, f) => n + f.size, 0), bytesNew: 0 };
+  const progress: IngestProgress = { bytesDone: 0, bytesTotal, bytesNew: 0 };
   const writer = new BoundedWriter(store, opts.writeConcurrency ?? 16, progress, undefined, files.length);
   let chunks = 0;
   let reused = 0;
   // Packed over the listing's own paths: an entry object and a path string per file were ~100 bytes.
-  const entries = PackedFiles.over(pathsOf(files));
+  const entries = PackedFiles.over(files.paths());
   const previousAt = indexByPath(opts.previous?.files ?? []);
   /** The chunker of the previous version's file at this path, if it had one. */
   const before = (rel: string) => {
@@ -217,8 +247,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     return i === undefined ? undefined : opts.previous!.files.at(i)!.chunker;
   };
   /** Takes file k's entry from the previous version when the stat cache vouches for it (opts.unchanged). */
-  const reuse = (k: number): boolean => {
-    const f = files[k]!;
+  const reuse = (k: number, f: ListedFile): boolean => {
     const same = opts.unchanged?.(f);
     if (!same) return false;
     entries.set(k, same.mode === f.mode ? same : withMode(same, f.mode)); // its hash shared with the previous manifest
@@ -234,8 +263,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
    * taken from the very bytes written). False, with nothing stored, when the file needs the general path:
    * its head may be a tensor format's (CUTTERS' `may`), or its FastCDC parameters make it more than one chunk.
    */
-  const ingestSmall = (k: number): boolean => {
-    const f = files[k]!;
+  const ingestSmall = (k: number, f: ListedFile): boolean => {
     const prev = before(f.rel);
     const chunker = choice !== 'auto' ? (choice.alg === FASTCDC_ALG ? choice : null) : prev?.alg === FASTCDC_ALG && isValidChunker(prev) ? prev : DEFAULT_CHUNKER;
     if (!chunker || f.size > chunker.min || f.size > SMALL_FILE_BYTES) return false;
@@ -261,8 +289,8 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     return true;
   };
   const ingestFile = async (k: number) => {
-    const f = files[k]!;
-    if (reuse(k)) {
+    const f = files.at(k);
+    if (reuse(k, f)) {
       opts.onProgress?.(progress);
       return;
     }
@@ -302,7 +330,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     // already parallel inside.
     for (let k = 0; k < files.length; ) {
       let end = k;
-      while (end < files.length && files[end]!.size <= SMALL_FILE_BYTES) end++;
+      while (end < files.length && files.sizeAt(end) <= SMALL_FILE_BYTES) end++;
       if (end === k) {
         await ingestFile(k++);
         continue;
@@ -311,8 +339,9 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       let batchFiles = 0;
       let batchBytes = 0;
       for (let i = k; i < end; i++) {
-        if (!reuse(i) && !ingestSmall(i)) handedBack.push(i);
-        batchBytes += files[i]!.size;
+        const f = files.at(i);
+        if (!reuse(i, f) && !ingestSmall(i, f)) handedBack.push(i);
+        batchBytes += f.size;
         if (++batchFiles >= BATCH_FILES || batchBytes >= BATCH_BYTES || i === end - 1) {
           opts.onProgress?.(progress);
           await new Promise((r) => setImmediate(r));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
 import { objectEntries } from './json-entries.js';
-import { listFiles, type ListedFile } from './ingest.js';
+import { listed, listFiles, listingOf, type ListedFile, type Listing } from './ingest.js';
 import { ChunkTable } from './chunk-table.js';
 import { chunkTableOf, eachChunk, readStoredManifest, indexByPath, PackedFiles, pathAt, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
@@ -72,27 +72,40 @@ type Stat = Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>;
  * order, and how many listed files the manifest lacks. Both lists come sorted by path (listFiles' order
  * is encodeManifest's) and are walked side by side; a path table is built only when one is not sorted.
  */
-function matchListing(manifest: Manifest, listing: Stat[]): { at: (i: number) => Stat | undefined; extra: number } {
+function matchListing(manifest: Manifest, listing: Listing): { at: (i: number) => Stat | undefined; extra: number } {
   const { files } = manifest;
   const key = (i: number) => (manifest.type === 'file' ? '' : pathAt(files, i));
-  const rel = (s: Stat) => (manifest.type === 'file' ? '' : s.rel);
+  const rel = (j: number) => (manifest.type === 'file' ? '' : listing.relAt(j));
   const filesSorted = files instanceof PackedFiles ? files.sorted : files.every((_, i) => i === 0 || key(i - 1) < key(i));
-  const found: (Stat | undefined)[] = new Array(files.length);
+  let listingSorted = true;
+  for (let j = 1, previous = listing.length ? rel(0) : ''; j < listing.length && listingSorted; j++) {
+    const r = rel(j);
+    listingSorted = previous < r;
+    previous = r;
+  }
+  // Each file's place in the listing (-1: not listed), not the listed file: made when asked for.
+  const found = new Int32Array(files.length).fill(-1);
   let matched = 0;
-  if (filesSorted && listing.every((s, j) => j === 0 || rel(listing[j - 1]!) < rel(s))) {
+  if (filesSorted && listingSorted) {
+    let r = listing.length ? rel(0) : '';
     for (let i = 0, j = 0; i < files.length; i++) {
       const p = key(i);
-      while (j < listing.length && rel(listing[j]!) < p) j++;
-      if (j < listing.length && rel(listing[j]!) === p) (found[i] = listing[j++]), matched++;
+      while (j < listing.length && r < p) r = ++j < listing.length ? rel(j) : '';
+      if (j < listing.length && r === p) {
+        found[i] = j++;
+        matched++;
+        if (j < listing.length) r = rel(j);
+      }
     }
   } else {
-    const byRel = new Map(listing.map((s) => [rel(s), s]));
-    files.forEach((_, i) => {
-      found[i] = byRel.get(key(i));
-      if (found[i]) matched++;
-    });
+    const byRel = new Map<string, number>();
+    for (let j = 0; j < listing.length; j++) byRel.set(rel(j), j);
+    for (let i = 0; i < files.length; i++) {
+      found[i] = byRel.get(key(i)) ?? -1;
+      if (found[i]! >= 0) matched++;
+    }
   }
-  return { at: (i) => found[i], extra: listing.length - matched };
+  return { at: (i) => (found[i]! >= 0 ? listing.at(found[i]!) : undefined), extra: listing.length - matched };
 }
 
 /**
@@ -101,14 +114,14 @@ function matchListing(manifest: Manifest, listing: Stat[]): { at: (i: number) =>
  * ctime is not older than that is not vouched for by its stat (RACY_MS), since it may have changed while
  * the operation ran.
  */
-export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest, since: number, listed?: ListedFile[]): Promise<void> {
+export async function recordWorktreeStat(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest, since: number, listing?: Listing): Promise<void> {
   // Stats taken before the content was read (add's listing) serve as well as new ones: a file changed
   // since then no longer matches them, and is read again.
   // After a checkout each file is stat'ed as its line is written (statNow), rather than listed first: a
   // listing of 400,000 files held an object per file at the end of a pull.
   const top = await fs.lstat(dataPath).catch(() => null);
   if (!top || (manifest.type === 'file' ? !top.isFile() : !top.isDirectory())) return;
-  const statOf = listed ? matchListing(manifest, listed).at : (i: number) => statNow(targetOf(manifest, dataPath, manifest.files.at(i)!));
+  const statOf = listing ? matchListing(manifest, listing).at : (i: number) => statNow(targetOf(manifest, dataPath, manifest.files.at(i)!));
   const rel = repo.relative(dataPath);
   // The other data paths' entries: this one's old entry (~22 MB for 400,000 files) is read past, not parsed.
   const cache = ((await objectEntries(cacheFile(repo), (key) => key !== rel)) ?? {}) as StatCache;
@@ -124,10 +137,10 @@ function statNow(file: string): Stat | undefined {
 }
 
 /** The files at dataPath as listed now (null: not the kind of thing the snapshot is). */
-async function listedNow(dataPath: string, manifest: Manifest): Promise<Stat[] | null> {
+async function listedNow(dataPath: string, manifest: Manifest): Promise<Listing | null> {
   if (manifest.type === 'dir') return listFiles(dataPath);
   const st = await fs.lstat(dataPath).catch(() => null);
-  return st?.isFile() ? [{ rel: '', size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs }] : null;
+  return st?.isFile() ? listingOf([listed('', dataPath, st)]) : null;
 }
 
 /**
@@ -222,7 +235,7 @@ export async function checkWorktreeData(repo: Repository, dataPath: string, mani
   const st = await fs.lstat(dataPath).catch(() => null);
   if (!st) return 'missing';
   if (manifest.type === 'file' ? !st.isFile() : !st.isDirectory()) return 'modified';
-  let listing: Stat[] | null;
+  let listing: Listing | null;
   try {
     listing = await listedNow(dataPath, manifest);
   } catch {
