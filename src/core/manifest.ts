@@ -407,7 +407,11 @@ export function indexByPath(files: FileList): (p: string) => number | undefined 
     for (let i = 0; i < files.length; i++) table.set(pathAt(files, i), i);
     return (p) => table.get(p);
   }
+  // Paths looked up in order (add walks its sorted listing) are mostly each the file after the last one
+  // found: that one is tried first, one path read instead of a search's ~20 (a packed list makes each).
+  let last = -1;
   return (p) => {
+    if (last + 1 < files.length && pathAt(files, last + 1) === p) return ++last;
     let lo = 0;
     let hi = files.length;
     while (lo < hi) {
@@ -415,7 +419,8 @@ export function indexByPath(files: FileList): (p: string) => number | undefined 
       if (pathAt(files, mid) < p) lo = mid + 1;
       else hi = mid;
     }
-    return lo < files.length && pathAt(files, lo) === p ? lo : undefined;
+    if (lo < files.length && pathAt(files, lo) === p) return (last = lo);
+    return undefined;
   };
 }
 

@@ -185,6 +185,7 @@ test('decoded files are packed, in order or not: each entry, lookup by path and 
     t.is(back.files.at(back.files.length), undefined);
     const index = indexByPath(back.files);
     for (const [i, f] of back.files.entries()) t.is(index(f.path), i);
+    for (const [i, f] of [...back.files.entries()].reverse()) t.is(index(f.path), i); // not in order: searched
     t.is(index('a/'), undefined);
     t.true(encodeManifest(back).equals(bytes));
   }
