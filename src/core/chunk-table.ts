@@ -61,6 +61,12 @@ export class ChunkTable {
     return this.idOf(hash) >= 0;
   }
 
+  /** The id of a hash given as its 32 raw bytes, or -1 when the table does not hold it. */
+  idOfRaw(raw: Uint8Array): number {
+    this.probeBytes.set(raw.subarray(0, 32));
+    return this.slots[this.findProbe()]! - 1;
+  }
+
   /** The id here of chunk `id` of another table, or -1: compared as bytes, with no string made. */
   idOfEntry(other: ChunkTable, id: number): number {
     this.probe.set(other.words.subarray(id * 8, id * 8 + 8));

@@ -5,6 +5,7 @@
 
 import { IntegrityError, isNotFound } from '../errors.js';
 import { BufferPool } from '../core/buffer-pool.js';
+import type { ChunkTable } from '../core/chunk-table.js';
 import { hashBytes } from '../core/hash.js';
 import { keyOf } from '../remote/layout.js';
 import { readAll } from '../remote/source.js';
@@ -137,6 +138,17 @@ export function planPacks<K>(missing: Iterable<K>, sizeOf: (h: K) => number, pac
   return { packs, whole };
 }
 
+/**
+ * Chunks chosen from the index by their ids in a ChunkTable (selectIds): per pack, each chosen chunk's id,
+ * offset and length. It holds no header: what a pull of 400,000 packed chunks keeps is ~12 bytes a chunk,
+ * where the headers held 36 (~14 MB), and the hash to check each chunk against is the table's.
+ */
+export interface IdSelection {
+  readonly table: ChunkTable;
+  readonly packs: readonly { key: string; name: string; ids: Int32Array; offsets: Uint32Array; lengths: Uint32Array }[];
+  readonly count: number;
+}
+
 /** A listed pack with its checked header (§8c). */
 export interface ListedPack extends ListedObject {
   header: Buffer;
@@ -220,6 +232,31 @@ export class PackIndex {
     return { index: this, picked, count };
   }
 
+  /**
+   * The chunks in packs that `table` holds and `claim` says yes to (asked once per entry: a caller that
+   * wants each chunk once says yes once), by id: the selection does not keep the index or its headers.
+   */
+  selectIds(table: ChunkTable, claim: (id: number) => boolean): IdSelection {
+    const packs: IdSelection['packs'][number][] = [];
+    const ids = new Int32Array(READ_MAX_ENTRIES);
+    const offsets = new Uint32Array(READ_MAX_ENTRIES);
+    const lengths = new Uint32Array(READ_MAX_ENTRIES);
+    let count = 0;
+    for (const p of this.packs) {
+      const n = p.header.readUInt32LE(4);
+      let k = 0;
+      for (let i = 0, at = packHeaderSize(n); i < n; i++) {
+        const length = p.header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
+        const id = table.idOfRaw(p.header.subarray(8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32));
+        if (id >= 0 && claim(id)) (ids[k] = id), (offsets[k] = at), (lengths[k++] = length);
+        at += length;
+      }
+      if (k) packs.push({ key: p.key, name: p.name, ids: ids.slice(0, k), offsets: offsets.slice(0, k), lengths: lengths.slice(0, k) });
+      count += k;
+    }
+    return { table, packs, count };
+  }
+
   /** One chunk as a selection, or undefined when no pack holds it: a scan of every header, for single reads. */
   locate(hash: string): PackSelection | undefined {
     const raw = Buffer.from(hash, 'hex');
@@ -279,20 +316,19 @@ export function packIndexOf(remote: Remote, refresh = false, cache?: HeaderCache
  */
 export async function fetchFromPacks(
   remote: Remote,
-  selection: PackSelection,
+  selection: PackSelection | IdSelection,
   onChunk: (hash: string, data: Buffer) => void | Promise<void>,
   opts: { concurrency?: number; signal?: AbortSignal; onCorrupt?: (e: PackedChunk, why: string) => void } = {},
 ): Promise<void> {
   const pool = new BufferPool(READ_IN_FLIGHT);
   await runBounded(
-    readRuns(selection),
+    'picked' in selection ? readRuns(selection) : idRuns(selection),
     opts.concurrency ?? remote.features.defaultConcurrency,
     async (run) => {
       const buf = pool.take(run.end - run.start);
       try {
-        const bytes = buf.subarray(0, await readRange(remote, run.pack.key, run.start, buf.subarray(0, run.end - run.start)));
-        for (const [k, i] of run.chosen.entries()) {
-          const e = entryAt(run.pack, i, run.offsets[k]);
+        const bytes = buf.subarray(0, await readRange(remote, run.key, run.start, buf.subarray(0, run.end - run.start)));
+        for (const e of run.items) {
           const data = bytes.subarray(e.offset - run.start, e.offset - run.start + e.length);
           const actual = data.length === e.length ? hashBytes(data) : '(cut short)';
           if (actual === e.hash) await onChunk(e.hash, data);
@@ -307,30 +343,54 @@ export async function fetchFromPacks(
   );
 }
 
+/** Chosen chunks of one pack read with one request, from `start` to `end` in the pack. */
+interface ReadRun {
+  key: string;
+  start: number;
+  end: number;
+  items: PackedChunk[];
+}
+
 /**
- * Runs of chosen entries, each read with one request: entries of one pack with the entries between them
- * either chosen or skipped over (a gap of at most READ_GAP bytes). Made as the reads are taken up: a
- * pull of 400,000 packed chunks held ~9 MB of them planned all at once.
+ * Runs of chosen entries of one pack, each read with one request: the entries between them either
+ * chosen or skipped over (a gap of at most READ_GAP bytes). `offsets` in increasing order. Made as the
+ * reads are taken up: a pull of 400,000 packed chunks held ~9 MB of them planned all at once.
  */
-function* readRuns(selection: PackSelection): Generator<{ pack: ListedPack; chosen: number[]; offsets: number[]; start: number; end: number }> {
-  for (const [pack, chosen] of selection.picked) {
-    let run: { pack: ListedPack; chosen: number[]; offsets: number[]; start: number; end: number } | null = null;
-    let at = packHeaderSize(pack.header.readUInt32LE(4));
-    for (let i = 0, k = 0; k < chosen.length; i++) {
-      const start = at;
-      at += pack.header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
-      if (i !== chosen[k]) continue;
-      k++;
-      if (run && start - run.end <= READ_GAP && at - run.start <= READ_SPAN) {
-        run.chosen.push(i);
-        run.offsets.push(start);
-        run.end = at;
-        continue;
-      }
-      if (run) yield run;
-      run = { pack, chosen: [i], offsets: [start], start, end: at };
+function* runsOf(key: string, count: number, offsetOf: (k: number) => number, lengthOf: (k: number) => number, item: (k: number) => PackedChunk): Generator<ReadRun> {
+  let run: ReadRun | null = null;
+  for (let k = 0; k < count; k++) {
+    const start = offsetOf(k);
+    const end = start + lengthOf(k);
+    if (run && start - run.end <= READ_GAP && end - run.start <= READ_SPAN) {
+      run.items.push(item(k));
+      run.end = end;
+      continue;
     }
     if (run) yield run;
+    run = { key, start, end, items: [item(k)] };
+  }
+  if (run) yield run;
+}
+
+/** The runs of a selection from pack headers. */
+function* readRuns(selection: PackSelection): Generator<ReadRun> {
+  for (const [pack, chosen] of selection.picked) {
+    // Each chosen entry's offset: the sum of the lengths before it.
+    const offsets = new Float64Array(chosen.length);
+    for (let i = 0, k = 0, at = packHeaderSize(pack.header.readUInt32LE(4)); k < chosen.length; i++) {
+      if (i === chosen[k]) offsets[k++] = at;
+      at += pack.header.readUInt32LE(8 + ENTRY_BYTES * i + 32);
+    }
+    const lengthOf = (k: number) => pack.header.readUInt32LE(8 + ENTRY_BYTES * chosen[k]! + 32);
+    yield* runsOf(pack.key, chosen.length, (k) => offsets[k]!, lengthOf, (k) => entryAt(pack, chosen[k]!, offsets[k]));
+  }
+}
+
+/** The runs of a selection by chunk ids, each chunk's hash read from the table. */
+function* idRuns(selection: IdSelection): Generator<ReadRun> {
+  for (const p of selection.packs) {
+    const item = (k: number): PackedChunk => ({ hash: selection.table.hashOf(p.ids[k]!), offset: p.offsets[k]!, length: p.lengths[k]!, pack: p.name, key: p.key });
+    yield* runsOf(p.key, p.ids.length, (k) => p.offsets[k]!, (k) => p.lengths[k]!, item);
   }
 }
 

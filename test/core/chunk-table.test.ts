@@ -22,8 +22,10 @@ test('ids follow first insertion; a repeated hash keeps its id and first size; i
   t.is(table.count, hashes.length);
   for (const [i, h] of hashes.entries()) {
     t.is(table.idOf(h), i);
+    t.is(table.idOfRaw(Buffer.from(h, 'hex')), i);
     t.is(table.hashOf(i), h);
   }
+  t.is(table.idOfRaw(Buffer.from(randomHash(), 'hex')), -1);
   t.is(table.idOf(twin), hashes.length - 1);
   t.is(table.idOf(randomHash()), -1);
   t.false(table.has(hashes[0]!.slice(0, 8) + randomHash().slice(8)));
