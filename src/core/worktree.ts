@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
-import { objectEntries } from './json-entries.js';
+import { numbersField, objectEntries } from './json-entries.js';
 import { listed, listFiles, listingOf, type ListedFile, type Listing } from './ingest.js';
 import { ChunkTable } from './chunk-table.js';
 import { chunkTableOf, eachChunk, readStoredManifest, indexByPath, PackedFiles, pathAt, type Manifest, type ManifestFile } from './manifest.js';
@@ -28,7 +28,7 @@ interface StatEntry {
    * order; -1 four times for a file that was not there. As a map of 400,000 paths to arrays it was ~135
    * bytes per file in memory; as one list of numbers, 32.
    */
-  stats?: number[];
+  stats?: number[] | Float64Array;
   /**
    * Older caches: per file of the snapshot ('' for a single file), [size, mtimeMs, ino(, ctimeMs)]. Written
    * empty beside `stats`, so that an earlier ckptsync finds no stats (and reads the files) instead of failing.
@@ -40,29 +40,32 @@ type StatCache = Record<string, StatEntry>;
 
 const cacheFile = (repo: Repository) => path.join(repo.dir, 'worktree-stat.json');
 
-async function readCache(repo: Repository): Promise<StatCache> {
-  try {
-    return JSON.parse(await fs.readFile(cacheFile(repo), 'utf8')) as StatCache;
-  } catch {
-    return {};
-  }
+/**
+ * dataPath's entry in the cache, its stats read into a Float64Array as the file is read (numbersField):
+ * the other entries are read past, and this one is never one string (~20 MB for 400,000 files).
+ */
+async function readEntry(repo: Repository, dataPath: string): Promise<StatEntry | undefined> {
+  const rel = repo.relative(dataPath);
+  const found = await objectEntries(cacheFile(repo), (key) => key === rel && numbersField('stats'));
+  const e = found?.[rel];
+  return e && typeof e === 'object' ? (e as StatEntry) : undefined;
 }
 
 /** The entry for dataPath when it records `manifest` (hash `manifestHash`) in a shape this code reads. */
 async function cachedEntry(repo: Repository, dataPath: string, manifestHash: string, manifest: Manifest): Promise<StatEntry | undefined> {
-  return usable((await readCache(repo))[repo.relative(dataPath)], manifestHash, manifest);
+  return usable(await readEntry(repo, dataPath), manifestHash, manifest);
 }
 
 function usable(e: StatEntry | undefined, manifestHash: string, manifest: Manifest): StatEntry | undefined {
   if (!e || e.manifest !== manifestHash) return undefined;
-  if (e.stats !== undefined) return Array.isArray(e.stats) && e.stats.length === 4 * manifest.files.length ? e : undefined;
+  if (e.stats !== undefined) return (Array.isArray(e.stats) || e.stats instanceof Float64Array) && e.stats.length === 4 * manifest.files.length ? e : undefined;
   return e.files && typeof e.files === 'object' ? e : undefined;
 }
 
 /** File i's recorded [size, mtimeMs, ino, ctimeMs] (older caches: looked up by key, maybe without ctime). */
 function recordedStat(e: StatEntry, i: number, key: string): number[] | undefined {
   if (e.stats === undefined) return e.files?.[key];
-  return e.stats[4 * i] === -1 ? undefined : e.stats.slice(4 * i, 4 * i + 4);
+  return e.stats[4 * i] === -1 ? undefined : [...e.stats.slice(4 * i, 4 * i + 4)];
 }
 
 type Stat = Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>;
@@ -293,7 +296,7 @@ async function fileMatches(file: string, chunks: readonly string[], sizes: reado
 export async function assertReplaceable(repo: Repository, dest: string, manifest: Manifest): Promise<void> {
   const top = await fs.lstat(dest).catch(() => null);
   if (!top) return;
-  const recorded = (await readCache(repo))[repo.relative(dest)];
+  const recorded = await readEntry(repo, dest);
   const before = recorded ? await readStoredManifest(repo.store, recorded.manifest).catch(() => null) : null;
   const cached = before ? usable(recorded, recorded!.manifest, before) : undefined;
   const indexOf = before ? pathIndex(before) : () => undefined;

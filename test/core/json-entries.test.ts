@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { objectEntries } from '../../src/core/json-entries.js';
+import { numbersField, objectEntries } from '../../src/core/json-entries.js';
 import { tempDir } from '../helpers.js';
 
 const tricky = {
@@ -39,4 +39,27 @@ test('a file that is not one JSON object, or is missing, gives null', async (t) 
     t.is(await objectEntries(file, () => true), null, bad);
   }
   t.is(await objectEntries(path.join(dir, 'missing.json'), () => true), null);
+});
+
+test('numbersField reads a list of numbers as they come, into a Float64Array equal to what JSON.parse gives, the rest parsed as usual', async (t) => {
+  const dir = await tempDir('ckpt-json-entries-');
+  const file = path.join(dir, 'cache.json');
+  const numbers = Array.from({ length: 400_000 }, (_, i) => (i % 4 === 1 ? 1765000000000 + i / 7 : i % 9 === 0 ? -1 : i * 4096));
+  const entry = { manifest: 'm', at: 1.5, files: {}, note: '"stats": [9] in a string', inner: { stats: ['not', 'this'] }, stats: numbers };
+  for (const text of [JSON.stringify({ other: tricky, e: entry }), JSON.stringify({ e: entry, other: 1 }, null, 3), '{"e":{"stats":[],"x":[1]}}']) {
+    await fs.writeFile(file, text);
+    const got = (await objectEntries(file, (k) => k === 'e' && numbersField('stats')))!.e as Record<string, unknown>;
+    const expected = JSON.parse(text).e;
+    t.true(got.stats instanceof Float64Array);
+    t.deepEqual([...(got.stats as Float64Array)], expected.stats);
+    t.deepEqual({ ...got, stats: [] }, { ...expected, stats: [] });
+  }
+  // Not a flat list of numbers, the field twice, or cut short: refused as invalid JSON is (null).
+  for (const bad of ['{"e":{"stats":[1,"2"]}}', '{"e":{"stats":[1,[2]]}}', '{"e":{"stats":[1,]}}', '{"e":{"stats":[,1]}}', '{"e":{"stats":[0x10]}}', '{"e":{"stats":[1],"stats":[2]}}', '{"e":{"stats":[1,2', '{"e":{"stats":[Infinity]}}']) {
+    await fs.writeFile(file, bad);
+    t.is(await objectEntries(file, (k) => k === 'e' && numbersField('stats')), null, bad);
+  }
+  // Without the field, the value is what JSON.parse gives.
+  await fs.writeFile(file, JSON.stringify({ e: { a: [1, 2], b: 'stats' } }));
+  t.deepEqual(await objectEntries(file, (k) => k === 'e' && numbersField('stats')), { e: { a: [1, 2], b: 'stats' } });
 });
