@@ -39,7 +39,7 @@ export async function status(opts: StatusOptions): Promise<StatusEntry[]> {
   const tracked = await storeFilesInGit(repo);
   if (tracked > 0) opts.onWarning?.(`git tracks ${tracked} file(s) under ${REPO_DIR}/: checkpoint data belongs on a remote, not in git; run 'git rm -r --cached ${REPO_DIR}' (and 'ckptsync init' to write ${REPO_DIR}/.gitignore)`);
   const pointers = await findPointers(repo.root);
-  let known: Set<string> | null = null;
+  let known: Map<string, number> | null = null; // manifests on the remote, with their sizes
   if (opts.remote !== undefined) {
     const { remote, owned } = await openRemoteFor(repo, opts.remote);
     try {

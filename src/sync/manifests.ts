@@ -81,9 +81,9 @@ async function downloadInto<T>(remote: Remote, hash: string, decoder: ManifestDe
 }
 
 /** Hashes of every manifest on the remote (a few list requests). */
-export async function listRemoteManifests(remote: Remote): Promise<Set<string>> {
-  const out = new Set<string>();
-  for await (const o of listObjects(remote, 'manifest')) out.add(o.name);
+export async function listRemoteManifests(remote: Remote): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for await (const o of listObjects(remote, 'manifest')) out.set(o.name, o.size);
   return out;
 }
 

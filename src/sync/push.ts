@@ -10,7 +10,7 @@ import { bufferSource, fileRangeSource } from '../remote/source.js';
 import { keyOf } from '../remote/layout.js';
 import type { Remote } from '../remote/types.js';
 import { listRemoteManifests, loadManifest } from './manifests.js';
-import { chunksOfManifests } from './reach.js';
+import { heldOf } from './reach.js';
 import { moveRemoteRef, readRemoteRef } from './refs.js';
 import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
@@ -100,15 +100,18 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
   const listed = await listRemoteManifests(remote);
   // A manifest we cannot read tells us nothing: its chunks count as absent (we send ours again) and, if
   // it is the one we push, we write it again (manifest-spec.md §9). It does not stop this push.
-  const read = await chunksOfManifests(repo, remote, listed);
+  const read = await heldOf(repo, remote, listed.keys(), wanted, { sizeOf: (h) => listed.get(h) });
   for (const [h, why] of read.bad) result.warnings.push(`skipped manifest ${h} on ${remote.displayUrl}: ${why} (run verify --remote)`);
-  const present = read.chunks;
-  for (const h of await state.uploadedChunks()) present.add(h);
+  const { held } = read;
+  for (const h of await state.uploadedChunks()) {
+    const id = wanted.idOf(h);
+    if (id >= 0) held[id] = 1;
+  }
   // By id in `wanted`, compared as bytes: a list of 400,000 hashes made as strings was ~35 MB.
   const missing: number[] = [];
   let bytesToMove = 0;
   for (let id = 0; id < wanted.count; id++) {
-    if (present.idOfEntry(wanted, id) >= 0) continue;
+    if (held[id]) continue;
     missing.push(id);
     bytesToMove += wanted.sizeOf(id);
   }

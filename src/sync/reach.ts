@@ -40,30 +40,70 @@ export interface ManifestsRead {
   missing: Set<string>;
 }
 
+/** How the manifests are read: at most `concurrency` at once, and at most MANIFEST_BYTES_AT_ONCE of them (`sizeOf`, as listed). */
+export interface ReadManifestsOptions {
+  concurrency?: number;
+  sizeOf?: (manifest: string) => number | undefined;
+}
+
+/**
+ * Manifests read at once, in bytes listed: each is a table of its chunks while it is read (~50 bytes a
+ * chunk beside ~30 a file), and a push that read its remote's two manifests of 400,000 small files
+ * together held both.
+ */
+const MANIFEST_BYTES_AT_ONCE = 64 << 20;
+
 /**
  * Chunks the remote holds according to the given manifests. With a repository, manifests it lacks are
  * fetched into its store (loadManifest); with null they are read, verified and dropped. A bad manifest is
  * set aside in `bad` instead of failing the whole read (manifest-spec.md §9): nothing is assumed about its
  * chunks. Network and permission failures still throw.
  */
-export async function chunksOfManifests(repo: Repository | null, remote: Remote, manifests: Iterable<string>, concurrency = 8): Promise<ManifestsRead> {
+export async function chunksOfManifests(repo: Repository | null, remote: Remote, manifests: Iterable<string>, opts: ReadManifestsOptions = {}): Promise<ManifestsRead> {
   const out: ManifestsRead = { chunks: new ChunkTable(), readable: new Set(), bad: new Map(), missing: new Set() };
   let first = true;
-  await runBounded([...manifests], concurrency, async (h) => {
-    // Chunks only: each record is checked, but no file entry is built (~70 bytes a file).
-    let chunks: ChunkTable;
-    try {
-      chunks = repo ? await loadManifestChunks(repo, h, remote) : await readRemoteManifestChunks(remote, h);
-    } catch (e) {
-      if (!isBadObject(e)) throw e;
-      out.bad.set(h, (e as Error).message);
-      if ((e as { code?: unknown }).code === 'NOT_FOUND') out.missing.add(h);
-      return;
-    }
-    out.readable.add(h);
+  await eachManifestChunks(repo, remote, manifests, opts, out, (chunks) => {
     // The first table read becomes the answer (a push's one remote manifest is not copied); the others are added to it.
     if (first) (first = false), (out.chunks = chunks);
     else for (let id = 0; id < chunks.count; id++) out.chunks.addRaw(chunks.rawAt(id), chunks.sizeOf(id));
   });
   return out;
+}
+
+/**
+ * Which chunks of `wanted` the given manifests name (held[id] is 1), read as chunksOfManifests reads
+ * them: what a push needs to know, without a table of every chunk on the remote.
+ */
+export async function heldOf(repo: Repository, remote: Remote, manifests: Iterable<string>, wanted: ChunkTable, opts: ReadManifestsOptions = {}): Promise<Omit<ManifestsRead, 'chunks'> & { held: Uint8Array }> {
+  const out = { held: new Uint8Array(wanted.count), readable: new Set<string>(), bad: new Map<string, string>(), missing: new Set<string>() };
+  await eachManifestChunks(repo, remote, manifests, opts, out, (chunks) => {
+    for (let id = 0; id < chunks.count; id++) {
+      const w = wanted.idOfEntry(chunks, id);
+      if (w >= 0) out.held[w] = 1;
+    }
+  });
+  return out;
+}
+
+async function eachManifestChunks(repo: Repository | null, remote: Remote, manifests: Iterable<string>, opts: ReadManifestsOptions, out: Omit<ManifestsRead, 'chunks'>, take: (chunks: ChunkTable) => void): Promise<void> {
+  const weigh = opts.sizeOf && ((h: string) => opts.sizeOf!(h) ?? 0);
+  await runBounded(
+    [...manifests],
+    opts.concurrency ?? 8,
+    async (h) => {
+      // Chunks only: each record is checked, but no file entry is built.
+      let chunks: ChunkTable;
+      try {
+        chunks = repo ? await loadManifestChunks(repo, h, remote) : await readRemoteManifestChunks(remote, h);
+      } catch (e) {
+        if (!isBadObject(e)) throw e;
+        out.bad.set(h, (e as Error).message);
+        if ((e as { code?: unknown }).code === 'NOT_FOUND') out.missing.add(h);
+        return;
+      }
+      out.readable.add(h);
+      take(chunks);
+    },
+    { weigh, maxWeight: MANIFEST_BYTES_AT_ONCE },
+  );
 }

@@ -6,14 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import localRemote from '../../remotes/local/index.js';
+import { ChunkTable } from '../../src/core/chunk-table.js';
 import { DEFAULT_CHUNKER } from '../../src/core/chunk-params.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { encodeManifest } from '../../src/core/manifest.js';
+import { Repository } from '../../src/core/repo.js';
 import { deltaName, keyOf } from '../../src/remote/layout.js';
 import { bufferSource } from '../../src/remote/source.js';
 import type { Remote } from '../../src/remote/types.js';
 import { listDeltas, listObjects } from '../../src/sync/listing.js';
-import { chunksOfManifests, namedManifests } from '../../src/sync/reach.js';
+import { chunksOfManifests, heldOf, namedManifests } from '../../src/sync/reach.js';
 import { moveRemoteRef } from '../../src/sync/refs.js';
 
 const hex = (c: string) => c.repeat(64);
@@ -94,4 +96,14 @@ test('what names reach: targets and history; a missing manifest is told apart fr
   t.deepEqual([...read.bad.keys()].sort(), [corrupt, missing].sort());
   t.deepEqual([...read.missing], [missing]);
   t.regex(read.bad.get(corrupt)!, /corrupt/);
+
+  // What a push asks: which of its chunks the manifests name, read one at a time (each listed as large).
+  const { repo } = await Repository.init(await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-held-')));
+  const wanted = new ChunkTable();
+  for (const h of [hex('2'), hex('3'), hex('1')]) wanted.add(h, 1);
+  const held = await heldOf(repo, remote, named.manifests, wanted, { sizeOf: () => 1 << 30 });
+  t.deepEqual([...held.held], [1, 0, 1]);
+  t.deepEqual([...held.readable], [goodHash]);
+  t.deepEqual([...held.bad.keys()].sort(), [corrupt, missing].sort());
+  t.deepEqual([...held.missing], [missing]);
 });
