@@ -175,3 +175,24 @@ test('re-adding one folder rewrites its stat cache entry and keeps the other fol
   t.notDeepEqual(after.ck, before.ck);
   t.is((await add({ repo, path: path.join(root, 'other') })).filesRead, 0, 'and it still vouches for its files');
 });
+
+test('a stat cache too large to parse whole is read as it comes: its entry still vouches for the unchanged files', async (t) => {
+  const { root, repo } = await setup(8);
+  // Another folder's entry of ~6 MB (1.2 million numbers) makes the cache larger than is parsed whole.
+  const file = path.join(repo.dir, 'worktree-stat.json');
+  const cache = JSON.parse(await fs.readFile(file, 'utf8'));
+  cache['big/folder'] = { manifest: 'f'.repeat(64), at: 1, files: {}, stats: Array.from({ length: 1_200_000 }, (_, i) => i * 1.5) };
+  await fs.writeFile(file, JSON.stringify(cache));
+  t.true((await fs.stat(file)).size > 4 << 20);
+  await fs.writeFile(path.join(root, 'ck', 'd2', 'f2.bin'), bytesFor('changed', 4096));
+  await ageFiles(root);
+  t.is((await add({ repo, path: path.join(root, 'ck') })).filesRead, 1, 'only the changed file is read');
+  const after = JSON.parse(await fs.readFile(file, 'utf8'));
+  t.deepEqual(after['big/folder'], cache['big/folder'], 'the other entry is written back as it was');
+  // A damaged entry of ours (a string among the stats) is no cache at all: every file is read.
+  after.ck.stats[5] = 'x';
+  await fs.writeFile(file, JSON.stringify(after));
+  await fs.writeFile(path.join(root, 'ck', 'd3', 'f3.bin'), bytesFor('changed again', 4096));
+  await ageFiles(root);
+  t.is((await add({ repo, path: path.join(root, 'ck') })).filesRead, 8);
+});
