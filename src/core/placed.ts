@@ -131,7 +131,7 @@ export class PlacedChunks implements PlacedLookup {
    */
   async noteWritten(dataPath: string, manifestHash: string, manifest: Manifest): Promise<void> {
     const table = chunkTableOf(manifest);
-    if ((await this.store.hasMany('chunk', { length: table.count, at: (id) => table.hashOf(id) })).every(Boolean)) await this.drop(dataPath);
+    if ((await this.store.hasMany('chunk', table)).every(Boolean)) await this.drop(dataPath);
     else await this.record(dataPath, manifestHash, manifest);
   }
 

@@ -230,7 +230,7 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
  */
 async function goneChunks(repo: Repository, previous: Manifest): Promise<ChunkTable> {
   const table = chunkTableOf(previous);
-  const present = await repo.store.hasMany('chunk', { length: table.count, at: (id) => table.hashOf(id) });
+  const present = await repo.store.hasMany('chunk', table);
   const cleaned = await repo.cleanedTable();
   const gone = new ChunkTable();
   for (let id = 0; id < table.count; id++) if (!present[id] && cleaned.idOfEntry(table, id) < 0) gone.add(table.hashOf(id));

@@ -487,7 +487,7 @@ function* mapped<T, U>(items: Iterable<T>, fn: (item: T) => U): Generator<U> {
 /** Marks the chunks the local store lacks (MISSING), and returns how many. */
 async function markMissing(repo: Repository, chunks: SnapshotChunks): Promise<number> {
   const { table, flags } = chunks;
-  const present = await repo.store.hasMany('chunk', { length: table.count, at: (id) => table.hashOf(id) });
+  const present = await repo.store.hasMany('chunk', table);
   let n = 0;
   for (let id = 0; id < table.count; id++) if (!present[id]) (flags[id]! |= MISSING), n++;
   return n;

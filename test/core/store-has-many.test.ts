@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { ChunkTable } from '../../src/core/chunk-table.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { ObjectStore, tempPathFor } from '../../src/core/store.js';
 import { tempDir } from '../helpers.js';
@@ -23,12 +24,19 @@ test('hasMany of many chunks agrees with has() for present, absent, removed and 
   const tmp = tempPathFor(store.pathOf('chunk', absent[0]!));
   await fs.mkdir(path.dirname(tmp), { recursive: true });
   await fs.writeFile(tmp, 'partial');
+  // A file named as an absent chunk but in another chunk's directory is not that chunk either.
+  const stray = absent.find((h) => h.slice(0, 2) !== hashes[0]!.slice(0, 2))!;
+  await fs.writeFile(path.join(path.dirname(store.pathOf('chunk', hashes[0]!)), stray), 'misplaced');
   const query = [...hashes, ...absent];
   const many = await store.hasMany('chunk', query);
   const one = await Promise.all(query.map((h) => store.has('chunk', h)));
   t.deepEqual(many, one);
   t.is(many.filter(Boolean).length, 1499);
   t.false(many[10]);
+  // Asked with a table of the chunks (names looked up in it, not hashes in the names): the same answers.
+  const table = new ChunkTable();
+  for (const h of query) table.add(h);
+  t.deepEqual(await store.hasMany('chunk', table), one);
 });
 
 test('hasMany of a few chunks in a larger store agrees with has()', async (t) => {
