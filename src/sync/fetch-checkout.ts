@@ -23,8 +23,9 @@ import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { loadManifest } from './manifests.js';
 import { findSeeds, SeedReader, type SeedPiece } from './seed.js';
-import { downloadChunk, loadPackIndex, remoteBases, verifyChunk, type FetchOptions, type FetchResult } from './pull.js';
-import { fetchFromPacks } from './packs.js';
+import { downloadChunk, remoteBases, verifyChunk, type FetchOptions, type FetchResult } from './pull.js';
+import { fetchFromPacks, selectPackedIds } from './packs.js';
+import { RemoteState } from './state.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface FetchCheckoutOptions extends FetchOptions {
@@ -323,8 +324,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       flags[id]! |= FROM_PACK;
       return true;
     };
-    // The index is not kept past the selection (its headers were ~14 MB for 400,000 packed chunks).
-    const packed = (await loadPackIndex(remote, repo, false)).selectIds(table, claim);
+    const packed = await selectPackedIds(remote, table, claim, new RemoteState(repo, remote.displayUrl).packHeaders);
     await fetchFromPacks(
       remote,
       packed,

@@ -139,7 +139,7 @@ export function planPacks<K>(missing: Iterable<K>, sizeOf: (h: K) => number, pac
 }
 
 /**
- * Chunks chosen from the index by their ids in a ChunkTable (selectIds): per pack, each chosen chunk's id,
+ * Chunks chosen from the remote's packs by their ids in a ChunkTable (selectPackedIds): per pack, each chosen chunk's id,
  * offset and length. It holds no header: what a pull of 400,000 packed chunks keeps is ~12 bytes a chunk,
  * where the headers held 36 (~14 MB), and the hash to check each chunk against is the table's.
  */
@@ -173,32 +173,8 @@ export class PackIndex {
   ) {}
 
   static async load(remote: Remote, known?: PackIndex, cache?: HeaderCache): Promise<PackIndex> {
-    const before = new Map(known?.packs.map((p) => [p.name, p]));
-    const listed: ListedObject[] = [];
-    for await (const o of listObjects(remote, 'pack')) listed.push(o);
     const packs: ListedPack[] = [];
-    const bad = new Map<string, string>();
-    await runBounded(listed, remote.features.defaultConcurrency, async (o) => {
-      const had = before.get(o.name);
-      if (had && had.size === o.size) return void packs.push({ ...o, header: had.header });
-      const cached = cache && (await cache.read(o.name));
-      if (cached) {
-        try {
-          return void packs.push({ ...o, header: decodePackHeader(cached, o.size, o.name) });
-        } catch {
-          // not this pack's header after all (another object of that name): read the remote's
-        }
-      }
-      try {
-        const header = decodePackHeader(await readPackHeader(remote, o), o.size, o.name);
-        packs.push({ ...o, header: Buffer.from(header) }); // its own bytes, not a view of the 64 KiB read
-        await cache?.write(o.name, header);
-      } catch (e) {
-        if (isNotFound(e)) return; // deleted since it was listed (gc)
-        if (!(e instanceof IntegrityError)) throw e;
-        bad.set(o.name, e.message);
-      }
-    });
+    const bad = await scanPacks(remote, (p) => void packs.push(p), known, cache);
     return new PackIndex(packs, bad);
   }
 
@@ -232,17 +208,65 @@ export class PackIndex {
     return { index: this, picked, count };
   }
 
-  /**
-   * The chunks in packs that `table` holds and `claim` says yes to (asked once per entry: a caller that
-   * wants each chunk once says yes once), by id: the selection does not keep the index or its headers.
-   */
-  selectIds(table: ChunkTable, claim: (id: number) => boolean): IdSelection {
-    const packs: IdSelection['packs'][number][] = [];
-    const ids = new Int32Array(READ_MAX_ENTRIES);
-    const offsets = new Uint32Array(READ_MAX_ENTRIES);
-    const lengths = new Uint32Array(READ_MAX_ENTRIES);
-    let count = 0;
+  /** One chunk as a selection, or undefined when no pack holds it: a scan of every header, for single reads. */
+  locate(hash: string): PackSelection | undefined {
+    const raw = Buffer.from(hash, 'hex');
     for (const p of this.packs) {
+      const n = p.header.readUInt32LE(4);
+      for (let i = 0; i < n; i++) if (raw.equals(p.header.subarray(8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32))) return { index: this, picked: new Map([[p, Uint16Array.of(i)]]), count: 1 };
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Lists the remote's packs and hands each checked header to `take` as it is read (from `known`, an earlier
+ * index, or `cache` when they hold it; packs are immutable), keeping none. Returns the packs whose header
+ * breaks §8c, with why: their chunks are not found through them.
+ */
+async function scanPacks(remote: Remote, take: (pack: ListedPack) => void, known?: PackIndex, cache?: HeaderCache): Promise<Map<string, string>> {
+  const before = new Map(known?.packs.map((p) => [p.name, p]));
+  const listed: ListedObject[] = [];
+  for await (const o of listObjects(remote, 'pack')) listed.push(o);
+  const bad = new Map<string, string>();
+  await runBounded(listed, remote.features.defaultConcurrency, async (o) => {
+    const had = before.get(o.name);
+    if (had && had.size === o.size) return take({ ...o, header: had.header });
+    const cached = cache && (await cache.read(o.name));
+    if (cached) {
+      try {
+        return take({ ...o, header: decodePackHeader(cached, o.size, o.name) });
+      } catch {
+        // not this pack's header after all (another object of that name): read the remote's
+      }
+    }
+    try {
+      const header = decodePackHeader(await readPackHeader(remote, o), o.size, o.name);
+      take({ ...o, header: Buffer.from(header) }); // its own bytes, not a view of the 64 KiB read
+      await cache?.write(o.name, header);
+    } catch (e) {
+      if (isNotFound(e)) return; // deleted since it was listed (gc)
+      if (!(e instanceof IntegrityError)) throw e;
+      bad.set(o.name, e.message);
+    }
+  });
+  return bad;
+}
+
+/**
+ * The chunks in the remote's packs that `table` holds and `claim` says yes to (asked once per entry: a
+ * caller that wants each chunk once says yes once), by id. Each header is read, picked from and dropped:
+ * a pull of 400,000 packed chunks held ~14 MB of headers at once to choose from them.
+ */
+export async function selectPackedIds(remote: Remote, table: ChunkTable, claim: (id: number) => boolean, cache?: HeaderCache): Promise<IdSelection> {
+  const packs: IdSelection['packs'][number][] = [];
+  const ids = new Int32Array(READ_MAX_ENTRIES);
+  const offsets = new Uint32Array(READ_MAX_ENTRIES);
+  const lengths = new Uint32Array(READ_MAX_ENTRIES);
+  let count = 0;
+  await scanPacks(
+    remote,
+    (p) => {
       const n = p.header.readUInt32LE(4);
       let k = 0;
       for (let i = 0, at = packHeaderSize(n); i < n; i++) {
@@ -253,19 +277,11 @@ export class PackIndex {
       }
       if (k) packs.push({ key: p.key, name: p.name, ids: ids.slice(0, k), offsets: offsets.slice(0, k), lengths: lengths.slice(0, k) });
       count += k;
-    }
-    return { table, packs, count };
-  }
-
-  /** One chunk as a selection, or undefined when no pack holds it: a scan of every header, for single reads. */
-  locate(hash: string): PackSelection | undefined {
-    const raw = Buffer.from(hash, 'hex');
-    for (const p of this.packs) {
-      const n = p.header.readUInt32LE(4);
-      for (let i = 0; i < n; i++) if (raw.equals(p.header.subarray(8 + ENTRY_BYTES * i, 8 + ENTRY_BYTES * i + 32))) return { index: this, picked: new Map([[p, Uint16Array.of(i)]]), count: 1 };
-    }
-    return undefined;
-  }
+    },
+    undefined,
+    cache,
+  );
+  return { table, packs, count };
 }
 
 /** Entry `i` of a pack, with its offset (when not given, the sum of the lengths before it). */

@@ -83,11 +83,10 @@ export async function fetchSnapshot(repo: Repository, remote: Remote, manifestHa
 /**
  * The remote's pack index, read afresh (one listing, and a header read per pack neither this process nor,
  * with `repo`, the remote state cache has seen): a pull decides from it which chunks to read from packs.
- * Later single-chunk reads reuse it, unless `keep` is false (they then read it again if they need it).
+ * Later single-chunk reads reuse it.
  */
-export function loadPackIndex(remote: Remote, repo?: Repository, keep = true): Promise<PackIndex> {
-  const cache = repo && new RemoteState(repo, remote.displayUrl).packHeaders;
-  return keep ? packIndexOf(remote, true, cache) : PackIndex.load(remote, undefined, cache);
+export function loadPackIndex(remote: Remote, repo?: Repository): Promise<PackIndex> {
+  return packIndexOf(remote, true, repo && new RemoteState(repo, remote.displayUrl).packHeaders);
 }
 
 /** A verified chunk's bytes, as pieces; release() hands any pooled buffer back once they are written. */

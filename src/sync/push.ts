@@ -16,7 +16,7 @@ import { holdPushLease } from './locks.js';
 import { RemoteState } from './state.js';
 import { UploadLogBatcher } from './upload-log.js';
 import { deltaBases, DeltaWriter } from './chunk-deltas.js';
-import { packHeaderSize, packSize, planPacks, writePack } from './packs.js';
+import { PACK_TARGET_BYTES, packHeaderSize, packSize, planPacks, writePack } from './packs.js';
 import { runBounded, TRANSFER_BYTES_IN_FLIGHT, type TransferProgress } from './transfer.js';
 
 export interface PushOptions {
@@ -53,6 +53,9 @@ export interface PushResult {
   /** Objects on the remote this push could not use (a corrupt manifest), named. */
   warnings: string[];
 }
+
+/** Pack bytes uploaded at once: two packs of ~4 MiB (PACK_TARGET_BYTES). */
+const PACK_BYTES_IN_FLIGHT = 2 * PACK_TARGET_BYTES + (1 << 20);
 
 export async function pushSnapshot(repo: Repository, remote: Remote, name: string, manifestHash: string, opts: PushOptions = {}): Promise<PushResult> {
   const manifest = await loadManifest(repo, manifestHash);
@@ -186,13 +189,15 @@ async function uploadUnderLease(repo: Repository, remote: Remote, manifest: Mani
       pool.release(buf);
     }
   };
-  const units: { ids: number[]; pack: boolean }[] = [...plan.packs.map((ids) => ({ ids, pack: true })), ...plan.whole.map((id) => ({ ids: [id], pack: false }))];
+  // Packs first, at most two of ~4 MiB at once (each is a buffer of its own; four held ~16 MiB more at the
+  // top of a push of 400,000 small files), then the whole chunks.
+  const upload = <T>(units: readonly T[], weigh: (u: T) => number, maxWeight: number, put: (u: T) => Promise<void>) =>
+    runBounded(units, opts.concurrency ?? remote.features.defaultConcurrency, put, { signal: opts.signal, weigh, maxWeight });
   // On failure too, log what did get uploaded before giving up: the rerun then skips it.
-  const uploading = runBounded(units, opts.concurrency ?? remote.features.defaultConcurrency, (u) => (u.pack ? putPack(u.ids) : putWhole(wanted.hashOf(u.ids[0]!))), {
-    signal: opts.signal,
-    weigh: (u) => u.ids.reduce((n, id) => n + wanted.sizeOf(id), 0),
-    maxWeight: TRANSFER_BYTES_IN_FLIGHT,
-  });
+  const uploading = (async () => {
+    await upload(plan.packs, (ids) => packSize(ids.map((id) => wanted.sizeOf(id))), PACK_BYTES_IN_FLIGHT, putPack);
+    await upload(plan.whole, (id) => wanted.sizeOf(id), TRANSFER_BYTES_IN_FLIGHT, (id) => putWhole(wanted.hashOf(id)));
+  })();
   await uploading.catch(async (e) => {
     await log.flush().catch(() => {});
     throw e;
