@@ -86,6 +86,9 @@ export async function resolveCheckpointInfo(id: string, opts: ResolveOptions = {
     return { ...base, path: cache.snapshotPath(manifest, leaf), manifest, name: leaf };
   }
 
+  // A resolve killed while it downloaded left temps in the cache's store (a manifest is written there as it
+  // comes): those of dead writers go, as a pull's do; another rank's, still writing, stay.
+  await cache.repo.store.removeStaleTemps();
   let opened: { remote: Remote; owned: boolean } | null = null;
   try {
     try {

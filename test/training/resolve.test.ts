@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
@@ -86,4 +87,26 @@ test('resolve › an absolute path is used as is and a pointer file resolves thr
   const viaPointer = await resolveCheckpoint(pointer, { repo: null, remote: p.url, cacheDir: cache });
   t.true(viaPointer.startsWith(cache));
   t.true((await fs.readFile(viaPointer)).equals(p.data));
+});
+
+test("resolve › a temp a killed resolve left in the cache's store is removed by the next resolve; a live writer's is kept", async (t) => {
+  const name = 'swept/model.bin';
+  const p = await published(name, MB, 7);
+  const cache = await tempDir('ckpt-cache-');
+  await resolveCheckpointInfo(name, { repo: null, remote: p.url, cacheDir: cache });
+  const found = await findFiles(cache, p.manifest);
+  t.is(found.length, 1, "the cache's store holds the manifest");
+  const store = path.join(cache, found[0]!);
+  const dead = await new Promise<number>((done) => {
+    const child = spawn(process.execPath, ['-e', '0']);
+    child.on('exit', () => done(child.pid!));
+  });
+  // As a resolve killed while it downloaded a manifest leaves it (the store writes it as it comes).
+  const leftover = `${store}.tmp-${dead}-0badcafe`;
+  const live = `${store}.tmp-${process.pid}-0badf00d`;
+  await fs.writeFile(leftover, 'partial');
+  await fs.writeFile(live, 'partial');
+  await resolveCheckpointInfo(name, { repo: null, remote: p.url, cacheDir: cache });
+  t.false(await fs.stat(leftover).then(() => true, () => false), 'the dead writer’s temp is gone');
+  t.true(await fs.stat(live).then(() => true, () => false), 'a live writer’s temp is kept');
 });
