@@ -2,7 +2,7 @@
 // data itself out of git.
 
 import type { ChunkerParams } from '../core/chunker.js';
-import { ingestPath, type IngestProgress, type IngestResult } from '../core/ingest.js';
+import { ingestPath, type IngestProgress, type IngestResult, type Listing } from '../core/ingest.js';
 import type { Repository } from '../core/repo.js';
 import { checkAddable, previousSnapshot, recordSnapshot } from '../core/snapshot.js';
 import { unchangedFiles } from '../core/worktree.js';
@@ -44,11 +44,12 @@ export async function add(opts: AddOptions): Promise<AddResult> {
 
 /**
  * Ingests `abs`, taking the files the stat cache vouches for from the previous version unread (git's index
- * trick). A function of its own so that the previous version and its stat cache entry (~40 MB for
- * 400,000 files) are garbage once it returns, before the new version is recorded.
+ * trick), once they are listed. A function of its own so that the previous version's files (~12 MB for
+ * 400,000 files; its table of chunks stays, shared with the new version) are garbage once it returns,
+ * before the new version is recorded.
  */
 async function ingestSincePrevious(repo: Repository, abs: string, name: string, opts: AddOptions): Promise<IngestResult> {
   const previous = await previousSnapshot(repo, name, abs);
-  const unchanged = previous ? await unchangedFiles(repo, abs, previous.hash, previous.manifest) : undefined;
+  const unchanged = previous && ((files: Listing) => unchangedFiles(repo, abs, previous.hash, previous.manifest, files));
   return ingestPath(repo.store, abs, { chunker: opts.chunker, previous: previous?.manifest, unchanged, onProgress: opts.onProgress });
 }

@@ -74,10 +74,10 @@ export interface IngestOptions {
    */
   previous?: Manifest;
   /**
-   * A file's entry from the previous version when the stat cache vouches that the file did not change
-   * since (worktree.ts, unchangedEntries): it is taken as is, without reading the file.
+   * Given the files as listed, a lookup of the listed files the stat cache vouches did not change since
+   * the previous version (worktree.ts, unchangedFiles): their entries there, taken as they are, unread.
    */
-  unchanged?: (file: ListedFile) => ManifestFile | undefined;
+  unchanged?: (files: Listing) => Promise<(k: number) => ManifestFile | undefined>;
   onProgress?: (p: IngestProgress) => void;
   /** Chunk writes in flight at once. */
   writeConcurrency?: number;
@@ -111,12 +111,17 @@ export interface ListedFile {
 
 export const listed = (rel: string, abs: string, st: import('node:fs').Stats): ListedFile => ({ rel, abs, size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino });
 
+/** A number of a listed file's stat. */
+export type StatField = 'size' | 'mode' | 'mtimeMs' | 'ctimeMs' | 'ino';
+
 /** A snapshot's files as listed, in path order: each file made when asked for (at), or read by number. */
 export interface Listing {
   readonly length: number;
   at(k: number): ListedFile;
   relAt(k: number): string;
   sizeAt(k: number): number;
+  /** One number of file k's stat, with no object or path made. */
+  statAt(k: number, field: StatField): number;
   /** The paths, as PackedFiles takes them. */
   paths(): PathSlabs;
 }
@@ -128,6 +133,7 @@ export function listingOf(files: readonly ListedFile[]): Listing {
     at: (k) => files[k]!,
     relAt: (k) => files[k]!.rel,
     sizeAt: (k) => files[k]!.size,
+    statAt: (k, field) => files[k]![field],
     paths() {
       const paths = new PathSlabs(files.length);
       for (const f of files) paths.push(f.rel);
@@ -136,22 +142,40 @@ export function listingOf(files: readonly ListedFile[]): Listing {
   };
 }
 
+/** Files a block of a listing's numbers holds. */
+const LISTING_BLOCK = 1 << 13;
+/** Where each double of a file's stat is in a FolderListing's block. */
+const STAT_AT = { size: 0, mtimeMs: 1, ctimeMs: 2, ino: 3 } as const;
+
 /**
- * A folder's files: their paths, and five numbers per file (size, mode, mtimeMs, ctimeMs, ino) in one list
- * of doubles. A listing of 400,000 files is held whole through an add: with an object, a path and numbers
- * (three of them boxed) each file cost ~190 bytes, then ~150 with a folder's prefix and a name
- * concatenated and an object per file, now ~60.
+ * A folder's files: their paths, and per file its size, mtimeMs, ctimeMs and ino (doubles) and mode, in
+ * fixed blocks of typed arrays. A listing of 400,000 files is held whole through an add: with an object,
+ * a path and numbers (three of them boxed) each file cost ~190 bytes, then ~150 with a folder's prefix
+ * and a name concatenated and an object per file, ~60 with the numbers in one JS array (which grew by
+ * copying, up to half again its length), now ~52.
  */
 class FolderListing implements Listing {
   private readonly names = new PathSlabs(1024);
-  readonly nums: number[] = [];
+  /** Four doubles per file: size, mtimeMs, ctimeMs, ino. */
+  private readonly stats: Float64Array[] = [];
+  private readonly modes: Uint16Array[] = [];
   constructor(readonly root: string) {}
   get length(): number {
     return this.names.length;
   }
   push(rel: string, st: import('node:fs').Stats): void {
-    this.names.push(rel);
-    this.nums.push(st.size, st.mode & 0o777, st.mtimeMs, st.ctimeMs, st.ino);
+    const k = this.names.push(rel);
+    const b = k % LISTING_BLOCK;
+    if (b === 0) {
+      this.stats.push(new Float64Array(4 * LISTING_BLOCK));
+      this.modes.push(new Uint16Array(LISTING_BLOCK));
+    }
+    const stats = this.stats.at(-1)!;
+    stats[4 * b + STAT_AT.size] = st.size;
+    stats[4 * b + STAT_AT.mtimeMs] = st.mtimeMs;
+    stats[4 * b + STAT_AT.ctimeMs] = st.ctimeMs;
+    stats[4 * b + STAT_AT.ino] = st.ino;
+    this.modes.at(-1)![b] = st.mode & 0o777;
   }
   at(k: number): ListedFile {
     if (!(k >= 0 && k < this.length)) throw new RangeError(`no file ${k} in a listing of ${this.length}`);
@@ -161,7 +185,11 @@ class FolderListing implements Listing {
     return this.names.at(k);
   }
   sizeAt(k: number): number {
-    return this.nums[k * 5]!;
+    return this.stats[Math.floor(k / LISTING_BLOCK)]![4 * (k % LISTING_BLOCK)]!;
+  }
+  statAt(k: number, field: StatField): number {
+    if (field === 'mode') return this.modes[Math.floor(k / LISTING_BLOCK)]![k % LISTING_BLOCK]!;
+    return this.stats[Math.floor(k / LISTING_BLOCK)]![4 * (k % LISTING_BLOCK) + STAT_AT[field]]!;
   }
   paths(): PathSlabs {
     return this.names;
@@ -170,29 +198,27 @@ class FolderListing implements Listing {
 
 /** A file of a folder's listing, as asked for: its numbers are read there, its absolute path joined. */
 class DirectoryFile implements ListedFile {
-  private readonly at: number;
   readonly rel: string;
   constructor(
     private readonly table: FolderListing,
-    k: number,
+    private readonly k: number,
   ) {
-    this.at = k * 5;
     this.rel = table.relAt(k);
   }
   get size(): number {
-    return this.table.nums[this.at]!;
+    return this.table.sizeAt(this.k);
   }
   get mode(): number {
-    return this.table.nums[this.at + 1]!;
+    return this.table.statAt(this.k, 'mode');
   }
   get mtimeMs(): number {
-    return this.table.nums[this.at + 2]!;
+    return this.table.statAt(this.k, 'mtimeMs');
   }
   get ctimeMs(): number {
-    return this.table.nums[this.at + 3]!;
+    return this.table.statAt(this.k, 'ctimeMs');
   }
   get ino(): number {
-    return this.table.nums[this.at + 4]!;
+    return this.table.statAt(this.k, 'ino');
   }
   get abs(): string {
     return path.join(this.table.root, ...this.rel.split('/'));
@@ -231,6 +257,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const isDir = st.isDirectory();
   if (!isDir && !st.isFile()) throw new UsageError(`${target} is not a regular file or directory`);
   const files = isDir ? await listFiles(target) : listingOf([listed(path.basename(target), target, st)]);
+  const reusable = await opts.unchanged?.(files);
   let bytesTotal = 0;
   for (let k = 0; k < files.length; k++) bytesTotal += files.sizeAt(k);
 
@@ -247,10 +274,11 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     return i === undefined ? undefined : opts.previous!.files.at(i)!.chunker;
   };
   /** Takes file k's entry from the previous version when the stat cache vouches for it (opts.unchanged). */
-  const reuse = (k: number, f: ListedFile): boolean => {
-    const same = opts.unchanged?.(f);
+  const reuse = (k: number): boolean => {
+    const same = reusable?.(k);
     if (!same) return false;
-    entries.set(k, same.mode === f.mode ? same : withMode(same, f.mode)); // its hash shared with the previous manifest
+    const mode = files.statAt(k, 'mode');
+    entries.set(k, same.mode === mode ? same : withMode(same, mode)); // its hash shared with the previous manifest
     reused++;
     chunks += chunkCount(same);
     progress.bytesDone += same.size;
@@ -289,11 +317,11 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
     return true;
   };
   const ingestFile = async (k: number) => {
-    const f = files.at(k);
-    if (reuse(k, f)) {
+    if (reuse(k)) {
       opts.onProgress?.(progress);
       return;
     }
+    const f = files.at(k);
     const { chunker, lengths } = await chooseCutter(f.abs, f.size, opts.chunker ?? 'auto', before(f.rel));
     const entry = { chunks: [] as string[], sizes: [] as number[], size: 0 };
     const done = () => entries.set(k, manifestFile(f.rel, entry.size, f.mode, chunker, entry.chunks, entry.sizes, writer.seen));
@@ -339,9 +367,8 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
       let batchFiles = 0;
       let batchBytes = 0;
       for (let i = k; i < end; i++) {
-        const f = files.at(i);
-        if (!reuse(i, f) && !ingestSmall(i, f)) handedBack.push(i);
-        batchBytes += f.size;
+        if (!reuse(i) && !ingestSmall(i, files.at(i))) handedBack.push(i);
+        batchBytes += files.sizeAt(i);
         if (++batchFiles >= BATCH_FILES || batchBytes >= BATCH_BYTES || i === end - 1) {
           opts.onProgress?.(progress);
           await new Promise((r) => setImmediate(r));

@@ -112,8 +112,10 @@ const JSON_NUMBER = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
  * cache's entry for a folder of 400,000 files is 1.6 million numbers (~20 MB of text), and JSON.parse of
  * it raised an add's peak by ~50 MB. The value ends up as JSON.parse would give it, but for that list; a
  * value of another shape (the field not a flat list of numbers) throws, as invalid JSON does.
+ * With `sink`, each number goes there as it is read, nothing is kept, and the field's value is how many
+ * numbers there were.
  */
-export function numbersField(field: string): ValueReader {
+export function numbersField(field: string, sink?: (x: number) => void): ValueReader {
   const rest = new ByteList();
   let depth = 0;
   let inString = false;
@@ -122,12 +124,17 @@ export function numbersField(field: string): ValueReader {
   let lastString = '';
   let inList = false; // within the list of numbers
   let carry = ''; // a number cut by the end of a piece
-  let numbers = new Float64Array(1024);
+  let numbers = new Float64Array(sink ? 0 : 1024);
   let n = 0;
   let found = false;
   const take = (text: string) => {
     const t = text.trim();
     if (!JSON_NUMBER.test(t)) throw new SyntaxError(`not a number in ${field}: ${t.slice(0, 40)}`);
+    if (sink) {
+      sink(Number(t));
+      n++;
+      return;
+    }
     if (n === numbers.length) {
       const more = new Float64Array(n * 2);
       more.set(numbers);
@@ -189,7 +196,7 @@ export function numbersField(field: string): ValueReader {
     end() {
       if (inList || depth !== 0) throw new SyntaxError('cut short');
       const value = JSON.parse(rest.text()) as Record<string, unknown>;
-      if (found) value[field] = numbers.slice(0, n);
+      if (found) value[field] = sink ? n : numbers.slice(0, n);
       return value;
     },
   };

@@ -8,7 +8,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { ingestPath, type ListedFile } from '../../src/core/ingest.js';
+import { ingestPath, type Listing } from '../../src/core/ingest.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { ObjectStore } from '../../src/core/store.js';
 import { SAFETENSORS_ALG, FASTCDC_ALG } from '../../src/core/chunker.js';
@@ -45,9 +45,10 @@ async function storeIsWhole(t: import('ava').ExecutionContext, store: ObjectStor
  * later file of the same batch (synchronously, as the batch runs), after the listing and before that
  * file is read.
  */
-function whenAsked(about: string, then: () => void): (f: ListedFile) => undefined {
-  return (f) => {
-    if (f.abs === about) then();
+/** An `unchanged` lookup that vouches for nothing, and runs `then` when asked about the file at `about`. */
+function whenAsked(about: string, then: () => void): (files: Listing) => Promise<(k: number) => undefined> {
+  return async (files) => (k) => {
+    if (files.at(k).abs === about) then();
     return undefined;
   };
 }

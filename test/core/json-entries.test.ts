@@ -53,6 +53,11 @@ test('numbersField reads a list of numbers as they come, into a Float64Array equ
     t.true(got.stats instanceof Float64Array);
     t.deepEqual([...(got.stats as Float64Array)], expected.stats);
     t.deepEqual({ ...got, stats: [] }, { ...expected, stats: [] });
+    // With a sink: each number given there in order, none kept, and the field says how many.
+    const sunk: number[] = [];
+    const counted = (await objectEntries(file, (k) => k === 'e' && numbersField('stats', (x) => sunk.push(x))))!.e as Record<string, unknown>;
+    t.deepEqual(sunk, expected.stats);
+    t.deepEqual(counted, { ...expected, stats: expected.stats.length });
   }
   // Not a flat list of numbers, the field twice, or cut short: refused as invalid JSON is (null).
   for (const bad of ['{"e":{"stats":[1,"2"]}}', '{"e":{"stats":[1,[2]]}}', '{"e":{"stats":[1,]}}', '{"e":{"stats":[,1]}}', '{"e":{"stats":[0x10]}}', '{"e":{"stats":[1],"stats":[2]}}', '{"e":{"stats":[1,2', '{"e":{"stats":[Infinity]}}']) {
