@@ -8,6 +8,7 @@ import { IntegrityError, UnsafePathError } from '../errors.js';
 import { ChunkTable } from './chunk-table.js';
 import { FASTCDC_ALG, SAFETENSORS_ALG, validateChunker, type ChunkerParams } from './chunker.js';
 import { eachChunk, kindOf, manifestFile, OneChunkFile, PackedFiles, pathAt, type FileList, type ManifestFile } from './manifest-files.js';
+import { PathSlabs } from './path-slabs.js';
 
 export { chunkCount, eachChunk, manifestFile, PackedFiles, pathAt, withMode, type FileList, type ManifestFile } from './manifest-files.js';
 
@@ -101,9 +102,9 @@ export async function readStoredManifest(store: ManifestSource, hash: string): P
   return decoder.end();
 }
 
-/** readStoredManifest of a manifest's chunks only (ManifestDecoder, chunksOnly). */
-export async function readStoredManifestChunks(store: ManifestSource, hash: string): Promise<ChunkTable> {
-  const decoder = new ManifestDecoder(`manifest ${hash}`, true);
+/** readStoredManifest of a manifest's chunks only (ManifestDecoder, chunksOnly; with `marks`, marking them). */
+export async function readStoredManifestChunks(store: ManifestSource, hash: string, marks?: ChunkMarks): Promise<ChunkTable> {
+  const decoder = new ManifestDecoder(`manifest ${hash}`, marks ?? true);
   await store.readPieces('manifest', hash, (piece) => decoder.push(piece));
   return decoder.endChunks();
 }
@@ -127,15 +128,16 @@ export class ManifestDecoder {
   /** Pieces before the start is known, or all of a manifest decoded whole. */
   private early: Buffer[] = [];
   private whole = false;
-  private records: { type: Manifest['type']; files: PackedFiles; count: number; n: number; read: (f: any, i: number) => void; pending: Buffer } | null = null;
+  private records: { type: Manifest['type']; files: PackedFiles | MarkedFiles; count: number; n: number; read: (f: any, i: number) => void; pending: Buffer } | null = null;
 
   /**
    * `chunksOnly`: every record is checked as always, but no file entry is built, only the table of chunks
-   * (endChunks): what a push needs of the remote's manifests (~70 bytes a file fewer).
+   * (endChunks): what gc and clean need of the remote's manifests (~70 bytes a file fewer). Given marks,
+   * the chunks of `marks.wanted` are marked instead of tabled (ChunkMarks): what a push needs.
    */
   constructor(
     private readonly id = 'manifest',
-    private readonly chunksOnly = false,
+    private readonly chunksOnly: boolean | ChunkMarks = false,
   ) {}
 
   push(piece: Buffer): void {
@@ -156,7 +158,10 @@ export class ManifestDecoder {
     return this.finish().manifest!;
   }
 
-  /** Every distinct chunk of the manifest with its size (ids in order of first occurrence). */
+  /**
+   * Every distinct chunk of the manifest with its size (ids in order of first occurrence); with marks, only
+   * those not in `marks.wanted`.
+   */
   endChunks(): ChunkTable {
     return this.finish().table;
   }
@@ -166,11 +171,19 @@ export class ManifestDecoder {
       if (!this.records && !this.whole) this.start();
       if (!this.records) {
         const manifest = decodeWhole(Buffer.concat(this.early), this.id);
-        return { manifest, table: chunkTableOf(manifest) };
+        const table = chunkTableOf(manifest);
+        if (typeof this.chunksOnly === 'boolean') return { manifest, table };
+        const marking = new MarkingTable(this.chunksOnly);
+        for (let id = 0; id < table.count; id++) {
+          const at = marking.addRaw(table.rawAt(id), table.sizeOf(id));
+          if (marking.sizeOf(at) !== table.sizeOf(id)) this.bad(`chunk ${table.hexAt(id)} has ${table.sizeOf(id)} bytes here and ${marking.sizeOf(at)} elsewhere`);
+        }
+        return { table: marking.rest };
       }
       const r = this.records;
       if (r.pending.length || r.n !== r.count) throw this.invalid();
       checkUnsorted(this.id, r.files);
+      if (r.files instanceof MarkedFiles) return { table: r.files.table.rest };
       if (this.chunksOnly) return { table: r.files.table! };
       return { manifest: { format: MANIFEST_FORMAT, type: r.type, files: r.files }, table: r.files.table! };
     } finally {
@@ -187,9 +200,10 @@ export class ManifestDecoder {
     // Written as encodeManifest writes: the records after the list's header are unpacked one by one, and
     // each raw record dropped as soon as it is checked.
     checkCount(head.type, head.count, this.bad);
-    // A chunks-only decode builds the files too (~30 bytes a file, dropped at the end): a manifest whose
-    // paths are out of order is checked for duplicates only once all are known (checkUnsorted).
-    const files = PackedFiles.decoding(new ChunkTable(head.count), head.count);
+    // A chunks-only decode builds the files too (~30 bytes a file, dropped at the end), a marking one their
+    // paths: a manifest whose paths are out of order is checked for duplicates only once all are known
+    // (checkUnsorted).
+    const files = typeof this.chunksOnly === 'object' ? new MarkedFiles(this.chunksOnly, head.count) : PackedFiles.decoding(new ChunkTable(head.count), head.count);
     this.records = { type: head.type, files, count: head.count, n: 0, read: fileReader(head.type, this.id, this.bad, files), pending: Buffer.alloc(0) };
     this.early = [];
     this.unpack(data.subarray(head.offset));
@@ -286,8 +300,8 @@ function canonicalHead(data: Buffer): { type: Manifest['type']; count: number; o
  * the paths under "a/" come right after "a" and the paths that start with "a". Out of order, both are
  * checked at the end (checkUnsorted).
  */
-function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, files: PackedFiles): (f: any, i: number) => void {
-  const table = files.table!;
+function fileReader(type: Manifest['type'], id: string, bad: (why: string) => never, files: PackedFiles | MarkedFiles): (f: any, i: number) => void {
+  const table: Pick<ChunkTable, 'addRaw' | 'sizeOf' | 'hexAt'> = files.table!;
   const chunkers = new Map<string, Readonly<ChunkerParams>>();
   let previous: string | undefined;
   const prefixes: string[] = [];
@@ -342,8 +356,67 @@ function flatString(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
 }
 
+/**
+ * What a push needs of a remote's manifest: which chunks of `wanted` (the manifest pushed) it names,
+ * held[id] set to 1 for each. A chunk of `wanted` named with another size makes the manifest malformed,
+ * as two sizes for one chunk within a manifest do (manifest-spec.md §4).
+ */
+export interface ChunkMarks {
+  wanted: ChunkTable;
+  held: Uint8Array;
+}
+
+/**
+ * The chunk ids a marking decode gives fileReader: a chunk of `wanted` is marked and keeps its id there;
+ * any other is tabled in `rest`, numbered after wanted's. A table of all 400,000 chunks of a remote's
+ * manifest was ~19 MB at the top of a push.
+ */
+class MarkingTable {
+  readonly rest = new ChunkTable();
+  constructor(private readonly marks: ChunkMarks) {}
+  addRaw(raw: Uint8Array, size: number): number {
+    const id = this.marks.wanted.idOfRaw(raw);
+    if (id >= 0) {
+      this.marks.held[id] = 1;
+      return id;
+    }
+    return this.marks.wanted.count + this.rest.addRaw(raw, size);
+  }
+  sizeOf(id: number): number {
+    const n = this.marks.wanted.count;
+    return id < n ? this.marks.wanted.sizeOf(id) : this.rest.sizeOf(id - n);
+  }
+  hexAt(id: number): string {
+    const n = this.marks.wanted.count;
+    return id < n ? this.marks.wanted.hexAt(id) : this.rest.hexAt(id - n);
+  }
+}
+
+/** A marking decode's files: only their paths, for checkUnsorted. */
+class MarkedFiles {
+  readonly table: MarkingTable;
+  private readonly paths: PathSlabs;
+  sorted = true;
+  constructor(marks: ChunkMarks, count: number) {
+    this.table = new MarkingTable(marks);
+    this.paths = new PathSlabs(count);
+  }
+  get length(): number {
+    return this.paths.length;
+  }
+  pushOne(p: string): void {
+    this.paths.push(p);
+  }
+  pushOther(f: ManifestFile): void {
+    this.paths.push(f.path);
+  }
+  pathAt(i: number): string {
+    return this.paths.at(i);
+  }
+}
+
 /** For files out of path order: no duplicate path, and no file under another (in order, fileReader checked both). */
-function checkUnsorted(id: string, files: PackedFiles): void {
+function checkUnsorted(id: string, files: PackedFiles | MarkedFiles): void {
   if (files.sorted) return;
   const paths = new Set<string>();
   for (let i = 0; i < files.length; i++) {

@@ -3,7 +3,7 @@
 import { IntegrityError, NotFoundError, UnsafePathError } from '../errors.js';
 import { createHasher } from '../core/hash.js';
 import type { ChunkTable } from '../core/chunk-table.js';
-import { ManifestDecoder, MANIFEST_LIMITS, readStoredManifest, readStoredManifestChunks, type Manifest } from '../core/manifest.js';
+import { ManifestDecoder, MANIFEST_LIMITS, readStoredManifest, readStoredManifestChunks, type ChunkMarks, type Manifest } from '../core/manifest.js';
 import type { ObjectStore } from '../core/store.js';
 import type { Repository } from '../core/repo.js';
 import { keyOf } from '../remote/layout.js';
@@ -17,13 +17,16 @@ export async function loadManifest(repo: Repository, hash: string, remote?: Remo
   return readStoredManifest(repo.store, hash);
 }
 
-/** loadManifest of the manifest's chunks only: every record checked, no file entry built (what a push needs of a remote's manifests). */
-export async function loadManifestChunks(repo: Repository, hash: string, remote?: Remote): Promise<ChunkTable> {
+/**
+ * loadManifest of the manifest's chunks only: every record checked, no file entry built (what gc and clean
+ * need of a remote's manifests); with `marks`, those of `marks.wanted` marked instead (what a push needs).
+ */
+export async function loadManifestChunks(repo: Repository, hash: string, remote?: Remote, marks?: ChunkMarks): Promise<ChunkTable> {
   if (!(await repo.store.has('manifest', hash)) && remote) {
-    const decoder = new ManifestDecoder(`manifest ${hash}`, true);
+    const decoder = new ManifestDecoder(`manifest ${hash}`, marks ?? true);
     return downloadInto(remote, hash, decoder, () => decoder.endChunks(), repo.store);
   }
-  return readStoredManifestChunks(repo.store, hash);
+  return readStoredManifestChunks(repo.store, hash, marks);
 }
 
 /**

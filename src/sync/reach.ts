@@ -62,8 +62,10 @@ const MANIFEST_BYTES_AT_ONCE = 64 << 20;
 export async function chunksOfManifests(repo: Repository | null, remote: Remote, manifests: Iterable<string>, opts: ReadManifestsOptions = {}): Promise<ManifestsRead> {
   const out: ManifestsRead = { chunks: new ChunkTable(), readable: new Set(), bad: new Map(), missing: new Set() };
   let first = true;
-  await eachManifestChunks(repo, remote, manifests, opts, out, (chunks) => {
-    // The first table read becomes the answer (a push's one remote manifest is not copied); the others are added to it.
+  await eachManifestChunks(remote, manifests, opts, out, async (h) => {
+    // Chunks only: each record is checked, but no file entry is built.
+    const chunks = repo ? await loadManifestChunks(repo, h, remote) : await readRemoteManifestChunks(remote, h);
+    // The first table read becomes the answer (not copied); the others are added to it.
     if (first) (first = false), (out.chunks = chunks);
     else for (let id = 0; id < chunks.count; id++) out.chunks.addRaw(chunks.rawAt(id), chunks.sizeOf(id));
   });
@@ -72,29 +74,30 @@ export async function chunksOfManifests(repo: Repository | null, remote: Remote,
 
 /**
  * Which chunks of `wanted` the given manifests name (held[id] is 1), read as chunksOfManifests reads
- * them: what a push needs to know, without a table of every chunk on the remote.
+ * them: what a push needs to know, without a table of every chunk on the remote. Each manifest's chunks
+ * of `wanted` are marked as it is decoded (ChunkMarks), in marks of its own that count once it is read
+ * and verified whole.
  */
 export async function heldOf(repo: Repository, remote: Remote, manifests: Iterable<string>, wanted: ChunkTable, opts: ReadManifestsOptions = {}): Promise<Omit<ManifestsRead, 'chunks'> & { held: Uint8Array }> {
   const out = { held: new Uint8Array(wanted.count), readable: new Set<string>(), bad: new Map<string, string>(), missing: new Set<string>() };
-  await eachManifestChunks(repo, remote, manifests, opts, out, (chunks) => {
-    for (let id = 0; id < chunks.count; id++) {
-      const w = wanted.idOfEntry(chunks, id);
-      if (w >= 0) out.held[w] = 1;
-    }
-  });
+  const read = async (h: string) => {
+    const marks = { wanted, held: new Uint8Array(wanted.count) };
+    await loadManifestChunks(repo, h, remote, marks);
+    for (let id = 0; id < wanted.count; id++) out.held[id] ||= marks.held[id]!;
+  };
+  await eachManifestChunks(remote, manifests, opts, out, read);
   return out;
 }
 
-async function eachManifestChunks(repo: Repository | null, remote: Remote, manifests: Iterable<string>, opts: ReadManifestsOptions, out: Omit<ManifestsRead, 'chunks'>, take: (chunks: ChunkTable) => void): Promise<void> {
+/** Reads each manifest with `read`, setting a bad one aside in `out` (chunksOfManifests). */
+async function eachManifestChunks(remote: Remote, manifests: Iterable<string>, opts: ReadManifestsOptions, out: Omit<ManifestsRead, 'chunks'>, read: (h: string) => Promise<void>): Promise<void> {
   const weigh = opts.sizeOf && ((h: string) => opts.sizeOf!(h) ?? 0);
   await runBounded(
     [...manifests],
     opts.concurrency ?? 8,
     async (h) => {
-      // Chunks only: each record is checked, but no file entry is built.
-      let chunks: ChunkTable;
       try {
-        chunks = repo ? await loadManifestChunks(repo, h, remote) : await readRemoteManifestChunks(remote, h);
+        await read(h);
       } catch (e) {
         if (!isBadObject(e)) throw e;
         out.bad.set(h, (e as Error).message);
@@ -102,7 +105,6 @@ async function eachManifestChunks(repo: Repository | null, remote: Remote, manif
         return;
       }
       out.readable.add(h);
-      take(chunks);
     },
     { weigh, maxWeight: MANIFEST_BYTES_AT_ONCE },
   );

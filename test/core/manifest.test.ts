@@ -153,6 +153,36 @@ test('a chunks-only decode gives the same chunks as a full one, and refuses the 
   t.throws(() => chunksOf(under), { instanceOf: UnsafePathError });
 });
 
+test('a marking decode marks the chunks of the wanted table it names and tables only the others; a wanted chunk named with another size is refused', (t) => {
+  const many: Manifest = { ...m, files: [...m.files, ...Array.from({ length: 50 }, (_, i) => manifestFile(`d/f${i}`, 10, 0o644, DEFAULT_CHUNKER, [h(String(i % 7))], [10]))] };
+  const marking = (data: Buffer, wanted: ChunkTable) => {
+    const marks = { wanted, held: new Uint8Array(wanted.count) };
+    const d = new ManifestDecoder('m', marks);
+    for (let at = 0; at < data.length; at += 100) d.push(data.subarray(at, at + 100));
+    return { rest: d.endChunks(), held: [...marks.held] };
+  };
+  for (const data of [encodeManifest(many), raw.pack({ files: raw.unpack(encodeManifest(many)).files, type: 'dir', format: 1 })]) {
+    const full = chunkTableOf(decodeManifest(data));
+    // Wanted: chunks 0, 2 and 4 of the manifest, and one it does not name.
+    const wanted = new ChunkTable();
+    for (const id of [0, 2, 4]) wanted.add(full.hashOf(id), full.sizeOf(id));
+    wanted.add(h('not named'), 5);
+    const { rest, held } = marking(data, wanted);
+    t.deepEqual(held, [1, 1, 1, 0]);
+    t.deepEqual([...rest], [...full].filter((x) => !wanted.has(x)));
+    t.deepEqual([...rest].map((_, id) => rest.sizeOf(id)), [...full].filter((x) => !wanted.has(x)).map((x) => full.sizeOf(full.idOf(x))));
+    // The same chunk with another size in the wanted table: one of the two manifests is wrong.
+    const other = new ChunkTable();
+    other.add(full.hashOf(1), full.sizeOf(1) + 1);
+    t.throws(() => marking(data, other), { instanceOf: IntegrityError, message: /bytes here and/ });
+  }
+  const wanted = new ChunkTable();
+  wanted.add(h('a'), 3);
+  t.throws(() => marking(hostile((o) => o.files.push(o.files[0])), wanted), { instanceOf: IntegrityError, message: /duplicate path/ });
+  const under = encodeManifest({ ...m, files: [...m.files, manifestFile('a.json/x', 3, 0o644, DEFAULT_CHUNKER, [h('a')], [3])] });
+  t.throws(() => marking(under, wanted), { instanceOf: UnsafePathError });
+});
+
 test('parts written into one reused buffer, each taken before the next, are the manifest\'s bytes', (t) => {
   const many: Manifest = { ...m, files: [...m.files, ...Array.from({ length: 40 }, (_, i) => manifestFile(`d/f${i}`, 10, 0o644, DEFAULT_CHUNKER, [h(String(i))], [10]))] };
   const taken: Buffer[] = [];

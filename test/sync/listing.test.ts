@@ -106,4 +106,13 @@ test('what names reach: targets and history; a missing manifest is told apart fr
   t.deepEqual([...held.readable], [goodHash]);
   t.deepEqual([...held.bad.keys()].sort(), [corrupt, missing].sort());
   t.deepEqual([...held.missing], [missing]);
+
+  // A manifest that hashes right but is malformed after naming chunk 3 (a path twice) marks nothing.
+  const twice = { ...file([hex('3')]), path: 'd/x.bin' };
+  const malformed = encodeManifest({ format: 1, type: 'dir', files: [twice, twice] });
+  const malformedHash = hashBytes(malformed);
+  await put(remote, keyOf({ kind: 'manifest', name: malformedHash }), malformed);
+  const withMalformed = await heldOf(repo, remote, [goodHash, malformedHash], wanted);
+  t.deepEqual([...withMalformed.held], [1, 0, 1]);
+  t.regex(withMalformed.bad.get(malformedHash)!, /duplicate path/);
 });
