@@ -96,7 +96,10 @@ export class LocalRemote implements Remote {
           await fh.close();
         }
       } else {
-        await pipeline(source.open(), fs.createWriteStream(tmp));
+        // A whole local file (a manifest) is copied by the kernel: a stream's new buffer per megabyte left
+        // ~25 MB of them to the collector at the end of a push of 400,000 small files.
+        if (source.file?.offset === 0 && (await fsp.stat(source.file.path)).size === source.size) await fsp.copyFile(source.file.path, tmp, fs.constants.COPYFILE_EXCL);
+        else await pipeline(source.open(), fs.createWriteStream(tmp));
         const written = (await fsp.stat(tmp)).size;
         if (written !== source.size) throw new Error(`short write of ${key}: ${written} of ${source.size} bytes`);
       }

@@ -13,6 +13,7 @@ export function bufferSource(data: Buffer): ByteSource {
 export function fileRangeSource(path: string, offset: number, length: number): ByteSource {
   return {
     size: length,
+    file: { path, offset },
     open: () =>
       length === 0
         ? Readable.from([])

@@ -27,6 +27,8 @@ export interface ByteSource {
   open(): Readable;
   /** The whole content, when it is already in memory (small objects); drivers may use it to skip streaming. */
   readonly buffer?: Buffer;
+  /** Where the bytes are, when they are a local file's range: a driver may copy them without reading them. */
+  readonly file?: { path: string; offset: number };
 }
 
 export interface ObjectInfo {

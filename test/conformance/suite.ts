@@ -264,6 +264,23 @@ export function runRemoteConformance(test: TestFn, options: ConformanceOptions):
     }
   });
 
+  test.serial(t('a range of a file is uploaded as just those bytes, from its start or from within it'), async (tt) => {
+    const r = await open();
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-conf-'));
+    try {
+      const file = path.join(dir, 'f');
+      const data = crypto.randomBytes(300_000);
+      await fs.writeFile(file, data);
+      for (const [offset, length] of [[0, 200_000], [1000, 250_000], [0, data.length]] as const) {
+        const key = keyOf({ kind: 'chunk', name: fakeHash(`range-${offset}-${length}`) });
+        await r.put(key, fileRangeSource(file, offset, length));
+        tt.true((await getBuffer(r, key)).equals(data.subarray(offset, offset + length)), `${length} bytes from ${offset}`);
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test.serial(t('swapDocument is compare-and-swap: one of many racing writers wins'), async (tt) => {
     const r = await open();
     const key = keyOf({ kind: 'ref', name: 'cas/doc' });
