@@ -21,6 +21,11 @@ export class ChunkTable {
     this.slots = new Int32Array(slotsFor(cap));
   }
 
+  /** How many hashes it has room for before it grows. */
+  get capacity(): number {
+    return this.sizes.length;
+  }
+
   /** How many distinct hashes it holds; ids run from 0 to count - 1. */
   get count(): number {
     return this.n;
@@ -40,10 +45,15 @@ export class ChunkTable {
 
   /** The id of the hash in `probe`, added if new. */
   private insert(size: number): number {
-    if (this.n === this.sizes.length) this.grow(this.n * 2);
-    const slot = this.findProbe();
+    let slot = this.findProbe();
     const held = this.slots[slot]!;
     if (held) return held - 1;
+    // Grown only for a new hash: a table filled to the count it expected (an add's 400,000 chunks) and
+    // then asked for one of them again doubled to no purpose (~19 MB).
+    if (this.n === this.sizes.length) {
+      this.grow(this.n * 2);
+      slot = this.findProbe();
+    }
     const id = this.n++;
     this.words.set(this.probe, id * 8);
     this.sizes[id] = size;

@@ -66,6 +66,20 @@ test('chunkTableOf holds each distinct chunk of a manifest once, with its size, 
   }
 });
 
+test('a table filled to the count it expected grows for a new hash, not when asked for one it holds', (t) => {
+  const hashes = Array.from({ length: 101 }, (_, i) => crypto.createHash('sha256').update(`chunk ${i}`).digest('hex'));
+  const table = new ChunkTable(100);
+  for (const h of hashes.slice(0, 100)) table.add(h, 7);
+  t.is(table.capacity, 100);
+  t.is(table.add(hashes[42]!, 7), 42);
+  t.is(table.addRaw(Buffer.from(hashes[99]!, 'hex'), 7), 99);
+  t.is(table.capacity, 100, 'no room made for a hash it holds');
+  t.is(table.add(hashes[100]!, 9), 100);
+  t.true(table.capacity > 100);
+  t.deepEqual([...table], hashes);
+  t.is(table.sizeOf(100), 9);
+});
+
 test('Uint32List keeps what is pushed through growth', (t) => {
   const list = new Uint32List(1);
   for (let i = 0; i < 1000; i++) list.push(i * 7919);
