@@ -1,12 +1,13 @@
 // A set of chunk hashes held as bytes in one buffer, each with a number (its id, in order of first
 // insertion) and a size: what a pull or a push of 400,000 small files keeps per chunk. A Map or Set keyed
-// by 64-character hex strings cost ~130 bytes a chunk (string, entry, table); this costs ~50, and lets
+// by 64-character hex strings cost ~130 bytes a chunk (string, entry, table); this costs ~46, and lets
 // callers keep per-chunk state in typed arrays indexed by id.
 
 export class ChunkTable {
   private words: Uint32Array;
   private bytes: Buffer;
-  private sizes: Float64Array;
+  /** A chunk is at most 1 GiB (manifest-spec.md §4): four bytes a size, not a double's eight. */
+  private sizes: Uint32Array;
   /** Open addressing, linear probing: id + 1, or 0 for an empty slot. */
   private slots: Int32Array;
   private n = 0;
@@ -17,7 +18,7 @@ export class ChunkTable {
     const cap = Math.max(16, expected);
     this.words = new Uint32Array(cap * 8);
     this.bytes = Buffer.from(this.words.buffer);
-    this.sizes = new Float64Array(cap);
+    this.sizes = new Uint32Array(cap);
     this.slots = new Int32Array(slotsFor(cap));
   }
 
@@ -48,6 +49,7 @@ export class ChunkTable {
     let slot = this.findProbe();
     const held = this.slots[slot]!;
     if (held) return held - 1;
+    if (!(size >= 0 && size <= 0xffffffff)) throw new RangeError(`a chunk of ${size} bytes is larger than a chunk table holds`);
     // Grown only for a new hash: a table filled to the count it expected (an add's 400,000 chunks) and
     // then asked for one of them again doubled to no purpose (~19 MB).
     if (this.n === this.sizes.length) {
@@ -140,7 +142,7 @@ export class ChunkTable {
   private grow(cap: number): void {
     const words = new Uint32Array(cap * 8);
     words.set(this.words.subarray(0, this.n * 8));
-    const sizes = new Float64Array(cap);
+    const sizes = new Uint32Array(cap);
     sizes.set(this.sizes.subarray(0, this.n));
     this.words = words;
     this.bytes = Buffer.from(words.buffer);

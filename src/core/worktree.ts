@@ -9,7 +9,7 @@ import path from 'node:path';
 import { WorktreeConflictError } from '../errors.js';
 import { hashBytes } from './hash.js';
 import { numbersField, objectEntries } from './json-entries.js';
-import { listed, listFiles, listingOf, type ListedFile, type Listing } from './ingest.js';
+import { listed, listFiles, listingOf, type ListedFile, type Listing, type Unchanged } from './ingest.js';
 import { ChunkTable } from './chunk-table.js';
 import { chunkTableOf, eachChunk, readStoredManifest, indexByPath, PackedFiles, pathAt, type Manifest, type ManifestFile } from './manifest.js';
 import { targetOf } from './materialize.js';
@@ -95,8 +95,9 @@ type Stat = Pick<ListedFile, 'rel' | 'size' | 'mtimeMs' | 'ino' | 'ctimeMs'>;
 
 /**
  * The listed file each file of the manifest is (by path; '' matches a single file), in the manifest's
- * order (`found`: its place in the listing, or -1), and how many listed files the manifest lacks. Both lists come sorted by path (listFiles' order
- * is encodeManifest's) and are walked side by side; a path table is built only when one is not sorted.
+ * order (`found`: its place in the listing, or -1), and how many listed files the manifest lacks. Both
+ * lists come sorted by path (listFiles' order is encodeManifest's) and are walked side by side; a path
+ * table is built only when one is not sorted.
  */
 function matchListing(manifest: Manifest, listing: Listing): { found: Int32Array; at: (i: number) => Stat | undefined; extra: number } {
   const { files } = manifest;
@@ -211,12 +212,13 @@ const RECORDED = ['size', 'mtimeMs', 'ino', 'ctimeMs'] as const;
  * The recorded numbers are compared with the listing's as they are read, never held: as a list, those of
  * 400,000 files were 12.8 MB through the whole add.
  */
-export async function unchangedFiles(repo: Repository, dataPath: string, previousHash: string, previous: Manifest, files: Listing): Promise<(k: number) => ManifestFile | undefined> {
-  const none = () => undefined;
+export async function unchangedFiles(repo: Repository, dataPath: string, previousHash: string, previous: Manifest, files: Listing): Promise<Unchanged> {
+  const none = { entryOf: () => undefined, count: 0 };
   const { found } = matchListing(previous, files);
   /** Each listed file's place in the previous version, when its stat is the one recorded there; else -1. */
   const same = new Int32Array(files.length).fill(-1);
   let agree = false;
+  let count = 0;
   /** Number q of the recorded stats: field q % 4 of the previous version's file q / 4. */
   let q = 0;
   const compare = (x: number) => {
@@ -225,7 +227,10 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
     const k = i < found.length ? found[i]! : -1;
     if (k < 0) return;
     agree = (field === 0 || agree) && x === files.statAt(k, RECORDED[field]!);
-    if (field === 3 && agree) same[k] = i;
+    if (field === 3 && agree) {
+      same[k] = i;
+      count++;
+    }
   };
   const cached = await readEntry(repo, dataPath, compare);
   if (!cached || cached.manifest !== previousHash || cached.at === undefined) return none;
@@ -245,13 +250,14 @@ export async function unchangedFiles(repo: Repository, dataPath: string, previou
     if (gone.count) eachChunk(entry, (h) => (out ||= gone.has(h)));
     return out;
   };
-  return (k) => {
+  const entryOf = (k: number) => {
     const i = same[k]!;
     if (i < 0) return undefined;
     if (files.statAt(k, 'mtimeMs') >= at - RACY_MS || files.statAt(k, 'ctimeMs') >= at - RACY_MS) return undefined;
     const entry = previous.files.at(i)!;
     return isGone(entry) ? undefined : entry;
   };
+  return { entryOf, count };
 }
 
 /**

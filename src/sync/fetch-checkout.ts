@@ -87,9 +87,12 @@ class SnapshotChunks {
   readonly flags: Uint8Array;
   readonly starts: Uint32Array;
   readonly chunkAt: Uint32Array;
-  /** A chunk's first occurrence, and each occurrence's next one of the same chunk (-1: none). */
+  /**
+   * A chunk's first occurrence, and each occurrence's next one of the same chunk (-1: none); null when no
+   * chunk occurs twice (1.6 MB for 400,000 small files, all -1).
+   */
   private readonly first: Int32Array;
-  private readonly next: Int32Array;
+  private readonly next: Int32Array | null;
 
   constructor(manifest: Manifest) {
     const files = (this.files = manifest.files);
@@ -113,10 +116,10 @@ class SnapshotChunks {
       else eachChunk(files.at(i)!, (hash, _size, k) => note(i, k, table.idOf(hash)));
     }
     const first = new Int32Array(table.count).fill(-1);
-    const next = new Int32Array(n).fill(-1);
+    const next = n > table.count ? new Int32Array(n).fill(-1) : null;
     for (let o = n - 1; o >= 0; o--) {
       const id = chunkAt[o]!;
-      next[o] = first[id]!;
+      if (next) next[o] = first[id]!;
       first[id] = o;
     }
     this.table = table;
@@ -145,7 +148,7 @@ class SnapshotChunks {
 
   /** Every piece of one chunk, in manifest order. */
   *piecesOf(id: number): Generator<Piece> {
-    for (let o = this.first[id]!; o !== -1; o = this.next[o]!) yield this.pieceAt(this.fileOf(o), o);
+    for (let o = this.first[id]!; o !== -1; o = this.next ? this.next[o]! : -1) yield this.pieceAt(this.fileOf(o), o);
   }
 
   /** Every piece in manifest order whose chunk `skip` does not name. */
@@ -229,7 +232,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   const swept = new Set<string>();
   // By the file's place in the manifest: a decoded manifest makes a new entry each time one is asked for.
   const open = new Map<number, Promise<OpenFile>>();
-  const complete = new WrittenTemps((i) => targetOf(manifest, absDest, manifest.files.at(i)!));
+  const complete = new WrittenTemps((i) => targetOf(manifest, absDest, manifest.files.at(i)!), manifest.files.length);
 
   const fileFor = (file: ManifestFile, index: number): Promise<OpenFile> => {
     let o = open.get(index);
@@ -464,10 +467,17 @@ function directoriesOf(manifest: Manifest, absDest: string): string[] {
  * 400,000 paths, ~35 MB.
  */
 class WrittenTemps {
-  private readonly files = new Uint32List();
-  private readonly counts = new Uint32List();
+  private readonly files: Uint32List;
+  private readonly counts: Uint32List;
 
-  constructor(private readonly targetOf: (index: number) => string) {}
+  /** `expected`: how many files are coming (sized so, the lists do not grow by copying). */
+  constructor(
+    private readonly targetOf: (index: number) => string,
+    expected: number,
+  ) {
+    this.files = new Uint32List(expected);
+    this.counts = new Uint32List(expected);
+  }
 
   add(index: number, tmp: string): void {
     if (tempPathWith(this.targetOf(index), tempNumberOf(tmp)) !== tmp) throw new Error(`${tmp} is not a temp name of file ${index}`);

@@ -8,7 +8,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { ingestPath, type Listing } from '../../src/core/ingest.js';
+import { ingestPath, type Listing, type Unchanged } from '../../src/core/ingest.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { ObjectStore } from '../../src/core/store.js';
 import { SAFETENSORS_ALG, FASTCDC_ALG } from '../../src/core/chunker.js';
@@ -46,11 +46,12 @@ async function storeIsWhole(t: import('ava').ExecutionContext, store: ObjectStor
  * file is read.
  */
 /** An `unchanged` lookup that vouches for nothing, and runs `then` when asked about the file at `about`. */
-function whenAsked(about: string, then: () => void): (files: Listing) => Promise<(k: number) => undefined> {
-  return async (files) => (k) => {
+function whenAsked(about: string, then: () => void): (files: Listing) => Promise<Unchanged> {
+  const entryOf = (files: Listing, k: number) => {
     if (files.at(k).abs === about) then();
     return undefined;
   };
+  return async (files) => ({ entryOf: (k) => entryOf(files, k), count: 0 });
 }
 
 test('a batch of small files stores one object per distinct file, each holding what hashes to its name', async (t) => {
