@@ -424,7 +424,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     if (chunks.countWith(NOT_STORED)) await repo.withLock(() => repo.recordCleaned(mapped(chunks.idsWith(NOT_STORED), (id) => table.hashOf(id))));
     // Synchronously: one thread-pool round trip per file, one after the other, cost ~0.5 s for 10,000.
     const replaced: string[] = [];
-    for (const tmp of complete.paths()) if (replaceFile(tmp, targetOfTemp(tmp))) replaced.push(tmp);
+    for (const tmp of complete.paths()) if (replaceFile(tmp, targetOfTemp(tmp), !destExists)) replaced.push(tmp);
     // The old files, now under the temp names: freeing their blocks can take a while (0.5 s for 1 GiB
     // on a disk mounted with discard), so they go together, off the main thread.
     await Promise.all(replaced.map((tmp) => fs.rm(tmp, { force: true })));
