@@ -24,6 +24,7 @@ import { ggufCuts, ggufLayout } from './cutters/gguf.js';
 import { pytorchZipCuts, pytorchZipLayout } from './cutters/pytorch-zip.js';
 import { safetensorsCuts, safetensorsLayout } from './cutters/safetensors.js';
 import { readFully } from './file-io.js';
+import { joinBelow } from './materialize.js';
 import { hashBytes } from './hash.js';
 import { chunkCount, encodeManifestParts, indexByPath, manifestFile, PackedFiles, withMode, type Manifest, type ManifestFile } from './manifest.js';
 import { PathSlabs } from './path-slabs.js';
@@ -233,7 +234,7 @@ class DirectoryFile implements ListedFile {
     return this.table.statAt(this.k, 'ino');
   }
   get abs(): string {
-    return path.join(this.table.root, ...this.rel.split('/'));
+    return joinBelow(this.table.root, this.rel);
   }
 }
 

@@ -25,12 +25,18 @@ export interface MaterializeOptions {
 
 /** Where each file of the manifest goes: for a file snapshot, dest itself; for a directory, dest/<path>. */
 export function targetOf(manifest: Manifest, dest: string, file: ManifestFile): string {
-  if (manifest.type === 'file') return dest;
-  // A manifest's paths were checked as they were decoded (no '.', '..' or empty segment): below a folder
-  // that is already normal, the joined path is too. path.join normalized it again for each file, ~5% of
-  // a pull of 10,000 small files (in CPU), each file's target being asked for several times.
-  if (path.sep === '/' && isNormal(dest)) return dest === '/' ? dest + file.path : `${dest}/${file.path}`;
-  return path.join(dest, ...file.path.split('/'));
+  return manifest.type === 'file' ? dest : joinBelow(dest, file.path);
+}
+
+/**
+ * path.join(dir, ...rel.split('/')) for a '/'-separated path with no '.', '..' or empty segment (a
+ * manifest's paths were checked so as they were decoded; a listing's come from the file system): below an
+ * absolute folder that is already normal, the joined path is too, and is not normalized again. That cost
+ * ~5% of the CPU of a pull of 10,000 small files, each file's target being asked for several times.
+ */
+export function joinBelow(dir: string, rel: string): string {
+  if (path.sep === '/' && isNormal(dir)) return dir === '/' ? dir + rel : `${dir}/${rel}`;
+  return path.join(dir, ...rel.split('/'));
 }
 
 let lastNormal = '';
