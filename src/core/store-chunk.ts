@@ -17,6 +17,8 @@ interface Addon {
   readChunk(fdIn: number, offsetIn: number, into: Uint8Array, digest: Buffer): Promise<number>;
   /** renameat2(a, b, RENAME_EXCHANGE): 0, or the errno. Absent from an addon built before it. */
   exchange?(a: string, b: string): number;
+  /** New files written in one job (see the addon). Absent from an addon built before it. */
+  writeFiles?(paths: Buffer, meta: Uint32Array, data: Uint8Array): Promise<number>;
 }
 
 function load(): Addon | null {
@@ -132,4 +134,22 @@ export function replaceFile(tmp: string, target: string, fresh = false): boolean
   }
   fsSync.renameSync(tmp, target); // no file there, or a file system without the exchange
   return false;
+}
+
+/** Whether writeNewFiles is here (false: callers write each file themselves). */
+export const canWriteFiles: boolean = typeof native?.writeFiles === 'function';
+
+/**
+ * Creates each of `paths` new (it must not exist) and writes it its bytes, in one thread-pool job:
+ * `meta` holds two numbers a file, its mode and where its bytes end in `data` (each file's start where
+ * the one before ended). Fails on the first file that fails, naming it; the ones before it are written.
+ */
+export async function writeNewFiles(paths: readonly string[], meta: Uint32Array, data: Uint8Array): Promise<void> {
+  try {
+    await native!.writeFiles!(Buffer.from(paths.join('\0') + '\0'), meta, data);
+  } catch (e) {
+    const { errno, index } = e as { errno?: unknown; index?: unknown };
+    if (typeof errno !== 'number' || typeof index !== 'number') throw e;
+    throw new StoreChunkError(errno, `writing ${paths[index] ?? 'a file'}`);
+  }
 }

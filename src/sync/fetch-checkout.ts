@@ -14,7 +14,7 @@ import path from 'node:path';
 import { BufferPool } from '../core/buffer-pool.js';
 import { chunkCount, chunkTableOf, eachChunk, PackedFiles, type FileList, type Manifest, type ManifestFile } from '../core/manifest.js';
 import { Uint32List, type ChunkTable } from '../core/chunk-table.js';
-import { fileDir, openTemp, prepareDest, targetOf, writeTempSync } from '../core/materialize.js';
+import { fileDir, openTemp, prepareDest, targetOf, TempBatches } from '../core/materialize.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
 import { landChunk, nativeStore, replaceFile } from '../core/store-chunk.js';
@@ -233,6 +233,8 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
   // By the file's place in the manifest: a decoded manifest makes a new entry each time one is asked for.
   const open = new Map<number, Promise<OpenFile>>();
   const complete = new WrittenTemps((i) => targetOf(manifest, absDest, manifest.files.at(i)!), manifest.files.length);
+  // Small files' temps, written by the thread pool a batch at a time (all written before any is renamed).
+  const temps = new TempBatches();
 
   const fileFor = (file: ManifestFile, index: number): Promise<OpenFile> => {
     let o = open.get(index);
@@ -289,7 +291,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         const keepIt = keep || chunks.has(p.id, REPEATED);
         if (keepIt) objects.writeSync('chunk', p.hash, data);
         else flags[p.id]! |= NOT_STORED;
-        complete.add(p.index, writeTempSync(target, p.file, data));
+        complete.add(p.index, await temps.write(target, p.file, data));
       } finally {
         release();
       }
@@ -337,7 +339,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         else flags[id]! |= NOT_STORED;
         for (const p of chunks.piecesOf(id)) {
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
-          complete.add(p.index, writeTempSync(target, p.file, [data]));
+          complete.add(p.index, await temps.write(target, p.file, [data]));
           written += p.size;
         }
         progress.bytesMoved += data.length;
@@ -420,6 +422,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
       },
       { signal: opts.signal, weigh: (p) => p.size, maxWeight: TRANSFER_BYTES_IN_FLIGHT },
     );
+    await temps.flush();
     // Recorded before any file lands, so verify never sees an unexplained gap in the store.
     if (chunks.countWith(NOT_STORED)) await repo.withLock(() => repo.recordCleaned(mapped(chunks.idsWith(NOT_STORED), (id) => table.hashOf(id))));
     // Synchronously: one thread-pool round trip per file, one after the other, cost ~0.5 s for 10,000.
@@ -429,15 +432,17 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
     // on a disk mounted with discard), so they go together, off the main thread.
     await Promise.all(replaced.map((tmp) => fs.rm(tmp, { force: true })));
   } catch (e) {
-    // No partial file left behind: every temp file, open or complete, is removed.
-    const temps = await Promise.all(
+    // No partial file left behind: every temp file, open or complete, is removed (once no batch is
+    // still writing any).
+    await temps.settle();
+    const opened = await Promise.all(
       [...open.values()].map(async (po) => {
         const o = await po.catch(() => null);
         await o?.fh.close().catch(() => {});
         return o;
       }),
     );
-    for (const o of temps) if (o) await fs.rm(o.tmp, { force: true });
+    for (const o of opened) if (o) await fs.rm(o.tmp, { force: true });
     for (const tmp of complete.paths()) await fs.rm(tmp, { force: true });
     // rmdir, not rm -r: a directory someone else filled meanwhile stays.
     for (const d of created) await fs.rmdir(d).catch(() => {});
