@@ -302,8 +302,9 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
   const choice = opts.chunker ?? 'auto';
   const smallBuf = Buffer.allocUnsafe(SMALL_FILE_BYTES + 1);
   /**
-   * A small file read, hashed and stored in this tick (ObjectWriter.writeSync: temp and rename, the hash
-   * taken from the very bytes written). False, with nothing stored, when the file needs the general path:
+   * A small file read and hashed in this tick, its chunk queued for the store (ObjectWriter.queue: a copy
+   * of the very bytes hashed, written to a temp and renamed by the thread pool). False, with nothing
+   * stored, when the file needs the general path:
    * its head may be a tensor format's (CUTTERS' `may`), or its FastCDC parameters make it more than one chunk.
    */
   const ingestSmall = (k: number, f: ListedFile): boolean => {
@@ -386,6 +387,7 @@ export async function ingestPath(store: ObjectStore, target: string, opts: Inges
         batchBytes += files.sizeAt(i);
         if (++batchFiles >= BATCH_FILES || batchBytes >= BATCH_BYTES || i === end - 1) {
           opts.onProgress?.(progress);
+          await writer.drain();
           await new Promise((r) => setImmediate(r));
           batchFiles = batchBytes = 0;
         }
@@ -539,12 +541,15 @@ class BoundedWriter {
     this.inFlight.add(p);
   }
 
-  /** Stores a small file's one chunk in this tick (ingestSmall), counted like add()'s. */
+  /**
+   * Stores a small file's one chunk (ingestSmall), counted like add()'s: decided in this tick, written by
+   * a batch on the thread pool (ObjectWriter.queue; flush() waits for it).
+   */
   storeSync(hash: string, data: Uint8Array): void {
     if (this.failure) throw this.failure;
     if (this.seen.has(hash)) return;
     this.seen.add(hash, data.length);
-    if (!this.objects.writeSync('chunk', hash, data)) return;
+    if (!this.objects.queue('chunk', hash, data)) return;
     this.written++;
     this.progress.bytesNew += data.length;
   }
@@ -570,6 +575,12 @@ class BoundedWriter {
 
   async flush(): Promise<void> {
     await Promise.all(this.inFlight);
+    await this.objects.flush().catch((e) => void (this.failure ??= e));
     if (this.failure) throw this.failure;
+  }
+
+  /** Waits while the small objects queued fill two batches being written (storeSync does not wait). */
+  async drain(): Promise<void> {
+    await this.objects.drain();
   }
 }

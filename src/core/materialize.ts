@@ -10,7 +10,7 @@ import { NotFoundError, UnsafePathError } from '../errors.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { runBounded } from './bounded.js';
 import { chunkRanges } from './store-by-copy.js';
-import { canWriteFiles, nativeStore, replaceFile, writeNewFiles } from './store-chunk.js';
+import { nativeStore, replaceFile } from './store-chunk.js';
 import { tempPathFor, type ObjectStore } from './store.js';
 import { removeStaleTemps } from './temps.js';
 import { assertNotReserved } from './write-scope.js';
@@ -129,98 +129,6 @@ export async function fileDir(manifest: Manifest, absDest: string, f: ManifestFi
     await removeStaleTempsOnce(dir, swept);
   }
   return target;
-}
-
-/**
- * Writes a whole small file's bytes to a new temp file beside its target (fileDir made ready) in this
- * tick, without a thread-pool round trip per step; returns the temp's path for the caller to rename.
- */
-export function writeTempSync(target: string, f: ManifestFile, data: readonly Uint8Array[]): string {
-  const tmp = tempPathFor(target);
-  const fd = fsSync.openSync(tmp, 'wx', fileModeOf(f));
-  try {
-    for (const d of data) for (let at = 0; at < d.length; ) at += fsSync.writeSync(fd, d, at, d.length - at);
-  } catch (e) {
-    fsSync.closeSync(fd);
-    fsSync.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsSync.closeSync(fd);
-  return tmp;
-}
-
-/** A batch of small files' temps is sent to be written at this many files or bytes. */
-const BATCH_FILES = 256;
-const BATCH_BYTES = 1 << 20;
-/** Batches being written at once. */
-const BATCHES_IN_FLIGHT = 2;
-
-/**
- * Small files' temps (writeTempSync's), written by the thread pool in batches of up to 256 files or
- * 1 MiB (writeNewFiles: one job each, at most two at once) while the main thread goes on downloading and
- * verifying the next files. Opened, written and closed one after the other on the main thread, their
- * system calls were about half of a pull of 10,000 small files, with the second core idle. Each file's
- * bytes are copied into the batch, so the caller may reuse its buffers at once. Without the addon, or for
- * a file larger than a batch, the temp is written at once (writeTempSync).
- */
-export class TempBatches {
-  private paths: string[] = [];
-  private readonly meta = new Uint32Array(2 * BATCH_FILES);
-  private data: Buffer | null = null;
-  private bytes = 0;
-  private readonly spare: Buffer[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: { e: unknown } | null = null;
-
-  /** The temp's path (its bytes not yet written: flush() waits for them). */
-  async write(target: string, f: ManifestFile, data: readonly Uint8Array[]): Promise<string> {
-    let size = 0;
-    for (const d of data) size += d.length;
-    if (!canWriteFiles || size > BATCH_BYTES) return writeTempSync(target, f, data);
-    for (;;) {
-      if (this.failure) throw this.failure.e;
-      if (this.paths.length === 0 || (this.paths.length < BATCH_FILES && this.bytes + size <= BATCH_BYTES)) break;
-      if (this.inFlight.size < BATCHES_IN_FLIGHT) this.send();
-      else await Promise.race(this.inFlight);
-    }
-    // From here to the return nothing waits, so no other write comes in between.
-    const batch = (this.data ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES));
-    for (const d of data) {
-      batch.set(d, this.bytes);
-      this.bytes += d.length;
-    }
-    const tmp = tempPathFor(target);
-    const n = this.paths.push(tmp) - 1;
-    this.meta[2 * n] = fileModeOf(f);
-    this.meta[2 * n + 1] = this.bytes;
-    return tmp;
-  }
-
-  /** Waits until every temp given is written; throws the first failure. */
-  async flush(): Promise<void> {
-    if (this.paths.length && !this.failure) this.send();
-    await this.settle();
-    if (this.failure) throw this.failure.e;
-  }
-
-  /** Waits for the batches being written, whatever becomes of them (before a failed pull removes its temps). */
-  async settle(): Promise<void> {
-    while (this.inFlight.size) await Promise.allSettled(this.inFlight);
-  }
-
-  private send(): void {
-    const data = this.data!;
-    const written = writeNewFiles(this.paths, this.meta.slice(0, 2 * this.paths.length), data.subarray(0, this.bytes))
-      .catch((e) => void (this.failure ??= { e }))
-      .finally(() => {
-        this.inFlight.delete(written);
-        this.spare.push(data);
-      });
-    this.inFlight.add(written);
-    this.paths = [];
-    this.data = null;
-    this.bytes = 0;
-  }
 }
 
 /** Removes temp files a killed run left in dir (see temps.ts), once per directory per run. */

@@ -5,7 +5,12 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writevAll } from './file-io.js';
+import { TempBatches } from './temp-batches.js';
+import { canWriteFiles } from './store-chunk.js';
 import { tempPathFor, type ObjectKind, type ObjectStore } from './store.js';
+
+/** queue() batches objects up to this size (an add's small files). */
+const QUEUED_BYTES = 256 << 10;
 
 export class ObjectWriter {
   /**
@@ -15,6 +20,7 @@ export class ObjectWriter {
    * writing it again is harmless (the same bytes, renamed into place).
    */
   private readonly dirs = new Map<string, boolean>();
+  private batches: TempBatches | null = null;
   constructor(private readonly store: ObjectStore) {}
 
   /** Writes an object whose hash the caller computed; false (and no write) when it already exists. */
@@ -46,10 +52,7 @@ export class ObjectWriter {
    */
   writeSync(kind: ObjectKind, hash: string, data: Uint8Array | readonly Uint8Array[]): boolean {
     const dest = this.store.pathOf(kind, hash);
-    const dir = path.dirname(dest);
-    let made = this.dirs.get(dir);
-    if (made === undefined) this.dirs.set(dir, (made = fsSync.mkdirSync(dir, { recursive: true }) !== undefined));
-    if (!made && fsSync.existsSync(dest)) return false;
+    if (!this.madeDir(path.dirname(dest)) && fsSync.existsSync(dest)) return false;
     const tmp = tempPathFor(dest);
     try {
       const fd = fsSync.openSync(tmp, 'wx');
@@ -64,6 +67,31 @@ export class ObjectWriter {
       throw e;
     }
     return true;
+  }
+
+  /**
+   * writeSync's answer, the write itself (the same temp and rename) left to a batch on the thread pool
+   * (TempBatches): the object is in place once flush() returns. The caller calls drain() now and then,
+   * which waits while two batches are being written. Without the addon, or for more than 256 KiB, it is
+   * writeSync. An add's small files: written one by one on the main thread, their objects' system calls
+   * were a third of its time.
+   */
+  queue(kind: ObjectKind, hash: string, data: Uint8Array): boolean {
+    if (!canWriteFiles || data.length > QUEUED_BYTES) return this.writeSync(kind, hash, data);
+    const dest = this.store.pathOf(kind, hash);
+    if (!this.madeDir(path.dirname(dest)) && fsSync.existsSync(dest)) return false;
+    (this.batches ??= new TempBatches(true)).add(dest, 0o666, data);
+    return true;
+  }
+
+  /** Waits while two batches of queue()d objects are being written; throws a failure. */
+  async drain(): Promise<void> {
+    await this.batches?.drain();
+  }
+
+  /** Waits until every queue()d object is in place; throws the first failure. */
+  async flush(): Promise<void> {
+    await this.batches?.flush();
   }
 
   /** A temp path beside an object's place (its directory made) for a caller that fills it itself, then place()s it. */
@@ -108,6 +136,13 @@ export class ObjectWriter {
       await fs.rm(tmp, { force: true });
       throw e;
     }
+  }
+
+  /** Makes sure of dir, in this tick; whether this writer made it. */
+  private madeDir(dir: string): boolean {
+    let made = this.dirs.get(dir);
+    if (made === undefined) this.dirs.set(dir, (made = fsSync.mkdirSync(dir, { recursive: true }) !== undefined));
+    return made;
   }
 
   private async ensureDir(dir: string): Promise<void> {

@@ -18,7 +18,7 @@ interface Addon {
   /** renameat2(a, b, RENAME_EXCHANGE): 0, or the errno. Absent from an addon built before it. */
   exchange?(a: string, b: string): number;
   /** New files written in one job (see the addon). Absent from an addon built before it. */
-  writeFiles?(paths: Buffer, meta: Uint32Array, data: Uint8Array): Promise<number>;
+  writeFiles?(paths: Buffer, meta: Uint32Array, data: Uint8Array, renames?: Buffer): Promise<number>;
 }
 
 function load(): Addon | null {
@@ -142,11 +142,13 @@ export const canWriteFiles: boolean = typeof native?.writeFiles === 'function';
 /**
  * Creates each of `paths` new (it must not exist) and writes it its bytes, in one thread-pool job:
  * `meta` holds two numbers a file, its mode and where its bytes end in `data` (each file's start where
- * the one before ended). Fails on the first file that fails, naming it; the ones before it are written.
+ * the one before ended). With `renames`, each file is then renamed to its place there. Fails on the
+ * first file that fails, naming it; the ones before it are written (and renamed).
  */
-export async function writeNewFiles(paths: readonly string[], meta: Uint32Array, data: Uint8Array): Promise<void> {
+export async function writeNewFiles(paths: readonly string[], meta: Uint32Array, data: Uint8Array, renames?: readonly string[]): Promise<void> {
+  const listed = (names: readonly string[]) => Buffer.from(names.join('\0') + '\0');
   try {
-    await native!.writeFiles!(Buffer.from(paths.join('\0') + '\0'), meta, data);
+    await (renames ? native!.writeFiles!(listed(paths), meta, data, listed(renames)) : native!.writeFiles!(listed(paths), meta, data));
   } catch (e) {
     const { errno, index } = e as { errno?: unknown; index?: unknown };
     if (typeof errno !== 'number' || typeof index !== 'number') throw e;

@@ -10,11 +10,13 @@
  *     (a downloaded chunk), hashing and writing each 256 KiB piece of the buffers in turn.
  *   readChunk(fdIn, offsetIn, into, digest) -> Promise<bytes read>: reads until `into` is full or the
  *     input ends, hashing each 256 KiB piece right after reading it (a push's read of a stored chunk).
- *   writeFiles(paths, meta, data) -> Promise<files written>: creates each file new (O_EXCL) and writes it
- *     its bytes, all in one job: `paths` is a buffer of NUL-terminated paths, `meta` holds two uint32s a
- *     file (its mode, then where its bytes end in `data`; each starts where the one before ended). A
- *     pull's small files (their open, write and close one after the other on the main thread were about
- *     half of its time). Stops at the first failure: the error has `errno` and `index`, the file's number.
+ *   writeFiles(paths, meta, data[, renames]) -> Promise<files written>: creates each file new (O_EXCL)
+ *     and writes it its bytes, all in one job: `paths` is a buffer of NUL-terminated paths, `meta` holds
+ *     two uint32s a file (its mode, then where its bytes end in `data`; each starts where the one before
+ *     ended). With `renames` (as many paths, the same way), each file is renamed there once closed (a
+ *     temp into its object's place). A pull's small files, an add's small objects: their system calls
+ *     one after the other on the main thread were about half of the time. Stops at the first failure:
+ *     the error has `errno` and `index`, the file's number.
  *   exchange(a, b) -> errno (0 on success): swaps two names at once (renameat2 RENAME_EXCHANGE), so a
  *     new file takes an old one's place without a rename over it (see replaceFile in store-chunk.ts).
  * Why, measured on this project's VM (docs/dependencies.md): a piece that stays in the CPU's cache from
@@ -299,11 +301,12 @@ static napi_value landChunk(napi_env env, napi_callback_info info) {
 
 typedef struct {
   const unsigned char *paths; /* NUL-terminated, one after the other */
+  const unsigned char *renames; /* the same for where each goes once written, or NULL */
   const uint32_t *meta;       /* mode and end per file */
   const unsigned char *data;
   uint32_t n, done;
   int err;
-  napi_ref refs[3]; /* paths, meta, data */
+  napi_ref refs[4]; /* paths, meta, data, renames */
   napi_deferred deferred;
   napi_async_work work;
 } FilesJob;
@@ -312,6 +315,7 @@ static void executeFiles(napi_env env, void *data) {
   FilesJob *j = data;
   (void)env;
   const char *path = (const char *)j->paths;
+  const char *to = (const char *)j->renames;
   uint32_t from = 0;
   for (uint32_t i = 0; i < j->n; i++) {
     uint32_t end = j->meta[2 * i + 1];
@@ -322,17 +326,19 @@ static void executeFiles(napi_env env, void *data) {
     }
     writeAll(fd, j->data + from, end - from, -1, &j->err);
     if (close(fd) != 0 && j->err == 0) j->err = errno;
+    if (j->err == 0 && to != NULL && rename(path, to) != 0) j->err = errno;
     if (j->err != 0) return;
     j->done++;
     from = end;
     path += strlen(path) + 1;
+    if (to != NULL) to += strlen(to) + 1;
   }
 }
 
 static void completeFiles(napi_env env, napi_status status, void *data) {
   FilesJob *j = data;
   napi_value v;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     if (j->refs[i] != NULL) napi_delete_reference(env, j->refs[i]);
   if (j->err != 0 || status != 0) {
     napi_value msg, errnoValue, index, error;
@@ -351,33 +357,39 @@ static void completeFiles(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
-/* writeFiles(paths, meta, data) -> Promise<files written>; see the top of this file. */
+/* How many NUL-terminated, non-empty paths the buffer holds, or -1 when it is not only that. */
+static int64_t pathCount(const unsigned char *p, size_t length) {
+  int64_t n = 0;
+  for (size_t at = 0, start = 0; at < length; at++)
+    if (p[at] == 0) {
+      if (at == start) return -1;
+      n++, start = at + 1;
+    }
+  return length > 0 && p[length - 1] != 0 ? -1 : n;
+}
+
+/* writeFiles(paths, meta, data[, renames]) -> Promise<files written>; see the top of this file. */
 static napi_value writeFiles(napi_env env, napi_callback_info info) {
-  static const char usage[] = "writeFiles(paths, meta, data) takes a buffer of NUL-terminated paths, a Uint32Array of two numbers a file (mode, end) and a buffer of their bytes";
-  size_t argc = 3, pathsLength = 0, metaLength = 0, dataLength = 0;
-  napi_value argv[3], promise, name;
-  void *paths = NULL, *meta = NULL, *bytes = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc != 3 || napi_get_buffer_info(env, argv[0], &paths, &pathsLength) != 0 ||
+  static const char usage[] = "writeFiles(paths, meta, data[, renames]) takes a buffer of NUL-terminated paths, a Uint32Array of two numbers a file (mode, end), a buffer of their bytes and, optionally, a buffer of as many paths";
+  size_t argc = 4, pathsLength = 0, metaLength = 0, dataLength = 0, renamesLength = 0;
+  napi_value argv[4], promise, name;
+  void *paths = NULL, *meta = NULL, *bytes = NULL, *renames = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != 0 || argc < 3 || argc > 4 || napi_get_buffer_info(env, argv[0], &paths, &pathsLength) != 0 ||
       napi_get_buffer_info(env, argv[1], &meta, &metaLength) != 0 || napi_get_buffer_info(env, argv[2], &bytes, &dataLength) != 0 || metaLength % 8 != 0 ||
-      ((uintptr_t)meta % 4) != 0)
+      ((uintptr_t)meta % 4) != 0 || (argc == 4 && napi_get_buffer_info(env, argv[3], &renames, &renamesLength) != 0))
     return refuse(env, NULL, usage);
-  uint32_t n = (uint32_t)(metaLength / 8), names = 0, from = 0;
+  uint32_t n = (uint32_t)(metaLength / 8), from = 0;
   const uint32_t *m = meta;
   /* Each path ends in a NUL and is not empty; the ends never go back, nor past the data. */
-  for (size_t at = 0, start = 0; at < pathsLength; at++)
-    if (((unsigned char *)paths)[at] == 0) {
-      if (at == start) return refuse(env, NULL, usage);
-      names++, start = at + 1;
-    }
-  if (names != n || (pathsLength > 0 && ((unsigned char *)paths)[pathsLength - 1] != 0)) return refuse(env, NULL, usage);
+  if (pathCount(paths, pathsLength) != (int64_t)n || (argc == 4 && pathCount(renames, renamesLength) != (int64_t)n)) return refuse(env, NULL, usage);
   for (uint32_t i = 0; i < n; i++) {
     if (m[2 * i + 1] < from || m[2 * i + 1] > dataLength) return refuse(env, NULL, usage);
     from = m[2 * i + 1];
   }
   FilesJob *j = calloc(1, sizeof *j);
   if (j == NULL) return refuse(env, NULL, "writeFiles: out of memory");
-  j->paths = paths, j->meta = m, j->data = bytes, j->n = n;
-  for (int i = 0; i < 3; i++) napi_create_reference(env, argv[i], 1, &j->refs[i]);
+  j->paths = paths, j->meta = m, j->data = bytes, j->n = n, j->renames = argc == 4 ? renames : NULL;
+  for (size_t i = 0; i < argc; i++) napi_create_reference(env, argv[i], 1, &j->refs[i]);
   napi_create_promise(env, &j->deferred, &promise);
   napi_create_string_utf8(env, "ckptsync.writeFiles", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, executeFiles, completeFiles, j, &j->work);

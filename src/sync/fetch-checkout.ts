@@ -14,7 +14,8 @@ import path from 'node:path';
 import { BufferPool } from '../core/buffer-pool.js';
 import { chunkCount, chunkTableOf, eachChunk, PackedFiles, type FileList, type Manifest, type ManifestFile } from '../core/manifest.js';
 import { Uint32List, type ChunkTable } from '../core/chunk-table.js';
-import { fileDir, openTemp, prepareDest, targetOf, TempBatches } from '../core/materialize.js';
+import { fileDir, fileModeOf, openTemp, prepareDest, targetOf } from '../core/materialize.js';
+import { TempBatches } from '../core/temp-batches.js';
 import { writevAll } from '../core/file-io.js';
 import { ObjectWriter } from '../core/object-writer.js';
 import { landChunk, nativeStore, replaceFile } from '../core/store-chunk.js';
@@ -291,7 +292,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         const keepIt = keep || chunks.has(p.id, REPEATED);
         if (keepIt) objects.writeSync('chunk', p.hash, data);
         else flags[p.id]! |= NOT_STORED;
-        complete.add(p.index, await temps.write(target, p.file, data));
+        complete.add(p.index, await temps.write(target, fileModeOf(p.file), data));
       } finally {
         release();
       }
@@ -339,7 +340,7 @@ export async function fetchAndCheckout(repo: Repository, remote: Remote, manifes
         else flags[id]! |= NOT_STORED;
         for (const p of chunks.piecesOf(id)) {
           const target = await fileDir(manifest, absDest, p.file, swept, opts.within);
-          complete.add(p.index, await temps.write(target, p.file, [data]));
+          complete.add(p.index, await temps.write(target, fileModeOf(p.file), [data]));
           written += p.size;
         }
         progress.bytesMoved += data.length;
