@@ -26,8 +26,8 @@ export class ObjectWriter {
   /** Writes an object whose hash the caller computed; false (and no write) when it already exists. */
   async write(kind: ObjectKind, hash: string, data: Uint8Array | Uint8Array[], checkExists = true): Promise<boolean> {
     const dest = this.store.pathOf(kind, hash);
-    if (checkExists && this.dirs.get(path.dirname(dest)) !== true && (await this.store.has(kind, hash))) return false;
-    await this.ensureDir(path.dirname(dest));
+    const fresh = this.madeDir(path.dirname(dest));
+    if (checkExists && !fresh && (await this.store.has(kind, hash))) return false;
     const tmp = tempPathFor(dest);
     try {
       // One writev: pieces as they came off the network are never concatenated, and a whole chunk goes
@@ -97,7 +97,7 @@ export class ObjectWriter {
   /** A temp path beside an object's place (its directory made) for a caller that fills it itself, then place()s it. */
   async tempFor(kind: ObjectKind, hash: string): Promise<string> {
     const dest = this.store.pathOf(kind, hash);
-    await this.ensureDir(path.dirname(dest));
+    this.madeDir(path.dirname(dest));
     return tempPathFor(dest);
   }
 
@@ -117,7 +117,7 @@ export class ObjectWriter {
    */
   async incomingPath(): Promise<string> {
     const dir = path.join(this.store.root, 'objects');
-    await this.ensureDir(dir);
+    this.madeDir(dir);
     return tempPathFor(path.join(dir, 'incoming'));
   }
 
@@ -129,7 +129,7 @@ export class ObjectWriter {
         return false;
       }
       const dest = this.store.pathOf('chunk', hash);
-      await this.ensureDir(path.dirname(dest));
+      this.madeDir(path.dirname(dest));
       await fs.rename(tmp, dest);
       return true;
     } catch (e) {
@@ -138,16 +138,13 @@ export class ObjectWriter {
     }
   }
 
-  /** Makes sure of dir, in this tick; whether this writer made it. */
+  /**
+   * Makes sure of dir, in this tick (once per directory: at most 257 a writer), and says whether this
+   * writer made it.
+   */
   private madeDir(dir: string): boolean {
     let made = this.dirs.get(dir);
     if (made === undefined) this.dirs.set(dir, (made = fsSync.mkdirSync(dir, { recursive: true }) !== undefined));
     return made;
-  }
-
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.dirs.has(dir)) return;
-    const made = (await fs.mkdir(dir, { recursive: true })) !== undefined;
-    if (!this.dirs.has(dir)) this.dirs.set(dir, made);
   }
 }

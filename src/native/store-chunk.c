@@ -172,6 +172,16 @@ static void execute(napi_env env, void *data) {
   if (out >= 0 && close(out) != 0 && j->err == 0) j->err = errno, j->failedOn = 'p';
 }
 
+/* An Error with `message` and the failed call's `errno` (EIO when there was none), for a job's rejection. */
+static napi_value errnoError(napi_env env, const char *message, int err) {
+  napi_value msg, errnoValue, error;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &error);
+  napi_create_int32(env, err != 0 ? err : EIO, &errnoValue);
+  napi_set_named_property(env, error, "errno", errnoValue);
+  return error;
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   Job *j = data;
   napi_value v;
@@ -180,12 +190,8 @@ static void complete(napi_env env, napi_status status, void *data) {
   free(j->path);
   free(j->parts);
   if (j->err != 0 || status != 0) {
-    napi_value msg, errnoValue, side, error;
+    napi_value side, error = errnoError(env, "storing a chunk failed", j->err);
     char sideName[2] = {(char)(j->failedOn ? j->failedOn : 'p'), 0};
-    napi_create_string_utf8(env, "storing a chunk failed", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &error);
-    napi_create_int32(env, j->err != 0 ? j->err : EIO, &errnoValue);
-    napi_set_named_property(env, error, "errno", errnoValue);
     napi_create_string_utf8(env, sideName, NAPI_AUTO_LENGTH, &side);
     napi_set_named_property(env, error, "side", side);
     napi_reject_deferred(env, j->deferred, error);
@@ -341,11 +347,7 @@ static void completeFiles(napi_env env, napi_status status, void *data) {
   for (int i = 0; i < 4; i++)
     if (j->refs[i] != NULL) napi_delete_reference(env, j->refs[i]);
   if (j->err != 0 || status != 0) {
-    napi_value msg, errnoValue, index, error;
-    napi_create_string_utf8(env, "writing a file failed", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &error);
-    napi_create_int32(env, j->err != 0 ? j->err : EIO, &errnoValue);
-    napi_set_named_property(env, error, "errno", errnoValue);
+    napi_value index, error = errnoError(env, "writing a file failed", j->err);
     napi_create_int32(env, (int32_t)j->done, &index);
     napi_set_named_property(env, error, "index", index);
     napi_reject_deferred(env, j->deferred, error);
