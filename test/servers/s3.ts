@@ -23,7 +23,7 @@ export const SECRET_KEY = 'S3RVER';
 
 export async function start(): Promise<LiveServer> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckpt-s3rver-'));
-  // Its own process: see s3rver-main.ts for why, and for the one s3rver bug it works around.
+  // Its own process: see s3rver-main.ts for why, and s3rver-fixes.ts for the store's bugs it mends.
   const main = fileURLToPath(new URL('./s3rver-main.js', import.meta.url));
   const child = spawn(process.execPath, ['--openssl-legacy-provider', main, path.join(dir, 'data'), BUCKET], {
     stdio: ['pipe', 'pipe', 'inherit'],

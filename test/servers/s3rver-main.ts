@@ -2,21 +2,13 @@
 // Prints {"port": N} on stdout once listening; exits when stdin closes or on SIGTERM.
 // It runs in its own process for two reasons: s3rver encrypts ListObjectsV2 continuation tokens with
 // DES, which OpenSSL 3 only offers through the legacy provider (a process-wide flag), and the server's
-// CPU then stays off the test's event loop.
+// CPU then stays off the test's event loop. s3rver-fixes.ts mends its store where it broke S3's promises.
 
 import { createRequire } from 'node:module';
+import './s3rver-fixes.js'; // before the server starts: the store's fixes (see there)
 
 const require = createRequire(import.meta.url);
 const S3rver = require('s3rver');
-const FilesystemStore = require('s3rver/lib/stores/filesystem.js');
-
-// s3rver 3.7.1 reads `end || Infinity`, so "Range: bytes=0-0" returns the whole object. A Number
-// object is truthy yet compares as 0, which makes it serve exactly the first byte as S3 does.
-const getObject = FilesystemStore.prototype.getObject;
-FilesystemStore.prototype.getObject = function (bucket: string, key: string, options?: { start?: number; end?: number }) {
-  if (options?.end === 0) options = { ...options, end: new Number(0) as unknown as number };
-  return getObject.call(this, bucket, key, options);
-};
 
 const [dir, bucket] = process.argv.slice(2);
 const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
