@@ -24,16 +24,22 @@ def test_part_pushes_from_three_ranks_at_once_make_one_version_a_reader_pulls_wh
     url, env = remote
     dirs = [_rank_dir(tmp_path, k) for k in range(3)]
     results: list[ckptsync.PartPushResult] = []
+    errors: list[BaseException] = []
 
     def rank(k: int) -> None:
-        with Client(remote=url, env=env) as c:  # one process per rank, as on separate machines
-            results.append(c.push(dirs[k], "run1/step-100", part=(k, 3), attempt="job1"))
+        try:
+            with Client(remote=url, env=env) as c:  # one process per rank, as on separate machines
+                results.append(c.push(dirs[k], "run1/step-100", part=(k, 3), attempt="job1"))
+        except BaseException as e:  # a rank's own error, not just a missing result, is what the test reports
+            errors.append(e)
 
     threads = [threading.Thread(target=rank, args=(k,)) for k in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
     assert sorted(r.part for r in results) == [0, 1, 2]
     done = [r for r in results if r.complete]
     assert done and len({r.manifest for r in done}) == 1
