@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 import { IntegrityError, UnsafePathError } from '../errors.js';
-import { ChunkTable } from './chunk-table.js';
+import { ChunkTable, type Uint32List } from './chunk-table.js';
 import { FASTCDC_ALG, SAFETENSORS_ALG, validateChunker, type ChunkerParams } from './chunker.js';
 import { eachChunk, kindOf, manifestFile, OneChunkFile, PackedFiles, pathAt, type FileList, type ManifestFile } from './manifest-files.js';
 import { PathSlabs } from './path-slabs.js';
@@ -357,13 +357,14 @@ function flatString(s: string): string {
 }
 
 /**
- * What a push needs of a remote's manifest: which chunks of `wanted` (the manifest pushed) it names,
- * held[id] set to 1 for each. A chunk of `wanted` named with another size makes the manifest malformed,
+ * What a push needs of a remote's manifest: which chunks of `wanted` (the manifest pushed) it names, their
+ * ids pushed to `marked` as they are met (a chunk named twice, twice). A list, not a flag per wanted chunk:
+ * a push reads every manifest on the remote, and many small ones each cost what they name. A chunk of `wanted` named with another size makes the manifest malformed,
  * as two sizes for one chunk within a manifest do (manifest-spec.md §4).
  */
 export interface ChunkMarks {
   wanted: ChunkTable;
-  held: Uint8Array;
+  marked: Uint32List;
 }
 
 /**
@@ -377,7 +378,7 @@ class MarkingTable {
   addRaw(raw: Uint8Array, size: number): number {
     const id = this.marks.wanted.idOfRaw(raw);
     if (id >= 0) {
-      this.marks.held[id] = 1;
+      this.marks.marked.push(id);
       return id;
     }
     return this.marks.wanted.count + this.rest.addRaw(raw, size);

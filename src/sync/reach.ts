@@ -2,7 +2,7 @@
 // history (history is how an old version is restored), and the chunks those manifests name. gc keeps it,
 // clean drops local copies only of it, push counts it as already there.
 
-import { ChunkTable } from '../core/chunk-table.js';
+import { ChunkTable, Uint32List } from '../core/chunk-table.js';
 import type { Repository } from '../core/repo.js';
 import type { Remote } from '../remote/types.js';
 import { isBadObject, loadManifestChunks, readRemoteManifestChunks } from './manifests.js';
@@ -81,9 +81,9 @@ export async function chunksOfManifests(repo: Repository | null, remote: Remote,
 export async function heldOf(repo: Repository, remote: Remote, manifests: Iterable<string>, wanted: ChunkTable, opts: ReadManifestsOptions = {}): Promise<Omit<ManifestsRead, 'chunks'> & { held: Uint8Array }> {
   const out = { held: new Uint8Array(wanted.count), readable: new Set<string>(), bad: new Map<string, string>(), missing: new Set<string>() };
   const read = async (h: string) => {
-    const marks = { wanted, held: new Uint8Array(wanted.count) };
+    const marks = { wanted, marked: new Uint32List() };
     await loadManifestChunks(repo, h, remote, marks);
-    for (let id = 0; id < wanted.count; id++) out.held[id] ||= marks.held[id]!;
+    for (let i = 0; i < marks.marked.length; i++) out.held[marks.marked.at(i)] = 1;
   };
   await eachManifestChunks(remote, manifests, opts, out, read);
   return out;

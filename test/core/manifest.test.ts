@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr';
 import { DEFAULT_CHUNKER } from '../../src/core/chunker.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { chunkTableOf, decodeManifest, encodeManifest, encodeManifestParts, indexByPath, ManifestDecoder, manifestFile, PackedFiles, pathAt, withMode, type Manifest } from '../../src/core/manifest.js';
-import { ChunkTable } from '../../src/core/chunk-table.js';
+import { ChunkTable, Uint32List } from '../../src/core/chunk-table.js';
 import { PathSlabs } from '../../src/core/path-slabs.js';
 import { IntegrityError, UnsafePathError } from '../../src/errors.js';
 
@@ -156,10 +156,13 @@ test('a chunks-only decode gives the same chunks as a full one, and refuses the 
 test('a marking decode marks the chunks of the wanted table it names and tables only the others; a wanted chunk named with another size is refused', (t) => {
   const many: Manifest = { ...m, files: [...m.files, ...Array.from({ length: 50 }, (_, i) => manifestFile(`d/f${i}`, 10, 0o644, DEFAULT_CHUNKER, [h(String(i % 7))], [10]))] };
   const marking = (data: Buffer, wanted: ChunkTable) => {
-    const marks = { wanted, held: new Uint8Array(wanted.count) };
+    const marks = { wanted, marked: new Uint32List() };
     const d = new ManifestDecoder('m', marks);
     for (let at = 0; at < data.length; at += 100) d.push(data.subarray(at, at + 100));
-    return { rest: d.endChunks(), held: [...marks.held] };
+    const rest = d.endChunks();
+    const held = new Array<number>(wanted.count).fill(0);
+    for (let i = 0; i < marks.marked.length; i++) held[marks.marked.at(i)] = 1;
+    return { rest, held };
   };
   for (const data of [encodeManifest(many), raw.pack({ files: raw.unpack(encodeManifest(many)).files, type: 'dir', format: 1 })]) {
     const full = chunkTableOf(decodeManifest(data));
