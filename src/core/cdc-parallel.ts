@@ -39,6 +39,11 @@ interface Slot {
   worker: Worker;
   jobs: Map<number, { resolve: (r: { pos: Int32Array; strong: Uint8Array }) => void; reject: (e: Error) => void }>;
   dead: Error | null;
+  /**
+   * terminate() was called: the worker stays ref'd (as terminate() made it) until it exits. A reply that
+   * arrived meanwhile unref'd it, and under load the process ran out of work with terminate() pending.
+   */
+  stopping: boolean;
 }
 
 /**
@@ -53,13 +58,13 @@ class ScanPool {
   constructor(readonly size: number) {
     for (let k = 0; k < size; k++) {
       const worker = new Worker(new URL('./cdc-worker.js', import.meta.url), { workerData: { gear: GEAR }, execArgv: [] });
-      const slot: Slot = { worker, jobs: new Map(), dead: null };
+      const slot: Slot = { worker, jobs: new Map(), dead: null, stopping: false };
       worker.unref();
       worker.on('message', (r: ScanReply) => {
         const job = slot.jobs.get(r.id);
         if (!job) return;
         slot.jobs.delete(r.id);
-        if (slot.jobs.size === 0) worker.unref();
+        if (slot.jobs.size === 0 && !slot.stopping) worker.unref();
         if ('error' in r) job.reject(new Error(`FastCDC scan worker failed: ${r.error}`));
         else job.resolve(r);
       });
@@ -67,7 +72,7 @@ class ScanPool {
         slot.dead ??= e;
         for (const j of slot.jobs.values()) j.reject(slot.dead);
         slot.jobs.clear();
-        worker.unref();
+        if (!slot.stopping) worker.unref();
       };
       worker.on('error', (e) => fail(new Error(`FastCDC scan worker failed: ${e.message}`)));
       worker.on('exit', (code) => fail(new Error(`FastCDC scan worker exited (code ${code})`)));
@@ -91,6 +96,7 @@ class ScanPool {
   }
 
   async terminate(): Promise<void> {
+    for (const s of this.slots) s.stopping = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
